@@ -1,0 +1,1 @@
+"""Types every layer shares: the internal chat request, engine chunks, errors, model references."""

@@ -1,0 +1,96 @@
+"""One hierarchy of errors. Code below the server raises these; each API dialect maps them to its
+own envelope exactly once, at the edge."""
+
+from __future__ import annotations
+
+
+class ModelRunnerError(Exception):
+    """Base of every error modelrunner raises on purpose.
+
+    `retryable` tells clients whether the same request could succeed later; `retry_after_s`, when set,
+    says how long to wait.
+    """
+
+    retryable: bool = False
+    retry_after_s: float | None = None
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(ModelRunnerError):
+    """The request itself is wrong: malformed body, missing or out-of-range field."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class RequestTooLarge(InvalidRequest):
+    """The request body exceeds the configured limit."""
+
+
+class Unsupported(InvalidRequest):
+    """A well-formed request asks for something this runner or model cannot do."""
+
+
+class UnsupportedArtifact(Unsupported):
+    """A model artifact whose format modelrunner cannot read (unknown config media type...)."""
+
+
+class ContextOverflow(InvalidRequest):
+    """The prompt does not fit in the model's context window."""
+
+    def __init__(self, prompt_tokens: int, context_tokens: int) -> None:
+        super().__init__(f"prompt is too long: {prompt_tokens} tokens > {context_tokens} maximum")
+        self.prompt_tokens = prompt_tokens
+        self.context_tokens = context_tokens
+
+
+class AuthenticationFailed(ModelRunnerError):
+    """The API key is missing or wrong."""
+
+
+class NotFound(ModelRunnerError):
+    """Something named by the request does not exist."""
+
+
+class ModelNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"model {name!r} not found")
+        self.name = name
+
+
+class Conflict(ModelRunnerError):
+    """The request conflicts with the current state (a busy runner, a model with several tags)."""
+
+
+class Overloaded(ModelRunnerError):
+    """Too many requests right now; the same request may succeed later."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InsufficientMemory(Overloaded):
+    """The model does not fit in the memory budget even after evicting idle runners."""
+
+
+class EngineFailed(ModelRunnerError):
+    """The engine could not load a model or failed while generating."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ModelLoadFailed(EngineFailed):
+    """A model's files could not be loaded (corrupt, truncated, unsupported)."""
+
+
+class StoreError(ModelRunnerError):
+    """The model store could not complete an operation; the store is left unchanged."""
