@@ -263,5 +263,5 @@ def test_generation_is_fast(client: Any) -> None:
     )
     elapsed = time.perf_counter() - start
     assert data["usage"]["completion_tokens"] == 200
-    assert data["timings"]["predicted_per_second"] > 500
+    assert data["timings"]["predicted_per_second"] > 10**9
     assert elapsed < 5.0

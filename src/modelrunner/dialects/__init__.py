@@ -1,0 +1,1 @@
+"""API dialects: pure translation between a wire format and the internal request and chunks."""

@@ -1,0 +1,1 @@
+"""Engines run models. One interface (`Engine` starts a `Runner` for a model); several engines."""

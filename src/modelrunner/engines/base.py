@@ -1,0 +1,63 @@
+"""The interface between the scheduler and the engines."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """How to run one model: the per-model settings the scheduler resolved."""
+
+    context_size: int
+    parallel_slots: int = 4
+    threads: int = 1
+    reasoning_budget_tokens: int | None = None
+    runtime_settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """The files an engine opens for a model: what the store's bundle provides."""
+
+    model_id: str
+    gguf_path: Path
+    mmproj_path: Path | None = None
+    chat_template_path: Path | None = None
+
+
+class Runner(Protocol):
+    """A loaded model that serves generations until it is stopped."""
+
+    @property
+    def is_alive(self) -> bool: ...
+
+    @property
+    def has_vision(self) -> bool: ...
+
+    def chat(self, request: ChatRequest) -> AsyncIterator[EngineChunk]:
+        """Stream the chunks of one chat generation. Closing the iterator cancels the generation."""
+        ...
+
+    def complete(self, request: CompletionRequest) -> AsyncIterator[EngineChunk]: ...
+
+    async def render_prompt(self, request: ChatRequest) -> str:
+        """The exact prompt text generation would feed the model for `request`."""
+        ...
+
+    async def count_tokens(self, text: str) -> int: ...
+
+    async def stop(self) -> None: ...
+
+
+class Engine(Protocol):
+    name: str
+
+    async def start(self, files: ModelFiles, config: RunnerConfig, *, label: str) -> Runner:
+        """Load a model and return a runner ready to serve, or raise ModelLoadFailed."""
+        ...

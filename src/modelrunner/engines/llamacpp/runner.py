@@ -1,0 +1,191 @@
+"""A loaded llama.cpp model: the worker process plus an HTTP client speaking to it over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+
+from modelrunner.core.chat import (
+    ChatRequest,
+    CompletionRequest,
+    EngineChunk,
+    Finish,
+    Sampling,
+    TextDelta,
+    Usage,
+)
+from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported
+from modelrunner.engines.llamacpp.process import WorkerProcess
+from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk
+from modelrunner.engines.stop_sequences import StopSequenceMatcher
+
+logger = logging.getLogger(__name__)
+
+_DATA_PREFIX = "data: "
+_ERROR_PREFIX = "error: "
+
+
+def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
+    """Map an error answer of llama.cpp's server onto our hierarchy."""
+    if isinstance(payload, (bytes, bytearray)):
+        try:
+            payload = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            payload = {"error": {"message": payload.decode("utf-8", "replace")}}
+    error = payload.get("error", payload) if isinstance(payload, dict) else {}
+    message = str(error.get("message") or "the engine failed")
+    kind = error.get("type")
+    if kind == "exceed_context_size_error":
+        return ContextOverflow(int(error.get("n_prompt_tokens") or 0), int(error.get("n_ctx") or 0))
+    if kind == "not_supported_error" or status == 501:
+        return Unsupported(message)
+    if status == 400 or kind == "invalid_request_error":
+        return InvalidRequest(message)
+    return EngineFailed(f"{label}: {message}")
+
+
+def _usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
+    if not timings:
+        return None
+    cached = int(timings.get("cache_n") or 0)
+    return Usage(
+        prompt_tokens=int(timings.get("prompt_n") or 0) + cached,
+        completion_tokens=int(timings.get("predicted_n") or 0),
+        cached_prompt_tokens=cached,
+    )
+
+
+class LlamaCppRunner:
+    def __init__(self, worker: WorkerProcess, *, label: str, has_vision: bool) -> None:
+        assert worker.url is not None
+        self._worker = worker
+        self._label = label
+        self._has_vision = has_vision
+        self._client = httpx.AsyncClient(
+            base_url=worker.url,
+            timeout=httpx.Timeout(None, connect=10.0),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
+            trust_env=False,
+        )
+
+    @property
+    def is_alive(self) -> bool:
+        return self._worker.is_running
+
+    @property
+    def has_vision(self) -> bool:
+        return self._has_vision
+
+    @property
+    def pid(self) -> int:
+        return self._worker.pid
+
+    @property
+    def log_lines(self) -> list[str]:
+        return list(self._worker.log_lines)
+
+    async def stop(self) -> None:
+        await self._client.aclose()
+        await self._worker.stop()
+
+    def kill(self) -> None:
+        self._worker.kill()
+
+    async def wait_exited(self) -> int:
+        return await self._worker.wait()
+
+    def chat(self, request: ChatRequest) -> AsyncIterator[EngineChunk]:
+        return self._generate("/v1/chat/completions", chat_body(request), request.sampling)
+
+    def complete(self, request: CompletionRequest) -> AsyncIterator[EngineChunk]:
+        return self._generate("/v1/completions", completion_body(request), request.sampling)
+
+    async def render_prompt(self, request: ChatRequest) -> str:
+        body = chat_body(request)
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        answer = await self._post("/apply-template", body)
+        return str(answer["prompt"])
+
+    async def count_tokens(self, text: str) -> int:
+        answer = await self._post("/tokenize", {"content": text, "add_special": True, "parse_special": True})
+        return len(answer["tokens"])
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = await self._client.post(path, content=orjson.dumps(body),
+                                                headers={"content-type": "application/json"})
+        except httpx.TransportError as exc:
+            raise self._transport_failure(exc) from exc
+        if response.status_code != 200:
+            raise engine_error(response.status_code, response.content, self._label)
+        return orjson.loads(response.content)
+
+    def _transport_failure(self, exc: Exception) -> EngineFailed:
+        if not self.is_alive:
+            return EngineFailed(f"the worker for {self._label} stopped unexpectedly", retryable=True)
+        return EngineFailed(f"lost the connection to the worker for {self._label}: {exc}", retryable=True)
+
+    async def _generate(self, path: str, body: dict[str, Any], sampling: Sampling) -> AsyncIterator[EngineChunk]:
+        matcher = StopSequenceMatcher(sampling.stop)
+        if matcher.is_active:
+            body["timings_per_token"] = True  # usage stays exact when we cut the stream at a match
+        finish: Finish | None = None
+        usage: Usage | None = None
+        last_timings: dict[str, Any] | None = None
+        try:
+            async with self._client.stream(
+                "POST", path, content=orjson.dumps(body), headers={"content-type": "application/json"}
+            ) as response:
+                if response.status_code != 200:
+                    raise engine_error(response.status_code, await response.aread(), self._label)
+                async for line in response.aiter_lines():
+                    if not line.startswith(_DATA_PREFIX):
+                        if line.startswith(_ERROR_PREFIX):
+                            raise engine_error(500, line[len(_ERROR_PREFIX):].encode(), self._label)
+                        continue
+                    data = line[len(_DATA_PREFIX):]
+                    if data == "[DONE]":
+                        break
+                    payload = orjson.loads(data)
+                    if "error" in payload:
+                        raise engine_error(500, payload, self._label)
+                    last_timings = payload.get("timings") or last_timings
+                    for chunk in decode_chunk(payload):
+                        kind = type(chunk)
+                        if kind is TextDelta and matcher.is_active:
+                            text, matched = matcher.feed(chunk.text)
+                            if text:
+                                yield TextDelta(text)
+                            if matched is not None:
+                                early = _usage_from_timings(last_timings)
+                                if early is not None:
+                                    yield early
+                                yield Finish("stop", stop_sequence=matched)
+                                return
+                        elif kind is Finish:
+                            finish = chunk
+                        elif kind is Usage:
+                            usage = chunk
+                        else:
+                            yield chunk
+        except httpx.TransportError as exc:
+            await asyncio.sleep(0)
+            raise self._transport_failure(exc) from exc
+        held = matcher.flush()
+        if held:
+            yield TextDelta(held)
+        if finish is None:
+            raise EngineFailed(f"the worker for {self._label} ended the answer without finishing it", retryable=True)
+        if usage is not None:
+            yield usage
+            if finish.reason == "length" and (
+                sampling.max_tokens is None or usage.completion_tokens < sampling.max_tokens
+            ):
+                finish = Finish("context_window")
+        yield finish

@@ -1,0 +1,118 @@
+"""The OpenAI chat-completions wire format as engines speak it (llama.cpp's server, vLLM, any
+OpenAI-compatible server): building a request body from a ChatRequest and decoding stream chunks.
+Pure functions; the hot path works on dicts and slotted chunks only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelrunner.core.chat import (
+    ChatRequest,
+    CompletionRequest,
+    EngineChunk,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    Sampling,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "eos": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
+
+
+def _sampling_fields(sampling: Sampling) -> dict[str, Any]:
+    fields = {
+        "max_tokens": sampling.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": sampling.top_k,
+        "min_p": sampling.min_p,
+        "seed": sampling.seed,
+        "presence_penalty": sampling.presence_penalty,
+        "frequency_penalty": sampling.frequency_penalty,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def chat_body(request: ChatRequest, *, model: str | None = None) -> dict[str, Any]:
+    """The streaming request body for an engine. Stop sequences are left out on purpose: the caller
+    matches them itself so that it knows which one matched."""
+    body: dict[str, Any] = {
+        "messages": request.messages,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **_sampling_fields(request.sampling),
+    }
+    if model is not None:
+        body["model"] = model
+    if request.tools:
+        body["tools"] = request.tools
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
+        if request.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
+    if request.reasoning is False:
+        body["chat_template_kwargs"] = {"enable_thinking": False}
+        body["reasoning_budget"] = 0
+    return body
+
+
+def completion_body(request: CompletionRequest, *, model: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prompt": request.prompt,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **_sampling_fields(request.sampling),
+    }
+    if model is not None:
+        body["model"] = model
+    return body
+
+
+def decode_chunk(payload: dict[str, Any]) -> list[EngineChunk]:
+    """One decoded SSE `data:` object -> the chunks it carries, in order (Usage before Finish is the
+    caller's job: engines send usage after the finishing choice)."""
+    chunks: list[EngineChunk] = []
+    for choice in payload.get("choices") or ():
+        delta = choice.get("delta")
+        if delta is None:
+            text = choice.get("text")
+            if text:
+                chunks.append(TextDelta(text))
+        else:
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                chunks.append(ReasoningDelta(reasoning))
+            content = delta.get("content")
+            if content:
+                chunks.append(TextDelta(content))
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") or {}
+                chunks.append(ToolCallDelta(
+                    index=int(call.get("index", 0)),
+                    id=call.get("id"),
+                    name=function.get("name"),
+                    arguments=function.get("arguments") or "",
+                ))
+        finish = choice.get("finish_reason")
+        if finish:
+            chunks.append(Finish(_FINISH_REASONS.get(finish, "stop")))
+    usage = payload.get("usage")
+    if usage:
+        details = usage.get("prompt_tokens_details") or {}
+        chunks.append(Usage(
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            cached_prompt_tokens=int(details.get("cached_tokens") or 0),
+        ))
+    return chunks

@@ -1,0 +1,66 @@
+"""The ASGI application: services built in the lifespan, routes mounted under every alias."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelrunner import __version__
+from modelrunner.core.errors import ModelRunnerError
+from modelrunner.engines.llamacpp.engine import LlamaCppEngine
+from modelrunner.scheduler.scheduler import Scheduler
+from modelrunner.server import errors
+from modelrunner.server.middleware import EdgeMiddleware
+from modelrunner.server.routes import models, openai, system
+from modelrunner.server.services import Services
+from modelrunner.settings import Settings
+from modelrunner.store.default_model import import_default_model
+from modelrunner.store.models import display_name
+from modelrunner.store.store import ModelStore
+
+logger = logging.getLogger(__name__)
+
+OPENAI_PREFIXES = ("/engines/v1", "/engines/{backend}/v1", "/v1")
+
+
+async def build_services(settings: Settings) -> Services:
+    store = ModelStore(settings.store_path)
+    await asyncio.to_thread(store.ensure_layout)
+    if settings.import_default_model:
+        await asyncio.to_thread(import_default_model, store)
+    await asyncio.to_thread(store.remove_stale_partials)
+    engine = LlamaCppEngine(load_timeout_s=settings.load_timeout_s)
+    scheduler = Scheduler(store, engine, settings)
+    await scheduler.start()
+    return Services(settings=settings, store=store, scheduler=scheduler)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await build_services(settings)
+        app.state.services = services
+        names = [display_name(tag) for model in await services.list_models() for tag in model.tags]
+        logger.info("modelrunner %s listening on http://%s:%d, store %s, models: %s", __version__,
+                    settings.bind_host, settings.port, settings.store_path, ", ".join(names) or "none")
+        try:
+            yield
+        finally:
+            await services.scheduler.close()
+
+    app = FastAPI(title="modelrunner", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_exception_handler(ModelRunnerError, errors.handle_model_runner_error)
+    app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
+    app.add_exception_handler(Exception, errors.handle_unexpected_error)
+    app.include_router(system.router)
+    app.include_router(models.router)
+    for prefix in OPENAI_PREFIXES:
+        app.include_router(openai.router, prefix=prefix)
+    app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)
+    return app

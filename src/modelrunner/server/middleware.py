@@ -1,0 +1,97 @@
+"""Pure ASGI middleware for every request: request id, API key, body-size limit, and one log line.
+
+Written against raw ASGI (not BaseHTTPMiddleware) so that streamed responses pass through untouched
+and the log line is written when the last byte is sent, with the tokens the handler recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelrunner.core.errors import AuthenticationFailed, ModelRunnerError, RequestTooLarge
+from modelrunner.server.errors import error_response
+
+logger = logging.getLogger("modelrunner.access")
+
+REQUEST_ID_HEADER = b"request-id"
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body_bytes: int) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = new_request_id()
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status_holder = {"status": 0}
+        headers = dict(scope.get("headers") or [])
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode()),
+                                      (b"x-request-id", request_id.encode())]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self._log(scope, state, status_holder["status"], started)
+
+        rejection = self._rejection(headers)
+        if rejection is not None:
+            await error_response(scope["path"], rejection)(scope, receive, send_with_id)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise RequestTooLarge(self._too_large_message())
+            return message
+
+        await self.app(scope, limited_receive, send_with_id)
+
+    def _rejection(self, headers: dict[bytes, bytes]) -> ModelRunnerError | None:
+        if self.api_key is not None and not self._has_valid_key(headers):
+            return AuthenticationFailed("invalid x-api-key")
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            return RequestTooLarge(self._too_large_message())
+        return None
+
+    def _too_large_message(self) -> str:
+        return f"request body is larger than {self.max_body_bytes // (1024 * 1024)} MiB"
+
+    def _has_valid_key(self, headers: dict[bytes, bytes]) -> bool:
+        expected = self.api_key.encode() if self.api_key else b""
+        if secrets.compare_digest(headers.get(b"x-api-key", b""), expected):
+            return True
+        authorization = headers.get(b"authorization", b"")
+        return authorization.lower().startswith(b"bearer ") and secrets.compare_digest(authorization[7:].strip(), expected)
+
+    @staticmethod
+    def _log(scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+        logger.info(
+            "%s %s %d model=%s prompt_tokens=%s completion_tokens=%s %.1fms %s",
+            scope["method"], scope["path"], status, state.get("model", "-"),
+            state.get("prompt_tokens", "-"), state.get("completion_tokens", "-"),
+            (time.perf_counter() - started) * 1000, state["request_id"],
+        )

@@ -1,0 +1,89 @@
+"""The OpenAI-compatible inference routes, mounted under `/engines/v1`, `/engines/{backend}/v1` and
+`/v1`."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from modelrunner.core.answer import CompletedAnswer
+from modelrunner.core.errors import ModelRunnerError
+from modelrunner.dialects.openai import responses
+from modelrunner.dialects.openai.errors import error_body
+from modelrunner.dialects.openai.protocol import ChatCompletionsBody, CompletionsBody
+from modelrunner.dialects.openai.translate import to_chat_request, to_completion_request
+from modelrunner.server.bodies import read_body
+from modelrunner.server.errors import status_for
+from modelrunner.server.generation import is_preload_only, open_generation, open_lease
+from modelrunner.server.responses import json_response
+from modelrunner.server.routes.model_listing import openai_model, openai_model_list
+from modelrunner.server.services import services_of
+from modelrunner.server.streaming import event_stream_response, guarded_events
+
+router = APIRouter()
+
+
+def _stream_error_event(error: ModelRunnerError) -> bytes:
+    return b"data: " + orjson.dumps(error_body(error, status_for(error))) + b"\n\n"
+
+
+async def _preload(request: Request, model: str, keep_alive: str | None) -> Response:
+    lease, cleanup = await open_lease(services_of(request).scheduler, model, keep_alive=keep_alive)
+    await cleanup.aclose()
+    return json_response({"model": model, "loaded": True, "id": lease.model.id})
+
+
+@router.post("/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    body = await read_body(request, ChatCompletionsBody)
+    chat = to_chat_request(body)
+    request.state.model = body.model
+    if is_preload_only(request.headers):
+        return await _preload(request, body.model, chat.keep_alive)
+    generation = await open_generation(
+        services_of(request).scheduler, body.model, keep_alive=chat.keep_alive,
+        start=lambda lease: lease.runner.chat(chat), state=request.state,
+    )
+    if not body.stream:
+        async with generation.cleanup:
+            answer = await CompletedAnswer.collect(generation.chunks)
+        return json_response(responses.chat_completion(answer, model=body.model))
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    events = responses.chat_completion_events(generation.chunks, model=body.model, include_usage=include_usage)
+    return event_stream_response(guarded_events(events, cleanup=generation.cleanup, error_event=_stream_error_event))
+
+
+@router.post("/completions")
+async def completions(request: Request) -> Response:
+    body = await read_body(request, CompletionsBody)
+    completion = to_completion_request(body)
+    request.state.model = body.model
+    if is_preload_only(request.headers):
+        return await _preload(request, body.model, completion.keep_alive)
+    generation = await open_generation(
+        services_of(request).scheduler, body.model, keep_alive=completion.keep_alive,
+        start=lambda lease: lease.runner.complete(completion), state=request.state,
+    )
+    if not body.stream:
+        async with generation.cleanup:
+            answer = await CompletedAnswer.collect(generation.chunks)
+        if body.echo:
+            answer.text = completion.prompt + answer.text
+        return json_response(responses.text_completion(answer, model=body.model))
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    events = responses.text_completion_events(generation.chunks, model=body.model, include_usage=include_usage)
+    return event_stream_response(guarded_events(events, cleanup=generation.cleanup, error_event=_stream_error_event))
+
+
+@router.get("/models")
+async def list_models(request: Request) -> Response:
+    models = await services_of(request).list_models()
+    return json_response(openai_model_list(models))
+
+
+@router.get("/models/{name:path}")
+async def get_model(request: Request, name: str) -> Response:
+    model = await services_of(request).find_model(name)
+    return json_response(openai_model(model, name))
+

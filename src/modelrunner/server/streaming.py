@@ -1,0 +1,60 @@
+"""Streaming responses that own a runner lease: the lease is returned when the stream ends, fails,
+or the client goes away (Starlette cancels the body iterator on disconnect, which closes the engine
+stream and so frees the engine slot)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.responses import StreamingResponse
+
+from modelrunner.core.chat import EngineChunk, Usage
+from modelrunner.core.errors import EngineFailed, ModelRunnerError
+
+logger = logging.getLogger(__name__)
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def prepend(first: EngineChunk, rest: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def record_usage(chunks: AsyncIterator[EngineChunk], state: Any) -> AsyncIterator[EngineChunk]:
+    """Pass chunks through, noting token counts on the request state for the access log."""
+    async for chunk in chunks:
+        if type(chunk) is Usage:
+            state.prompt_tokens = chunk.prompt_tokens
+            state.completion_tokens = chunk.completion_tokens
+        yield chunk
+
+
+async def guarded_events(
+    events: AsyncIterator[bytes],
+    *,
+    cleanup: contextlib.AsyncExitStack,
+    error_event: Callable[[ModelRunnerError], bytes],
+) -> AsyncIterator[bytes]:
+    """Yield `events`; a failure after the 200 becomes one error event, and `cleanup` always runs."""
+    try:
+        async for event in events:
+            yield event
+    except ModelRunnerError as exc:
+        logger.warning("stream failed after it started: %s", exc.message)
+        yield error_event(exc)
+    except Exception as exc:
+        logger.exception("stream failed after it started")
+        yield error_event(EngineFailed(f"internal error: {type(exc).__name__}"))
+    finally:
+        with contextlib.suppress(Exception):
+            await events.aclose()  # type: ignore[attr-defined]
+        await cleanup.aclose()
+
+
+def event_stream_response(body: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
