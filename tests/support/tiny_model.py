@@ -87,7 +87,8 @@ CHAT_TEMPLATE = """\
 {%- for tool in tools -%}
 {{- '\\n' + (tool | tojson) -}}
 {%- endfor -%}
-{{- '\\n</tools>\\nReply with <tool_call>{"name": ..., "arguments": ...}</tool_call>.<|im_end|>\\n' -}}
+{{- '\\n</tools>\\nReply with <tool_call>' -}}
+{{- '{"name": ..., "arguments": ...}</tool_call>.<|im_end|>\\n' -}}
 {%- set skip_first = messages and messages[0].role == 'system' -%}
 {%- else -%}
 {%- set skip_first = false -%}
@@ -241,19 +242,31 @@ def write_tiny_llama_gguf(
         attn_output[BIAS_DIM] = 0.0
         ffn_down = normal(N_EMBD, N_FF, std=N_FF**-0.5)
         ffn_down[BIAS_DIM] = 0.0
-        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
-        writer.add_tensor(f"blk.{i}.attn_q.weight", normal(N_EMBD, N_EMBD, std=proj_std))
-        writer.add_tensor(f"blk.{i}.attn_k.weight", normal(kv_dim, N_EMBD, std=proj_std))
-        writer.add_tensor(f"blk.{i}.attn_v.weight", normal(kv_dim, N_EMBD, std=proj_std))
+        writer.add_tensor(
+            f"blk.{i}.attn_norm.weight", np.ones(N_EMBD, dtype=np.float32)
+        )
+        writer.add_tensor(
+            f"blk.{i}.attn_q.weight", normal(N_EMBD, N_EMBD, std=proj_std)
+        )
+        writer.add_tensor(
+            f"blk.{i}.attn_k.weight", normal(kv_dim, N_EMBD, std=proj_std)
+        )
+        writer.add_tensor(
+            f"blk.{i}.attn_v.weight", normal(kv_dim, N_EMBD, std=proj_std)
+        )
         writer.add_tensor(f"blk.{i}.attn_output.weight", attn_output)
         writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
-        writer.add_tensor(f"blk.{i}.ffn_gate.weight", normal(N_FF, N_EMBD, std=proj_std))
+        writer.add_tensor(
+            f"blk.{i}.ffn_gate.weight", normal(N_FF, N_EMBD, std=proj_std)
+        )
         writer.add_tensor(f"blk.{i}.ffn_up.weight", normal(N_FF, N_EMBD, std=proj_std))
         writer.add_tensor(f"blk.{i}.ffn_down.weight", ffn_down)
     writer.add_tensor("output_norm.weight", np.ones(N_EMBD, dtype=np.float32))
     output = normal(n_vocab, N_EMBD, std=OUTPUT_STD)
     byte_of = {sym: b for b, sym in _bytes_to_unicode().items()}
-    output[:, BIAS_DIM] = [_token_bias(tok, typ, byte_of) for tok, typ in zip(tokens, types)]
+    output[:, BIAS_DIM] = [
+        _token_bias(tok, typ, byte_of) for tok, typ in zip(tokens, types, strict=True)
+    ]
     writer.add_tensor("output.weight", output)
 
     writer.write_header_to_file()
