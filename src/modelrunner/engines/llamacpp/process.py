@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 import logging
 import os
 import signal
@@ -18,7 +19,7 @@ from modelrunner.engines.llamacpp.worker import FAILED_EVENT, READY_EVENT
 logger = logging.getLogger(__name__)
 
 LOG_LINES_KEPT = 400
-_STDERR_LEVEL_ERROR = (" E ", "error", "failed", "invalid")
+_LOG_PREFIX = re.compile(r"^[\d.]+ (?P<level>[A-Z]) (?:\w+\s+)?")
 
 
 class WorkerProcess:
@@ -83,9 +84,13 @@ class WorkerProcess:
                 raise ModelLoadFailed(self._failure_message(model_path, event.get("error", "")))
 
     def _failure_message(self, model_path: str, fallback: str) -> str:
-        reasons = [line.strip() for line in self.log_lines
-                   if any(marker in line for marker in _STDERR_LEVEL_ERROR)]
-        detail = "; ".join(dict.fromkeys(reasons[-4:])) or fallback
+        """The first error lines llama.cpp logged: the root cause comes first, the fallout after."""
+        reasons = []
+        for line in self.log_lines:
+            prefix = _LOG_PREFIX.match(line)
+            if prefix is not None and prefix.group("level") == "E":
+                reasons.append(line[prefix.end():].strip())
+        detail = "; ".join(list(dict.fromkeys(reasons))[:2]) or fallback
         return f"failed to load {self.label} from {model_path}: {detail}"
 
     async def _drain_stderr(self) -> None:
