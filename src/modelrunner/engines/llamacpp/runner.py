@@ -22,12 +22,14 @@ from modelrunner.core.chat import (
 from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk
+from modelrunner.engines.sse_lines import iter_lines
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
 
 logger = logging.getLogger(__name__)
 
-_DATA_PREFIX = "data: "
-_ERROR_PREFIX = "error: "
+_DATA_PREFIX = b"data: "
+_ERROR_PREFIX = b"error: "
+_DONE = b"[DONE]"
 
 
 def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
@@ -89,6 +91,16 @@ class LlamaCppRunner:
     def log_lines(self) -> list[str]:
         return list(self._worker.log_lines)
 
+    async def is_healthy(self, timeout_s: float) -> bool:
+        """Whether the worker answers its /health in time: a hung worker is alive but does not."""
+        if not self.is_alive:
+            return False
+        try:
+            response = await self._client.get("/health", timeout=timeout_s)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
     async def stop(self) -> None:
         await self._client.aclose()
         await self._worker.stop()
@@ -144,13 +156,13 @@ class LlamaCppRunner:
             ) as response:
                 if response.status_code != 200:
                     raise engine_error(response.status_code, await response.aread(), self._label)
-                async for line in response.aiter_lines():
+                async for line in iter_lines(response.aiter_raw()):
                     if not line.startswith(_DATA_PREFIX):
                         if line.startswith(_ERROR_PREFIX):
-                            raise engine_error(500, line[len(_ERROR_PREFIX):].encode(), self._label)
+                            raise engine_error(500, line[len(_ERROR_PREFIX):], self._label)
                         continue
                     data = line[len(_DATA_PREFIX):]
-                    if data == "[DONE]":
+                    if data == _DONE:
                         break
                     payload = orjson.loads(data)
                     if "error" in payload:

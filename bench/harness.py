@@ -1,0 +1,110 @@
+"""Shared benchmark plumbing: start modelrunner and the bare engine on the same model, and measure
+streamed generations through OpenAI-style SSE routes with wall-clock timestamps per token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.server import RunningServer  # noqa: E402
+
+
+@dataclass
+class StreamTiming:
+    started: float
+    first_token: float | None
+    finished: float
+    tokens: int
+
+    @property
+    def ttft_s(self) -> float:
+        return (self.first_token or self.finished) - self.started
+
+
+class DirectEngine:
+    """The same llama.cpp server modelrunner's worker hosts, started by hand: the baseline."""
+
+    def __init__(self, model_path: Path, *, context_size: int, slots: int, threads: int) -> None:
+        config = {"model_path": str(model_path), "context_size": context_size, "parallel_slots": slots,
+                  "threads": threads}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "modelrunner.engines.llamacpp.worker", json.dumps(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        assert self.process.stdout is not None
+        event = json.loads(self.process.stdout.readline())
+        if event.get("event") != "ready":
+            raise RuntimeError(f"engine failed to start: {event}")
+        self.url = event["url"]
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+def start_runner(store: Path, log: Path, *, threads: int, context_size: int, import_default: bool) -> RunningServer:
+    env = {"MODEL_RUNNER_THREADS": str(threads), "MODEL_RUNNER_CONTEXT_SIZE": str(context_size),
+           "MODEL_RUNNER_NO_DEFAULT_MODEL": "0" if import_default else "1", "MODEL_RUNNER_LOG_LEVEL": "WARNING"}
+    return RunningServer(store, log, env=env).start(timeout_s=120)
+
+
+async def stream_openai(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> StreamTiming:
+    """Time one streamed chat completion; `tokens` counts content deltas (one per token)."""
+    started = time.perf_counter()
+    first = None
+    tokens = 0
+    async with http.stream("POST", url, json={**body, "stream": True}) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            for choice in chunk.get("choices") or ():
+                if (choice.get("delta") or {}).get("content"):
+                    tokens += 1
+                    if first is None:
+                        first = time.perf_counter()
+    return StreamTiming(started=started, first_token=first, finished=time.perf_counter(), tokens=tokens)
+
+
+async def decode_rate(http: httpx.AsyncClient, url: str, body: dict[str, Any], concurrency: int,
+                      rounds: int) -> dict[str, float]:
+    """Aggregate decode tokens/s with `concurrency` simultaneous streams, over `rounds` rounds."""
+    total_tokens, total_window = 0, 0.0
+    ttfts: list[float] = []
+    for _ in range(rounds):
+        timings = await asyncio.gather(*(stream_openai(http, url, body) for _ in range(concurrency)))
+        first = min(t.first_token or t.finished for t in timings)
+        last = max(t.finished for t in timings)
+        total_tokens += sum(max(t.tokens - 1, 0) for t in timings)
+        total_window += last - first
+        ttfts.extend(t.ttft_s for t in timings)
+    return {
+        "tokens_per_s": total_tokens / total_window if total_window else 0.0,
+        "ttft_median_ms": statistics.median(ttfts) * 1000,
+        "tokens": total_tokens,
+    }
+
+
+def write_results(name: str, results: dict[str, Any], table: str) -> None:
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    results = {"machine": {"cpus": os.cpu_count()}, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               **results}
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{name}.md").write_text(table + "\n")
+    print(table)
