@@ -23,6 +23,34 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
+               "g": 1024**3, "gb": 1024**3, "gib": 1024**3, "t": 1024**4, "tb": 1024**4, "tib": 1024**4}
+
+
+def _bytes(environ: Mapping[str, str], name: str) -> int | None:
+    """`8GiB`, `512m`, `1073741824` -> bytes; empty -> None."""
+    raw = environ.get(name, "").strip().lower().replace(" ", "")
+    if not raw:
+        return None
+    number = raw.rstrip("kmgtib")
+    unit = raw[len(number):]
+    try:
+        value = float(number) * _BYTE_UNITS[unit]
+    except (ValueError, KeyError):
+        raise ValueError(f"{name} must be a size like 8GiB or 512MiB, got {raw!r}") from None
+    return int(value)
+
+
 def _aliases(raw: str) -> dict[str, str]:
     """Parse `name=model,name2=model2` into a mapping."""
     aliases: dict[str, str] = {}
@@ -32,6 +60,29 @@ def _aliases(raw: str) -> dict[str, str]:
             raise ValueError(f"MODEL_RUNNER_ALIASES entry {pair!r} is not NAME=MODEL")
         aliases[name.strip()] = target.strip()
     return aliases
+
+
+def _runner_host(environ: Mapping[str, str]) -> str:
+    """Where the CLI finds the runner: MODEL_RUNNER_HOST, else the port `serve` would listen on."""
+    host = environ.get("MODEL_RUNNER_HOST", "").strip().rstrip("/")
+    if host:
+        return host if "://" in host else f"http://{host}"
+    return f"http://{DEFAULT_BIND_HOST}:{_int(environ, 'MODEL_RUNNER_PORT', DEFAULT_PORT)}"
+
+
+def _mirrors(raw: str) -> dict[str, tuple[str, ...]]:
+    """Parse `registry=URL|URL,registry2=URL` into registry -> mirror base URLs, tried in order."""
+    mirrors: dict[str, tuple[str, ...]] = {}
+    for pair in filter(None, (part.strip() for part in raw.split(","))):
+        registry, sep, urls = pair.partition("=")
+        if not sep or not registry.strip() or not urls.strip():
+            raise ValueError(f"MODEL_RUNNER_REGISTRY_MIRRORS entry {pair!r} is not REGISTRY=URL")
+        mirrors[registry.strip().lower()] = tuple(u.strip().rstrip("/") for u in urls.split("|") if u.strip())
+    return mirrors
+
+
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw.strip()).expanduser() if raw.strip() else None
 
 
 @dataclass(frozen=True)
@@ -51,6 +102,23 @@ class Settings:
     load_timeout_s: float = 600.0
     max_request_body_bytes: int = MAX_REQUEST_BODY_BYTES
     log_level: str = "INFO"
+    memory_budget_bytes: int | None = None
+    max_queued_requests: int = 32
+    default_keep_alive: str = "5m"
+    keep_alive_check_interval_s: float = 1.0
+    health_check_interval_s: float = 5.0
+    health_check_timeout_s: float = 10.0
+    registry_user: str | None = None
+    registry_password: str | None = None
+    registry_mirrors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    registry_ca_bundle: Path | None = None
+    docker_config_path: Path = field(default_factory=lambda: Path.home() / ".docker" / "config.json")
+    registry_max_attempts: int = 5
+    pull_concurrency: int = 4
+    hf_endpoint: str = "https://huggingface.co"
+    hf_token: str | None = None
+    runner_host: str = f"http://{DEFAULT_BIND_HOST}:{DEFAULT_PORT}"
+    autostart: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +138,25 @@ class Settings:
             threads=_int(env, "MODEL_RUNNER_THREADS", defaults.threads),
             load_timeout_s=float(_int(env, "MODEL_RUNNER_LOAD_TIMEOUT", int(defaults.load_timeout_s))),
             log_level=env.get("MODEL_RUNNER_LOG_LEVEL", "").strip().upper() or "INFO",
+            memory_budget_bytes=_bytes(env, "MODEL_RUNNER_MEMORY_BUDGET"),
+            max_queued_requests=_int(env, "MODEL_RUNNER_QUEUE_LENGTH", defaults.max_queued_requests),
+            default_keep_alive=env.get("MODEL_RUNNER_KEEP_ALIVE", "").strip() or defaults.default_keep_alive,
+            keep_alive_check_interval_s=_float(env, "MODEL_RUNNER_KEEP_ALIVE_CHECK_INTERVAL",
+                                               defaults.keep_alive_check_interval_s),
+            health_check_interval_s=_float(env, "MODEL_RUNNER_HEALTH_CHECK_INTERVAL", defaults.health_check_interval_s),
+            health_check_timeout_s=_float(env, "MODEL_RUNNER_HEALTH_CHECK_TIMEOUT", defaults.health_check_timeout_s),
+            registry_user=env.get("MODEL_RUNNER_REGISTRY_USER") or None,
+            registry_password=env.get("MODEL_RUNNER_REGISTRY_PASSWORD") or None,
+            registry_mirrors=_mirrors(env.get("MODEL_RUNNER_REGISTRY_MIRRORS", "")),
+            registry_ca_bundle=_optional_path(env.get("MODEL_RUNNER_REGISTRY_CA_BUNDLE", "")),
+            docker_config_path=(_optional_path(env.get("DOCKER_CONFIG", "")) / "config.json"
+                                if env.get("DOCKER_CONFIG", "").strip() else defaults.docker_config_path),
+            registry_max_attempts=max(1, _int(env, "MODEL_RUNNER_REGISTRY_ATTEMPTS", defaults.registry_max_attempts)),
+            pull_concurrency=max(1, _int(env, "MODEL_RUNNER_PULL_CONCURRENCY", defaults.pull_concurrency)),
+            hf_endpoint=(env.get("HF_ENDPOINT", "").strip().rstrip("/") or defaults.hf_endpoint),
+            hf_token=env.get("HF_TOKEN") or None,
+            runner_host=_runner_host(env),
+            autostart=env.get("MODEL_RUNNER_NO_AUTOSTART", "") in ("", "0"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Optional
 
 import typer
 
+from modelrunner.cli.commands import models, run, system
+from modelrunner.core.errors import ModelRunnerError
 from modelrunner.settings import Settings
 
 app = typer.Typer(
@@ -41,5 +44,39 @@ def serve(
     run_server(settings)
 
 
+app.command()(run.run)
+models.register(app)
+system.register(app)
+
+
+def _fail(message: str, status: int) -> None:
+    sys.stderr.write(f"modelrunner: {message}\n")
+    sys.exit(status)
+
+
+def _usage_message(exc: typer.TyperException) -> str:
+    """A bad flag or argument, in one line that points at the verb's help."""
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context else "modelrunner"
+    formatter = getattr(exc, "format_message", None)
+    return f"{formatter() if formatter else exc} (see `{command} --help`)"
+
+
 def main() -> None:
-    app()
+    """Run the command; every failure is one line on stderr and a non-zero exit status."""
+    try:
+        status = app(prog_name="modelrunner", standalone_mode=False)
+    except ModelRunnerError as exc:
+        _fail(exc.message, 1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:
+        if not str(exc):
+            sys.exit(2)  # no arguments at all: the help was printed, nothing more to say
+        _fail(_usage_message(exc), getattr(exc, "exit_code", 2) or 2)
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -94,3 +94,13 @@ class ModelLoadFailed(EngineFailed):
 
 class StoreError(ModelRunnerError):
     """The model store could not complete an operation; the store is left unchanged."""
+
+
+class RunnerUnreachable(ModelRunnerError):
+    """No runner answers at the address a client was given (raised by the CLI, never by the server)."""
+
+
+class RegistryUnavailable(ModelRunnerError):
+    """A model registry could not be reached or answered with a server error; a retry may succeed."""
+
+    retryable = True

@@ -1,0 +1,156 @@
+"""The runner's REST API seen from the command line: every failure becomes one error with a readable line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from modelrunner.core import errors
+
+CONNECT_TIMEOUT_S = 5.0
+REQUEST_TIMEOUT_S = 60.0
+
+_ERRORS_BY_STATUS: dict[int, type[errors.ModelRunnerError]] = {
+    400: errors.InvalidRequest,
+    401: errors.AuthenticationFailed,
+    404: errors.NotFound,
+    409: errors.Conflict,
+    413: errors.RequestTooLarge,
+    422: errors.UnsupportedArtifact,
+    429: errors.Overloaded,
+    503: errors.Overloaded,
+}
+
+
+class RouteUnavailable(errors.Unsupported):
+    """The runner answers, but has no such route: an older or partial runner."""
+
+
+def _error_message(body: Any) -> str | None:
+    """Pull the message out of any of the envelopes the runner speaks (OpenAI, Anthropic, Ollama, DMR)."""
+    if isinstance(body, dict):
+        inner = body.get("error")
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str) and inner:
+            return inner
+        if body.get("message"):
+            return str(body["message"])
+    return None
+
+
+def error_from_response(method: str, path: str, status: int, content: bytes) -> errors.ModelRunnerError:
+    try:
+        body: Any = json.loads(content) if content else None
+    except ValueError:
+        body = None
+    message = _error_message(body) or content.decode(errors="replace").strip() or f"HTTP {status}"
+    if status == 405 or (status == 404 and message.startswith("no route ")):
+        return RouteUnavailable(f"this runner does not offer {method} {path} (a newer modelrunner does)")
+    return _ERRORS_BY_STATUS.get(status, errors.ModelRunnerError)(message)
+
+
+def _sse_payloads(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        if data:
+            yield json.loads(data)
+
+
+class RunnerClient:
+    """A thin synchronous client of one runner. Methods return decoded JSON or raise `ModelRunnerError`."""
+
+    def __init__(self, base_url: str, *, api_key: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def is_running(self) -> bool:
+        try:
+            return self._http.get("/", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _unreachable(self, exc: httpx.HTTPError) -> errors.RunnerUnreachable:
+        return errors.RunnerUnreachable(f"cannot reach the runner at {self.base_url} ({type(exc).__name__})")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise errors.RunnerUnreachable(f"the runner at {self.base_url} did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code >= 400:
+            raise error_from_response(method, path, response.status_code, response.content)
+        return response
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=_present(params)).json()
+
+    def get_text(self, path: str, **params: Any) -> str:
+        return self.request("GET", path, params=_present(params)).text
+
+    def post_json(self, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
+                  **params: Any) -> Any:
+        response = self.request("POST", path, json=body, params=_present(params), headers=headers,
+                                timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
+        return response.json() if response.content else None
+
+    def delete_json(self, path: str, **params: Any) -> Any:
+        response = self.request("DELETE", path, params=_present(params))
+        return response.json() if response.content else None
+
+    def stream_lines(self, method: str, path: str, body: Any = None, **params: Any) -> Iterator[str]:
+        """Lines of a streamed answer (JSON lines, SSE, logs), as they arrive; no read timeout."""
+        request = self._http.build_request(method, path, json=body, params=_present(params),
+                                           timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        try:
+            if response.status_code >= 400:
+                raise error_from_response(method, path, response.status_code, response.read())
+            try:
+                yield from response.iter_lines()
+            except httpx.HTTPError as exc:
+                raise errors.RunnerUnreachable(f"the runner closed the stream ({type(exc).__name__})") from exc
+        finally:
+            response.close()
+
+    def stream_json_lines(self, method: str, path: str, body: Any = None, **params: Any) -> Iterator[dict[str, Any]]:
+        for line in self.stream_lines(method, path, body, **params):
+            if line.strip():
+                yield json.loads(line)
+
+    def stream_chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Chunks of a streamed OpenAI chat completion; an error event in the stream is raised."""
+        for payload in _sse_payloads(self.stream_lines("POST", "/engines/v1/chat/completions",
+                                                       {**body, "stream": True})):
+            if "error" in payload:
+                raise errors.EngineFailed(_error_message(payload) or "the runner failed while answering")
+            yield payload
+
+
+def _present(params: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def chunk_text(chunk: dict[str, Any]) -> str:
+    """The answer text carried by one OpenAI chat chunk (empty for role, usage and finish chunks)."""
+    return "".join((choice.get("delta") or {}).get("content") or "" for choice in chunk.get("choices") or ())

@@ -1,0 +1,1 @@
+"""The verbs of the `modelrunner` command, one module per group."""

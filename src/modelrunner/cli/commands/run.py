@@ -1,0 +1,66 @@
+"""`modelrunner run`: one answer, or a chat; the model is pulled first when missing."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from modelrunner.cli.chat import ChatSession, run_chat
+from modelrunner.cli.client import RouteUnavailable, RunnerClient
+from modelrunner.cli.commands.models import pull_model
+from modelrunner.cli.output import note
+from modelrunner.cli.session import connect
+from modelrunner.core.errors import NotFound
+
+PRELOAD_HEADERS = {"X-Preload-Only": "true"}
+
+
+def ensure_local(client: RunnerClient, model: str) -> None:
+    try:
+        client.get_json(f"/models/{model}")
+    except NotFound:
+        note(f"Model {model} is not in the store; pulling it.")
+        try:
+            pull_model(client, model)
+        except RouteUnavailable:
+            raise NotFound(f"model {model!r} is not in the store, and this runner cannot pull models") from None
+
+
+def read_piped_stdin() -> str:
+    return "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+
+
+def run(
+    model: Annotated[str, typer.Argument(help="Model to run, e.g. ai/smollm2.")],
+    prompt: Annotated[Optional[list[str]], typer.Argument(help="Prompt; without one, start a chat.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Load the model and return.")] = False,
+    system: Annotated[Optional[str], typer.Option(help="System prompt.")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(min=1, help="Most tokens per answer.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Print token counts and speed to stderr.")] = False,
+) -> None:
+    """Answer a prompt, or chat with a model when no prompt is given.
+
+    Piped input is appended to the prompt.
+
+    Examples: modelrunner run ai/smollm2 "Say hi" | cat notes.txt | modelrunner run ai/smollm2 "Summarise"
+    """
+    client = connect()
+    ensure_local(client, model)
+    if detach:
+        client.post_json("/engines/v1/chat/completions", {"model": model, "messages": [
+            {"role": "user", "content": ""}]}, headers=PRELOAD_HEADERS)
+        note(f"Model {model} is loaded.")
+        return
+    session = ChatSession(client, model, max_tokens=max_tokens, verbose=verbose, system=system)
+    text = " ".join(prompt or [])
+    piped = read_piped_stdin()
+    if piped.strip():
+        text = f"{text}\n\n{piped}" if text else piped
+    if text.strip():
+        session.stream_answer(text, [])
+    elif sys.stdin is not None and sys.stdin.isatty():
+        run_chat(session)
+    else:
+        raise typer.BadParameter("no prompt given and nothing on standard input", param_hint="PROMPT")
