@@ -42,17 +42,18 @@ def _sampling_fields(sampling: Sampling) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
+def _streaming_body(sampling: Sampling, model: str | None, **payload: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {**payload, "stream": True, "stream_options": {"include_usage": True},
+                            **_sampling_fields(sampling)}
+    if model is not None:
+        body["model"] = model
+    return body
+
+
 def chat_body(request: ChatRequest, *, model: str | None = None) -> dict[str, Any]:
     """The streaming request body for an engine. Stop sequences are left out on purpose: the caller
     matches them itself so that it knows which one matched."""
-    body: dict[str, Any] = {
-        "messages": request.messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        **_sampling_fields(request.sampling),
-    }
-    if model is not None:
-        body["model"] = model
+    body = _streaming_body(request.sampling, model, messages=request.messages)
     if request.tools:
         body["tools"] = request.tools
         if request.tool_choice is not None:
@@ -68,15 +69,7 @@ def chat_body(request: ChatRequest, *, model: str | None = None) -> dict[str, An
 
 
 def completion_body(request: CompletionRequest, *, model: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "prompt": request.prompt,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        **_sampling_fields(request.sampling),
-    }
-    if model is not None:
-        body["model"] = model
-    return body
+    return _streaming_body(request.sampling, model, prompt=request.prompt)
 
 
 def decode_chunk(payload: dict[str, Any]) -> list[EngineChunk]:

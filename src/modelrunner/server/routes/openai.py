@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -11,11 +14,11 @@ from modelrunner.core.answer import CompletedAnswer
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.dialects.openai import responses
 from modelrunner.dialects.openai.errors import error_body
-from modelrunner.dialects.openai.protocol import ChatCompletionsBody, CompletionsBody
+from modelrunner.dialects.openai.protocol import ChatCompletionsBody, CompletionsBody, StreamOptions
 from modelrunner.dialects.openai.translate import to_chat_request, to_completion_request
 from modelrunner.server.bodies import read_body
 from modelrunner.server.errors import status_for
-from modelrunner.server.generation import is_preload_only, open_generation, open_lease
+from modelrunner.server.generation import StartGeneration, is_preload_only, open_generation, open_lease
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
 from modelrunner.server.services import services_of
@@ -34,46 +37,64 @@ async def _preload(request: Request, model: str, keep_alive: str | None) -> Resp
     return json_response({"model": model, "loaded": True, "id": lease.model.id})
 
 
+async def _serve(
+    request: Request,
+    *,
+    model: str,
+    keep_alive: str | None,
+    start: StartGeneration,
+    stream: bool,
+    include_usage: bool,
+    whole: Callable[[CompletedAnswer], dict[str, Any]],
+    events: Callable[..., AsyncIterator[bytes]],
+) -> Response:
+    """Run one generation and answer it whole or as a stream, in OpenAI's shapes."""
+    request.state.model = model
+    if is_preload_only(request.headers):
+        return await _preload(request, model, keep_alive)
+    generation = await open_generation(
+        services_of(request).scheduler, model, keep_alive=keep_alive, start=start, state=request.state,
+    )
+    if not stream:
+        async with generation.cleanup:
+            answer = await CompletedAnswer.collect(generation.chunks)
+        return json_response(whole(answer))
+    body = events(generation.chunks, model=model, include_usage=include_usage)
+    return event_stream_response(guarded_events(body, cleanup=generation.cleanup, error_event=_stream_error_event))
+
+
+def _wants_usage(options: StreamOptions | None) -> bool:
+    return bool(options and options.include_usage)
+
+
 @router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
     body = await read_body(request, ChatCompletionsBody)
     chat = to_chat_request(body)
-    request.state.model = body.model
-    if is_preload_only(request.headers):
-        return await _preload(request, body.model, chat.keep_alive)
-    generation = await open_generation(
-        services_of(request).scheduler, body.model, keep_alive=chat.keep_alive,
-        start=lambda lease: lease.runner.chat(chat), state=request.state,
+    return await _serve(
+        request, model=body.model, keep_alive=chat.keep_alive, start=lambda lease: lease.runner.chat(chat),
+        stream=body.stream, include_usage=_wants_usage(body.stream_options),
+        whole=lambda answer: responses.chat_completion(answer, model=body.model),
+        events=responses.chat_completion_events,
     )
-    if not body.stream:
-        async with generation.cleanup:
-            answer = await CompletedAnswer.collect(generation.chunks)
-        return json_response(responses.chat_completion(answer, model=body.model))
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    events = responses.chat_completion_events(generation.chunks, model=body.model, include_usage=include_usage)
-    return event_stream_response(guarded_events(events, cleanup=generation.cleanup, error_event=_stream_error_event))
 
 
 @router.post("/completions")
 async def completions(request: Request) -> Response:
     body = await read_body(request, CompletionsBody)
     completion = to_completion_request(body)
-    request.state.model = body.model
-    if is_preload_only(request.headers):
-        return await _preload(request, body.model, completion.keep_alive)
-    generation = await open_generation(
-        services_of(request).scheduler, body.model, keep_alive=completion.keep_alive,
-        start=lambda lease: lease.runner.complete(completion), state=request.state,
-    )
-    if not body.stream:
-        async with generation.cleanup:
-            answer = await CompletedAnswer.collect(generation.chunks)
+
+    def whole(answer: CompletedAnswer) -> dict[str, Any]:
         if body.echo:
             answer.text = completion.prompt + answer.text
-        return json_response(responses.text_completion(answer, model=body.model))
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    events = responses.text_completion_events(generation.chunks, model=body.model, include_usage=include_usage)
-    return event_stream_response(guarded_events(events, cleanup=generation.cleanup, error_event=_stream_error_event))
+        return responses.text_completion(answer, model=body.model)
+
+    return await _serve(
+        request, model=body.model, keep_alive=completion.keep_alive,
+        start=lambda lease: lease.runner.complete(completion),
+        stream=body.stream, include_usage=_wants_usage(body.stream_options),
+        whole=whole, events=responses.text_completion_events,
+    )
 
 
 @router.get("/models")
