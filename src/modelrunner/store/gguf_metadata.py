@@ -1,5 +1,5 @@
-"""Read what a model's config needs from a GGUF file's header: architecture, size, quantization,
-context length and the flattened key/value metadata (long arrays such as the vocabulary left out)."""
+"""What a model's config needs from a GGUF file's header: architecture, size, quantization, context
+length and the flattened key/value metadata (long arrays such as the vocabulary left out)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import gguf
 
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.store.gguf_header import ARRAY_ITEMS_KEPT, GGUFFormatError, read_gguf_header
 
-MAX_ARRAY_ITEMS_KEPT = 16
-_SKIPPED_KEYS = frozenset({"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count"})
+MAX_ARRAY_ITEMS_KEPT = ARRAY_ITEMS_KEPT
 
 
 @dataclass(frozen=True)
@@ -55,39 +55,33 @@ def _quantization_name(file_type: int | None) -> str:
 
 def _flatten(value: Any) -> str:
     if isinstance(value, list):
-        shown = ", ".join(str(v) for v in value[:MAX_ARRAY_ITEMS_KEPT])
-        return f"[{shown}]" if len(value) <= MAX_ARRAY_ITEMS_KEPT else f"[{shown}, ...]"
+        return "[" + ", ".join(str(v) for v in value) + "]"
     if isinstance(value, float):
         return repr(value)
     return str(value)
 
 
 def read_gguf_summary(path: Path) -> GGUFSummary:
-    """Parse a GGUF header. Blocking (seconds for large vocabularies): call it off the event loop."""
+    """Parse a GGUF header. Blocking file I/O: call it off the event loop."""
     try:
-        reader = gguf.GGUFReader(str(path), "r")
-    except Exception as exc:
+        header = read_gguf_header(path)
+    except (OSError, GGUFFormatError) as exc:
         raise InvalidRequest(f"{path.name} is not a readable GGUF file: {exc}") from exc
 
-    values: dict[str, Any] = {}
-    metadata: dict[str, str] = {}
-    for key, reader_field in reader.fields.items():
-        if key in _SKIPPED_KEYS:
-            continue
-        value = reader_field.contents()
-        values[key] = value
-        if isinstance(value, list) and len(value) > MAX_ARRAY_ITEMS_KEPT:
-            continue
-        if key != "tokenizer.chat_template":
-            metadata[key] = _flatten(value)
-
+    metadata = {
+        key: _flatten(value)
+        for key, value in header.metadata.items()
+        if header.array_lengths.get(key, 0) <= MAX_ARRAY_ITEMS_KEPT and key != "tokenizer.chat_template"
+    }
+    values = header.metadata
     architecture = str(values.get("general.architecture", "unknown"))
     context = values.get(f"{architecture}.context_length")
+    template = values.get("tokenizer.chat_template")
     return GGUFSummary(
         architecture=architecture,
-        parameter_count=sum(int(tensor.n_elements) for tensor in reader.tensors),
+        parameter_count=header.parameter_count,
         quantization=_quantization_name(values.get("general.file_type")),
         context_length=int(context) if context is not None else None,
         metadata=metadata,
-        chat_template=values.get("tokenizer.chat_template"),
+        chat_template=template if isinstance(template, str) else None,
     )

@@ -1,0 +1,112 @@
+"""A streaming reader of GGUF headers: key/value metadata and tensor shapes, without mapping the
+file or materialising the vocabulary. Reading a 150k-token vocabulary this way takes a fraction of
+a second, where a general-purpose reader builds an object per token."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+GGUF_MAGIC = b"GGUF"
+ARRAY_ITEMS_KEPT = 16
+
+# GGUF value types -> struct format of one item (strings and arrays are handled apart).
+_SCALARS: dict[int, str] = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_STRING, _ARRAY = 8, 9
+_MAX_STRING_BYTES = 64 * 1024 * 1024
+_MAX_DIMS = 8
+
+
+class GGUFFormatError(ValueError):
+    """The file is not a GGUF, or its header is truncated or inconsistent."""
+
+
+@dataclass
+class GGUFHeader:
+    version: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    array_lengths: dict[str, int] = field(default_factory=dict)
+    parameter_count: int = 0
+
+
+class _Reader:
+    def __init__(self, handle: BinaryIO, byte_order: str) -> None:
+        self._handle = handle
+        self._order = byte_order
+
+    def take(self, size: int) -> bytes:
+        data = self._handle.read(size)
+        if len(data) != size:
+            raise GGUFFormatError("the header is truncated")
+        return data
+
+    def unpack(self, fmt: str) -> Any:
+        layout = self._order + fmt
+        return struct.unpack(layout, self.take(struct.calcsize(layout)))[0]
+
+    def string(self) -> str:
+        length = self.unpack("Q")
+        if length > _MAX_STRING_BYTES:
+            raise GGUFFormatError(f"a string of {length} bytes is implausible")
+        return self.take(length).decode("utf-8", "replace")
+
+    def skip(self, size: int) -> None:
+        self._handle.seek(size, 1)
+
+    def value(self, value_type: int) -> Any:
+        if value_type in _SCALARS:
+            return self.unpack(_SCALARS[value_type])
+        if value_type == _STRING:
+            return self.string()
+        raise GGUFFormatError(f"unknown value type {value_type}")
+
+    def array(self) -> tuple[list[Any], int]:
+        """The first items of an array (enough to show it) and its length; the rest is skipped."""
+        item_type, length = self.unpack("I"), self.unpack("Q")
+        kept = [self.value(item_type) for _ in range(min(length, ARRAY_ITEMS_KEPT))] if item_type != _ARRAY else []
+        remaining = length - len(kept)
+        if item_type in _SCALARS:
+            self.skip(remaining * struct.calcsize(_SCALARS[item_type]))
+        elif item_type == _STRING:
+            for _ in range(remaining):
+                self.skip(self.unpack("Q"))
+        else:
+            for _ in range(length):
+                self.array()
+        return kept, length
+
+
+def read_gguf_header(path: Path) -> GGUFHeader:
+    """Parse the header of a GGUF file (versions 2 and 3, either byte order)."""
+    with path.open("rb", buffering=1024 * 1024) as handle:
+        if handle.read(4) != GGUF_MAGIC:
+            raise GGUFFormatError("missing the GGUF magic bytes")
+        raw_version = handle.read(4)
+        if len(raw_version) != 4:
+            raise GGUFFormatError("the header is truncated")
+        byte_order = "<" if struct.unpack("<I", raw_version)[0] < 0x10000 else ">"
+        reader = _Reader(handle, byte_order)
+        header = GGUFHeader(version=struct.unpack(byte_order + "I", raw_version)[0])
+        if header.version not in (2, 3):
+            raise GGUFFormatError(f"unsupported GGUF version {header.version}")
+        tensor_count, kv_count = reader.unpack("Q"), reader.unpack("Q")
+        for _ in range(kv_count):
+            key = reader.string()
+            value_type = reader.unpack("I")
+            if value_type == _ARRAY:
+                header.metadata[key], header.array_lengths[key] = reader.array()
+            else:
+                header.metadata[key] = reader.value(value_type)
+        for _ in range(tensor_count):
+            reader.string()
+            dims = reader.unpack("I")
+            if dims > _MAX_DIMS:
+                raise GGUFFormatError(f"a tensor with {dims} dimensions is implausible")
+            elements = 1
+            for _ in range(dims):
+                elements *= reader.unpack("Q")
+            reader.skip(4 + 8)  # tensor type, data offset
+            header.parameter_count += elements
+    return header
