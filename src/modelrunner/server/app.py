@@ -16,10 +16,11 @@ from modelrunner.engines.llamacpp.engine import LlamaCppEngine
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
 from modelrunner.server.middleware import EdgeMiddleware
-from modelrunner.server.routes import models, openai, system
+from modelrunner.server.routes import model_distribution, models, openai, system
 from modelrunner.server.services import Services
 from modelrunner.settings import Settings
 from modelrunner.store.default_model import import_default_model
+from modelrunner.store.distribution import Distribution
 from modelrunner.store.models import display_name
 from modelrunner.store.store import ModelStore
 
@@ -37,7 +38,8 @@ async def build_services(settings: Settings) -> Services:
     engine = LlamaCppEngine(load_timeout_s=settings.load_timeout_s)
     scheduler = Scheduler(store, engine, settings)
     await scheduler.start()
-    return Services(settings=settings, store=store, scheduler=scheduler)
+    return Services(settings=settings, store=store, scheduler=scheduler,
+                    distribution=Distribution(settings, store))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -59,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
     app.add_exception_handler(Exception, errors.handle_unexpected_error)
     app.include_router(system.router)
+    app.include_router(model_distribution.router)
     app.include_router(models.router)
     for prefix in OPENAI_PREFIXES:
         app.include_router(openai.router, prefix=prefix)

@@ -26,6 +26,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.ModelRunnerError], int], ...] = (
     (errors.Conflict, 409),
     (errors.InsufficientMemory, 503),
     (errors.Overloaded, 429),
+    (errors.RegistryUnavailable, 502),
 )
 
 EnvelopeBuilder = Callable[[errors.ModelRunnerError, int], dict[str, Any]]

@@ -26,6 +26,9 @@ def new_request_id() -> str:
 
 
 class EdgeMiddleware:
+    # Model archives are as large as the model; the import route streams them to disk.
+    UNLIMITED_BODY_PATHS = frozenset({"/models/load"})
+
     def __init__(self, app: ASGIApp, *, api_key: str | None, max_body_bytes: int) -> None:
         self.app = app
         self.api_key = api_key
@@ -51,9 +54,9 @@ class EdgeMiddleware:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 self._log(scope, state, status_holder["status"], started)
 
-        rejection = self._rejection(headers)
+        rejection = self._rejection(headers, scope["path"])
         if rejection is not None:
-            await error_response(scope["path"], rejection)(scope, receive, send_with_id)
+            await error_response(scope["path"], rejection, request_id)(scope, receive, send_with_id)
             return
 
         received = 0
@@ -63,16 +66,18 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > self.max_body_bytes and scope["path"] not in self.UNLIMITED_BODY_PATHS:
                     raise RequestTooLarge(self._too_large_message())
             return message
 
         await self.app(scope, limited_receive, send_with_id)
 
-    def _rejection(self, headers: dict[bytes, bytes]) -> ModelRunnerError | None:
+    def _rejection(self, headers: dict[bytes, bytes], path: str) -> ModelRunnerError | None:
         if self.api_key is not None and not self._has_valid_key(headers):
             return AuthenticationFailed("invalid x-api-key")
         length = headers.get(b"content-length")
+        if path in self.UNLIMITED_BODY_PATHS:
+            return None
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return RequestTooLarge(self._too_large_message())
         return None

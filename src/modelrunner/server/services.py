@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.settings import Settings
+from modelrunner.store.distribution import Distribution
 from modelrunner.store.models import StoredModel
 from modelrunner.store.store import ModelStore
 
@@ -18,6 +19,7 @@ class Services:
     settings: Settings
     store: ModelStore
     scheduler: Scheduler
+    distribution: Distribution
 
     async def list_models(self) -> list[StoredModel]:
         return await asyncio.to_thread(self.store.list_models)

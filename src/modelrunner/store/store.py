@@ -157,9 +157,10 @@ class ModelStore:
             link_or_copy(source, path)
         return digest, source.stat().st_size
 
-    def commit_blob(self, partial: Path, digest: str) -> None:
-        """Move a fully downloaded file into place after checking its digest."""
-        actual = "sha256:" + sha256_of_file(partial)
+    def commit_blob(self, partial: Path, digest: str, *, verified: bool = False) -> None:
+        """Move a fully downloaded file into place after checking its digest (`verified` when the
+        caller hashed it while writing)."""
+        actual = digest if verified else "sha256:" + sha256_of_file(partial)
         if actual != digest:
             partial.unlink(missing_ok=True)
             raise StoreError(f"blob digest mismatch: expected {digest}, got {actual}")

@@ -1,0 +1,141 @@
+"""Models as tar files (`GET /models/{name}/export`, `POST /models/load`), in the OCI image layout:
+`oci-layout`, `index.json` naming the manifest with one `org.opencontainers.image.ref.name` per tag,
+and `blobs/sha256/<hex>` for the manifest, the config and every layer."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from modelrunner.core.errors import InvalidRequest, StoreError
+from modelrunner.core.references import ModelReference, parse_reference
+from modelrunner.store import media_types
+from modelrunner.store.models import StoredModel
+from modelrunner.store.registry.manifests import check_manifest
+from modelrunner.store.store import ModelStore
+
+REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+READ_BYTES = 1024 * 1024
+BLOCK = tarfile.BLOCKSIZE
+
+
+def _header(name: str, size: int, mtime: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, mtime, 0o644
+    return info.tobuf(format=tarfile.PAX_FORMAT)
+
+
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % BLOCK)
+
+
+def export_chunks(store: ModelStore, model: StoredModel) -> Iterator[bytes]:
+    """The model as a tar, chunk by chunk, without building it on disk. Blocking: iterate in a thread."""
+    manifest_bytes = store.manifest_path(model.id).read_bytes()
+    index = {
+        "schemaVersion": 2,
+        "mediaType": media_types.OCI_INDEX,
+        "manifests": [
+            {"mediaType": model.manifest.get("mediaType", media_types.OCI_MANIFEST), "digest": model.id,
+             "size": len(manifest_bytes), "annotations": {REF_NAME_ANNOTATION: tag}}
+            for tag in model.tags
+        ],
+    }
+    mtime = model.created
+    small = [("oci-layout", OCI_LAYOUT), ("index.json", orjson.dumps(index)),
+             (f"blobs/sha256/{model.hex_id}", manifest_bytes)]
+    for name, data in small:
+        yield _header(name, len(data), mtime) + data + _padding(len(data))
+    for digest in dict.fromkeys(model.blob_digests):
+        path = store.blob_path(digest)
+        size = path.stat().st_size
+        yield _header(f"blobs/sha256/{digest.removeprefix('sha256:')}", size, mtime)
+        with path.open("rb") as handle:
+            while chunk := handle.read(READ_BYTES):
+                yield chunk
+        yield _padding(size)
+    yield b"\0" * (2 * BLOCK)
+
+
+def _read_index(archive: tarfile.TarFile) -> list[dict[str, Any]]:
+    try:
+        member = archive.getmember("index.json")
+    except KeyError:
+        raise InvalidRequest("not a model archive: index.json is missing (expected an OCI image layout tar)") from None
+    handle = archive.extractfile(member)
+    if handle is None:
+        raise InvalidRequest("not a model archive: index.json is not a file")
+    try:
+        index = orjson.loads(handle.read())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"not a model archive: index.json is not JSON ({exc})") from None
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list) or not manifests:
+        raise InvalidRequest("not a model archive: index.json lists no manifest")
+    return manifests
+
+
+def _copy_verified(handle: IO[bytes], target: Path, digest: str) -> None:
+    hasher = hashlib.sha256()
+    with target.open("wb") as out:
+        while chunk := handle.read(READ_BYTES):
+            hasher.update(chunk)
+            out.write(chunk)
+    if "sha256:" + hasher.hexdigest() != digest:
+        target.unlink(missing_ok=True)
+        raise StoreError(f"archive blob {digest} does not match its digest; nothing was imported")
+
+
+def _member_bytes(archive: tarfile.TarFile, name: str) -> bytes | None:
+    try:
+        handle = archive.extractfile(archive.getmember(name))
+    except KeyError:
+        return None
+    return handle.read() if handle is not None else None
+
+
+def load_archive(store: ModelStore, archive_path: Path, tag_override: ModelReference | None = None) -> StoredModel:
+    """Import an exported or packaged tar. The manifest is checked first, every blob is verified, and
+    the model is recorded last. Blocking."""
+    store.ensure_layout()
+    try:
+        archive = tarfile.open(archive_path, mode="r:*")
+    except tarfile.TarError as exc:
+        raise InvalidRequest(f"not a model archive: {exc}") from None
+    with archive:
+        descriptors = _read_index(archive)
+        manifest_digest = descriptors[0].get("digest")
+        if not isinstance(manifest_digest, str) or not _DIGEST.match(manifest_digest):
+            raise InvalidRequest(f"not a model archive: invalid manifest digest {manifest_digest!r}")
+        names = [d.get("annotations", {}).get(REF_NAME_ANNOTATION) for d in descriptors
+                 if d.get("digest") == manifest_digest]
+        tags = [tag_override] if tag_override else [parse_reference(n) for n in names if isinstance(n, str) and n]
+        if not tags:
+            raise InvalidRequest("the archive names no tag for its model; give one with ?tag=")
+        manifest_bytes = _member_bytes(archive, f"blobs/sha256/{manifest_digest[7:]}")
+        if manifest_bytes is None:
+            raise InvalidRequest(f"not a model archive: manifest {manifest_digest} is missing from it")
+        if "sha256:" + hashlib.sha256(manifest_bytes).hexdigest() != manifest_digest:
+            raise StoreError("archive manifest does not match its digest; nothing was imported")
+        remote = check_manifest(tags[0], manifest_bytes, media_types.OCI_MANIFEST)
+        for blob in remote.blobs:
+            if store.has_blob(blob.digest):
+                continue
+            try:
+                handle = archive.extractfile(archive.getmember(f"blobs/sha256/{blob.digest[7:]}"))
+            except KeyError:
+                handle = None
+            if handle is None:
+                raise InvalidRequest(f"not a model archive: blob {blob.digest} is missing from it")
+            partial = store.incomplete_blob_path(blob.digest)
+            _copy_verified(handle, partial, blob.digest)
+            store.commit_blob(partial, blob.digest, verified=True)
+        return store.add_model(manifest_bytes, tags)

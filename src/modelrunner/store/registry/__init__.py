@@ -1,0 +1,1 @@
+"""An OCI distribution (registry v2) client: authentication, pull and push of model artifacts."""

@@ -1,0 +1,169 @@
+"""Pulling a model: blobs fetched in parallel into `<hex>.incomplete`, resumed with HTTP Range after
+an interruption, verified against their digest, and the manifest recorded last, so a failed pull
+never leaves a model that looks complete."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from modelrunner.core.errors import RegistryUnavailable, StoreError
+from modelrunner.store.progress import EmitEvent, progress_event
+from modelrunner.store.registry.client import RegistryClient, backoff_s
+from modelrunner.store.registry.manifests import Blob, RemoteModel
+from modelrunner.store.single_flight import SingleFlight
+from modelrunner.store.store import ModelStore
+
+logger = logging.getLogger(__name__)
+
+READ_CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass
+class PullProgress:
+    """Bytes done per blob, reported as DMR-shaped progress events."""
+
+    total_bytes: int
+    emit: EmitEvent
+    done_by_blob: dict[str, int] = field(default_factory=dict)
+
+    def update(self, blob: Blob, done_bytes: int) -> None:
+        self.done_by_blob[blob.digest] = done_bytes
+        self.emit(progress_event("Downloaded", sum(self.done_by_blob.values()), self.total_bytes,
+                                 blob.digest, blob.size, done_bytes))
+
+
+@dataclass
+class _PartialBlob:
+    """A blob being written to its `.incomplete` file, with the hash of the bytes written so far."""
+
+    path: Path
+    hasher: Any = field(default_factory=hashlib.sha256)
+    hashed_bytes: int = 0
+
+    def size_on_disk(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def catch_up(self, offset: int) -> None:
+        """Make the hash cover exactly the first `offset` bytes on disk (after a resume)."""
+        if self.hashed_bytes == offset:
+            return
+        self.hasher, self.hashed_bytes = hashlib.sha256(), 0
+        with self.path.open("rb") as handle:
+            while self.hashed_bytes < offset:
+                chunk = handle.read(min(4 * 1024 * 1024, offset - self.hashed_bytes))
+                if not chunk:
+                    break
+                self.hasher.update(chunk)
+                self.hashed_bytes += len(chunk)
+
+    def open(self, offset: int) -> IO[bytes]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if offset == 0:
+            self.hasher, self.hashed_bytes = hashlib.sha256(), 0
+            return self.path.open("wb")
+        handle = self.path.open("r+b")
+        handle.truncate(offset)
+        handle.seek(offset)
+        return handle
+
+    def write(self, handle: IO[bytes], chunk: bytes) -> None:
+        handle.write(chunk)
+        self.hasher.update(chunk)
+        self.hashed_bytes += len(chunk)
+
+
+class Puller:
+    """Downloads the blobs of one RemoteModel into the store."""
+
+    def __init__(self, store: ModelStore, client: RegistryClient, flights: SingleFlight[None], *,
+                 concurrency: int, max_attempts: int) -> None:
+        self._store = store
+        self._client = client
+        self._flights = flights
+        self._concurrency = concurrency
+        self._max_attempts = max_attempts
+
+    async def download(self, remote: RemoteModel, progress: PullProgress) -> None:
+        """Fetch every missing blob, `concurrency` at a time; each blob once per process."""
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(blob: Blob) -> None:
+            async with gate:
+                await self._flights.run(blob.digest, lambda: self._download_blob(blob, progress))
+                progress.update(blob, blob.size)
+
+        missing = []
+        for blob in remote.blobs:
+            if await asyncio.to_thread(self._store.has_blob, blob.digest):
+                progress.done_by_blob[blob.digest] = blob.size
+            else:
+                missing.append(blob)
+        tasks = [asyncio.ensure_future(one(blob)) for blob in missing]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _download_blob(self, blob: Blob, progress: PullProgress) -> None:
+        if await asyncio.to_thread(self._store.has_blob, blob.digest):
+            return
+        partial = _PartialBlob(self._store.incomplete_blob_path(blob.digest))
+        for attempt in range(self._max_attempts):
+            try:
+                await self._fetch_into(partial, blob, progress)
+                break
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                if attempt + 1 >= self._max_attempts:
+                    raise RegistryUnavailable(
+                        f"download of blob {blob.digest} from {self._client.reference.registry} failed after "
+                        f"{self._max_attempts} attempts: {exc or type(exc).__name__}; pulling again resumes it"
+                    ) from exc
+                logger.info("blob %s interrupted (%s); resuming", blob.digest, type(exc).__name__)
+                await asyncio.sleep(backoff_s(attempt))
+        await asyncio.to_thread(self._commit, partial, blob)
+
+    async def _fetch_into(self, partial: _PartialBlob, blob: Blob, progress: PullProgress) -> None:
+        offset = await asyncio.to_thread(partial.size_on_disk)
+        if offset > blob.size:
+            offset = 0
+        if offset == blob.size and offset > 0:
+            await asyncio.to_thread(partial.catch_up, offset)
+            return
+        await asyncio.to_thread(partial.catch_up, offset)
+        async with self._client.blob_stream(blob.digest, offset) as response:
+            if response.status_code == 200:
+                offset = 0
+            handle = await asyncio.to_thread(partial.open, offset)
+            try:
+                progress.update(blob, offset)
+                async for chunk in response.aiter_bytes(READ_CHUNK_BYTES):
+                    offset += len(chunk)
+                    if offset > blob.size:
+                        raise StoreError(f"blob {blob.digest} is larger than the {blob.size} bytes its manifest says")
+                    await asyncio.to_thread(partial.write, handle, chunk)
+                    progress.update(blob, offset)
+            finally:
+                await asyncio.to_thread(handle.close)
+        if offset < blob.size:
+            raise httpx.ReadError(f"blob {blob.digest} ended after {offset} of {blob.size} bytes")
+
+    def _commit(self, partial: _PartialBlob, blob: Blob) -> None:
+        actual = "sha256:" + partial.hasher.hexdigest()
+        if actual != blob.digest:
+            partial.path.unlink(missing_ok=True)
+            raise StoreError(
+                f"blob digest mismatch: expected {blob.digest}, the registry served {actual}; the blob was "
+                "discarded and the store left unchanged"
+            )
+        self._store.commit_blob(partial.path, blob.digest, verified=True)
