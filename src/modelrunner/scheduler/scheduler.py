@@ -1,9 +1,11 @@
-"""The scheduler: one runner per model, loaded on first use, shared by concurrent requests, unloaded
-when idle past its keep_alive.
+"""The scheduler: one runner per model, loaded on first use, shared by concurrent requests up to its
+slots (then a bounded queue), unloaded when idle past its keep_alive or to make room for another model.
 
-Loads are single-flight: requests for a model that is still loading wait for that one load. A runner
-whose worker died is replaced on the next request. A model that just failed to load fails fast for a
-short while instead of being retried in a tight loop.
+Loads are single-flight: requests for a model that is still loading wait for that one load. Before a
+load, the model's memory is estimated and checked against the budget; idle runners are evicted least
+recently used first, and if the model still does not fit the request fails at once. A runner whose
+worker died or stopped answering its health check is reaped and replaced on the next request. A model
+that just failed to load fails fast for a short while instead of being retried in a tight loop.
 """
 
 from __future__ import annotations
@@ -13,93 +15,74 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from modelrunner.core.errors import ModelNotFound, ModelRunnerError
+from modelrunner.core.errors import (
+    Conflict,
+    EngineFailed,
+    InsufficientMemory,
+    ModelNotFound,
+    ModelRunnerError,
+)
 from modelrunner.engines.base import ModelFiles, RunnerConfig
-from modelrunner.scheduler.keep_alive import DEFAULT_KEEP_ALIVE_S, parse_keep_alive
+from modelrunner.scheduler.keep_alive import parse_keep_alive
+from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory
+from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
+from modelrunner.scheduler.runner_slot import Lease, RunnerSlot, runner_config
 from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel, display_name
 from modelrunner.store.store import ModelStore
 
+__all__ = ["Lease", "RunnerSlot", "Scheduler"]
+
 logger = logging.getLogger(__name__)
 
 FAILED_LOAD_COOLDOWN_S = 5.0
-IDLE_CHECK_INTERVAL_S = 1.0
-
-
-@dataclass
-class RunnerSlot:
-    """What the scheduler knows of one model's runner, loaded or loading."""
-
-    model: StoredModel
-    label: str
-    config: RunnerConfig
-    loading: asyncio.Task[Any] | None = None
-    runner: Any = None
-    in_use: int = 0
-    last_used_monotonic: float = field(default_factory=time.monotonic)
-    last_used_wall: float = field(default_factory=time.time)
-    keep_alive_s: float = DEFAULT_KEEP_ALIVE_S
-
-    @property
-    def is_loading(self) -> bool:
-        return self.runner is None
-
-    def describe(self, backend: str) -> dict[str, Any]:
-        return {
-            "backend_name": backend,
-            "model_name": self.label,
-            "model_id": self.model.id,
-            "mode": "completion",
-            "loading": self.is_loading,
-            "in_use": self.in_use > 0,
-            "active_requests": self.in_use,
-            "last_used": int(self.last_used_wall),
-            "keep_alive": None if math.isinf(self.keep_alive_s) else self.keep_alive_s,
-            "context_size": self.config.context_size,
-            "parallel_slots": self.config.parallel_slots,
-        }
-
-
-@dataclass(frozen=True)
-class Lease:
-    """A runner lent to one request; `requested` is the client's name for the model."""
-
-    model: StoredModel
-    runner: Any
-    requested: str
-    context_size: int
+HEALTH_FAILURES_BEFORE_REAP = 2
+LoadObserver = Callable[[str, float], None]
 
 
 class Scheduler:
-    def __init__(self, store: ModelStore, engine: Any, settings: Settings) -> None:
+    def __init__(self, store: ModelStore, engine: Any, settings: Settings, *,
+                 on_load: LoadObserver | None = None) -> None:
         self._store = store
         self._engine = engine
         self._settings = settings
+        self._on_load = on_load
         self._names = ModelNameResolver(settings.model_aliases, settings.default_model)
+        self._configs = ModelConfigFile(store.root)
         self._slots: dict[str, RunnerSlot] = {}
         self._failed_loads: dict[str, tuple[float, ModelRunnerError]] = {}
-        self._reaper: asyncio.Task[None] | None = None
+        self._placement = asyncio.Lock()
+        self._configuring = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._watchers: list[asyncio.Task[None]] = []
+        self.memory_budget_bytes = settings.memory_budget_bytes or default_budget_bytes()
+        self.default_keep_alive_s = parse_keep_alive(settings.default_keep_alive) or 0.0
 
     @property
     def backend_name(self) -> str:
         return self._engine.name
 
     async def start(self) -> None:
-        self._reaper = asyncio.create_task(self._unload_idle_forever())
+        await asyncio.to_thread(self._configs.load)
+        self._watchers = [asyncio.create_task(self._unload_idle_forever()),
+                          asyncio.create_task(self._check_health_forever())]
 
     async def close(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
+        """Stop every worker. Requests still running fail; the server drains them before calling this."""
+        for task in self._watchers:
+            task.cancel()
+        for task in self._watchers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-        await asyncio.gather(*(self._stop_slot(slot) for slot in list(self._slots.values())),
-                             return_exceptions=True)
+                await task
+        slots = list(self._slots.values())
         self._slots.clear()
+        await asyncio.gather(*(self._stop_slot(slot) for slot in slots), return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def resolve(self, requested: str) -> StoredModel:
         """The stored model a client's name refers to, through aliases and the Claude fallback."""
@@ -113,24 +96,30 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def acquire(self, requested: str, *, keep_alive: str | float | None = None) -> AsyncIterator[Lease]:
-        """Lend the runner for `requested`, loading it first if needed."""
+        """Lend the runner for `requested`, loading it first if needed and waiting for a free slot."""
         requested_keep_alive = parse_keep_alive(keep_alive)
         model = await self.resolve(requested)
-        slot = await self._ready_slot(model)
-        slot.in_use += 1
+        slot = await self._admitted_slot(model)
         try:
             yield Lease(model=model, runner=slot.runner, requested=requested, context_size=slot.config.context_size)
         finally:
-            slot.in_use -= 1
-            slot.last_used_monotonic = time.monotonic()
-            slot.last_used_wall = time.time()
+            slot.gate.leave()
+            slot.touch()
             if requested_keep_alive is not None:
                 slot.keep_alive_s = requested_keep_alive
-            if slot.in_use == 0 and slot.keep_alive_s == 0:
-                await self._unload(slot)
+            if slot.gate.is_idle and slot.keep_alive_s == 0:
+                self._retire(slot, "keep_alive is 0")
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [slot.describe(self.backend_name) for slot in self._slots.values()]
+
+    def memory_in_use_bytes(self) -> int:
+        return sum(slot.estimate.total_bytes for slot in self._slots.values())
+
+    def worker_log_lines(self) -> dict[str, list[str]]:
+        """Recent stderr lines of every loaded worker, by model label."""
+        return {slot.label: list(getattr(slot.runner, "log_lines", [])) for slot in self._slots.values()
+                if slot.runner is not None}
 
     async def unload(self, *, models: list[str] | None = None) -> int:
         """Unload idle runners (all, or those of `models`); runners in use are left alone."""
@@ -141,42 +130,101 @@ class Scheduler:
                 with contextlib.suppress(ModelNotFound):
                     wanted.add((await self.resolve(name)).id)
         victims = [s for s in self._slots.values()
-                   if s.in_use == 0 and not s.is_loading and (wanted is None or s.model.id in wanted)]
+                   if s.is_idle and (wanted is None or s.model.id in wanted)]
         for slot in victims:
-            await self._unload(slot)
+            self._slots.pop(slot.model.id, None)
+        await asyncio.gather(*(self._stop_slot(slot, "unload requested") for slot in victims))
         return len(victims)
 
+    async def configure(self, requested: str, body: dict[str, Any]) -> tuple[StoredModel, ModelSettings]:
+        """Change and persist one model's settings. An idle runner is stopped so that the next request
+        loads it with the new settings; a busy one is left alone and the change refused."""
+        model = await self.resolve(requested)
+        async with self._configuring:
+            updated = apply_configure_body(self._configs.settings_for(model.id), body)
+            runner_config(model, updated, self._settings)
+            slot = self._slots.get(model.id)
+            if slot is not None and not slot.is_idle:
+                raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} waiting"
+                               f"{', loading' if slot.is_loading else ''}); configure it when it is idle")
+            if slot is not None:
+                self._retire(slot, "its configuration changed")
+            self._failed_loads.pop(model.id, None)
+            await asyncio.to_thread(self._configs.save, model.id, self._label(model), updated)
+        return model, updated
+
+    async def configurations(self, requested: str | None = None) -> list[dict[str, Any]]:
+        """Stored configurations, all or that of one model."""
+        if requested is not None:
+            model = await self.resolve(requested)
+            return [{"model": self._label(model), "id": model.id, **self._configs.settings_for(model.id).to_api()}]
+        return [{"model": entry.get("model"), "id": model_id,
+                 **ModelSettings.from_stored(entry.get("settings", {})).to_api()}
+                for model_id, entry in self._configs.entries().items()]
+
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
-        trained = model.config.get("gguf", {}).get(f"{model.config.get('architecture')}.context_length")
-        context = model.context_size or min(int(trained) if trained else 4096, self._settings.context_size_cap)
-        return RunnerConfig(
-            context_size=context,
-            parallel_slots=self._settings.parallel_slots,
-            threads=self._settings.threads,
-        )
+        return runner_config(model, self._configs.settings_for(model.id), self._settings)
+
+    async def _admitted_slot(self, model: StoredModel) -> RunnerSlot:
+        while True:
+            slot = await self._ready_slot(model)
+            await slot.gate.enter()
+            if self._slots.get(model.id) is slot and slot.runner is not None and slot.runner.is_alive:
+                return slot
+            slot.gate.leave()
 
     async def _ready_slot(self, model: StoredModel) -> RunnerSlot:
         while True:
             slot = self._slots.get(model.id)
             if slot is not None and slot.runner is not None and not slot.runner.is_alive:
-                logger.warning("worker for %s is gone; starting a new one", slot.label)
-                self._slots.pop(model.id, None)
-                await self._stop_slot(slot)
+                self._reap(slot, "its worker exited")
                 slot = None
             if slot is None:
-                failed = self._failed_loads.get(model.id)
-                if failed is not None and time.monotonic() - failed[0] < FAILED_LOAD_COOLDOWN_S:
-                    raise failed[1]
-                slot = RunnerSlot(model=model, label=self._label(model), config=self.runner_config_for(model),
-                                  keep_alive_s=DEFAULT_KEEP_ALIVE_S)
-                slot.loading = asyncio.create_task(self._load(slot))
-                self._slots[model.id] = slot
+                slot = await self._place(model)
             if slot.runner is not None:
                 return slot
             assert slot.loading is not None
             await asyncio.shield(slot.loading)
             if self._slots.get(model.id) is slot and slot.runner is not None:
                 return slot
+
+    async def _place(self, model: StoredModel) -> RunnerSlot:
+        """Register a loading slot for `model` once there is memory for it."""
+        async with self._placement:
+            existing = self._slots.get(model.id)
+            if existing is not None:
+                return existing
+            failed = self._failed_loads.get(model.id)
+            if failed is not None and time.monotonic() - failed[0] < FAILED_LOAD_COOLDOWN_S:
+                raise failed[1]
+            settings = self._configs.settings_for(model.id)
+            config = runner_config(model, settings, self._settings)
+            label = self._label(model)
+            estimate = estimate_memory(model, config)
+            await self._make_room(label, estimate.total_bytes)
+            keep_alive = parse_keep_alive(settings.keep_alive)
+            slot = RunnerSlot(model=model, label=label, config=config, estimate=estimate,
+                              queue_limit=self._settings.max_queued_requests,
+                              keep_alive_s=self.default_keep_alive_s if keep_alive is None else keep_alive,
+                              mode=settings.mode or "completion")
+            slot.loading = asyncio.create_task(self._load(slot))
+            self._slots[model.id] = slot
+            return slot
+
+    async def _make_room(self, label: str, needed_bytes: int) -> None:
+        budget = self.memory_budget_bytes
+        if needed_bytes > budget:
+            raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
+                                     f"available {describe_bytes(budget)} (the whole memory budget)")
+        while self.memory_in_use_bytes() + needed_bytes > budget:
+            idle = sorted((s for s in self._slots.values() if s.is_idle), key=lambda s: s.last_used_monotonic)
+            if not idle:
+                available = budget - self.memory_in_use_bytes()
+                raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
+                                         f"available {describe_bytes(available)} (the other models are in use)")
+            victim = idle[0]
+            self._slots.pop(victim.model.id, None)
+            await self._stop_slot(victim, f"evicted to make room for {label}")
 
     async def _load(self, slot: RunnerSlot) -> None:
         started = time.monotonic()
@@ -190,40 +238,83 @@ class Scheduler:
             )
             slot.runner = await self._engine.start(files, slot.config, label=slot.label)
         except ModelRunnerError as exc:
-            self._slots.pop(slot.model.id, None)
+            self._forget(slot)
             self._failed_loads[slot.model.id] = (time.monotonic(), exc)
             logger.error("could not load %s: %s", slot.label, exc.message)
             raise
         except BaseException:
-            self._slots.pop(slot.model.id, None)
+            self._forget(slot)
             raise
         self._failed_loads.pop(slot.model.id, None)
-        slot.last_used_monotonic = time.monotonic()
-        slot.last_used_wall = time.time()
-        logger.info("loaded %s in %.2fs (context %d x %d slots)", slot.label, time.monotonic() - started,
-                    slot.config.context_size, slot.config.parallel_slots)
+        slot.touch()
+        seconds = time.monotonic() - started
+        if self._on_load is not None:
+            self._on_load(slot.label, seconds)
+        logger.info("loaded %s in %.2fs (context %d x %d slots, ~%s)", slot.label, seconds,
+                    slot.config.context_size, slot.config.parallel_slots, describe_bytes(slot.estimate.total_bytes))
 
-    async def _unload(self, slot: RunnerSlot) -> None:
+    def _forget(self, slot: RunnerSlot) -> None:
         if self._slots.get(slot.model.id) is slot:
             del self._slots[slot.model.id]
-        await self._stop_slot(slot)
-        logger.info("unloaded %s", slot.label)
 
-    async def _stop_slot(self, slot: RunnerSlot) -> None:
+    def _retire(self, slot: RunnerSlot, reason: str) -> None:
+        """Take `slot` out of service now and stop its worker in the background."""
+        self._forget(slot)
+        self._spawn(self._stop_slot(slot, reason))
+
+    def _reap(self, slot: RunnerSlot, reason: str) -> None:
+        """A broken runner: kill it, fail its queued requests, let the next request start a fresh one."""
+        logger.warning("reaping %s: %s", slot.label, reason)
+        kill = getattr(slot.runner, "kill", None)
+        if kill is not None:
+            kill()
+        slot.gate.fail_waiters(EngineFailed(f"the worker for {slot.label} failed: {reason}", retryable=True))
+        self._retire(slot, reason)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _stop_slot(self, slot: RunnerSlot, reason: str = "server stopping") -> None:
         if slot.loading is not None and not slot.loading.done():
             slot.loading.cancel()
             with contextlib.suppress(BaseException):
                 await slot.loading
         if slot.runner is not None:
-            await slot.runner.stop()
+            with contextlib.suppress(Exception):
+                await slot.runner.stop()
+            logger.info("unloaded %s: %s", slot.label, reason)
 
     async def _unload_idle_forever(self) -> None:
         while True:
-            await asyncio.sleep(IDLE_CHECK_INTERVAL_S)
+            await asyncio.sleep(self._settings.keep_alive_check_interval_s)
             now = time.monotonic()
             for slot in list(self._slots.values()):
-                if slot.in_use == 0 and not slot.is_loading and now - slot.last_used_monotonic >= slot.keep_alive_s:
-                    await self._unload(slot)
+                if slot.runner is not None and not slot.runner.is_alive:
+                    self._reap(slot, "its worker exited")
+                elif slot.is_idle and not math.isinf(slot.keep_alive_s) \
+                        and now - slot.last_used_monotonic >= slot.keep_alive_s:
+                    self._retire(slot, f"idle for {slot.keep_alive_s:g}s")
+
+    async def _check_health_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.health_check_interval_s)
+            loaded = [slot for slot in self._slots.values() if slot.runner is not None]
+            results = await asyncio.gather(*(self._is_healthy(slot) for slot in loaded))
+            for slot, healthy in zip(loaded, results):
+                slot.health_failures = 0 if healthy else slot.health_failures + 1
+                if slot.health_failures >= HEALTH_FAILURES_BEFORE_REAP and self._slots.get(slot.model.id) is slot:
+                    self._reap(slot, f"no answer to {slot.health_failures} health checks")
+
+    async def _is_healthy(self, slot: RunnerSlot) -> bool:
+        check = getattr(slot.runner, "is_healthy", None)
+        if check is None:
+            return bool(slot.runner.is_alive)
+        try:
+            return bool(await check(self._settings.health_check_timeout_s))
+        except Exception:
+            return False
 
     @staticmethod
     def _label(model: StoredModel) -> str:

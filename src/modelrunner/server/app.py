@@ -17,6 +17,7 @@ from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
 from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.routes import model_distribution, models, openai, system
+from modelrunner.server.routes import anthropic
 from modelrunner.server.services import Services
 from modelrunner.settings import Settings
 from modelrunner.store.default_model import import_default_model
@@ -27,6 +28,7 @@ from modelrunner.store.store import ModelStore
 logger = logging.getLogger(__name__)
 
 OPENAI_PREFIXES = ("/engines/v1", "/engines/{backend}/v1", "/v1")
+ANTHROPIC_PREFIXES = ("/v1", "/anthropic/v1", "/engines/v1", "/engines/{backend}/v1")
 
 
 async def build_services(settings: Settings) -> Services:
@@ -65,5 +67,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(models.router)
     for prefix in OPENAI_PREFIXES:
         app.include_router(openai.router, prefix=prefix)
+    for prefix in ANTHROPIC_PREFIXES:
+        app.include_router(anthropic.router, prefix=prefix)
+    app.include_router(anthropic.model_list_router, prefix="/anthropic/v1")
     app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)
     return app

@@ -13,6 +13,8 @@ from starlette.responses import Response
 import orjson
 
 from modelrunner.core import errors
+from modelrunner.dialects.anthropic.errors import anthropic_status
+from modelrunner.dialects.anthropic.errors import error_body as anthropic_error_body
 from modelrunner.dialects.openai.errors import error_body as openai_error_body
 
 logger = logging.getLogger(__name__)
@@ -39,8 +41,14 @@ def status_for(error: errors.ModelRunnerError) -> int:
     return 500
 
 
+def is_anthropic_path(path: str) -> bool:
+    return path.startswith("/anthropic/") or path.endswith(("/messages", "/messages/count_tokens"))
+
+
 def envelope_for(path: str) -> EnvelopeBuilder:
     """Errors answer in the envelope of the API whose path was called."""
+    if is_anthropic_path(path):
+        return anthropic_error_body
     return openai_error_body
 
 
@@ -53,16 +61,20 @@ def error_headers(error: errors.ModelRunnerError, status: int) -> dict[str, str]
     return headers
 
 
-def error_response(path: str, error: errors.ModelRunnerError) -> Response:
+def error_response(path: str, error: errors.ModelRunnerError, request_id: str | None = None) -> Response:
     status = status_for(error)
+    if is_anthropic_path(path):
+        status = anthropic_status(status)
     body = envelope_for(path)(error, status)
+    if request_id is not None and is_anthropic_path(path):
+        body["request_id"] = request_id
     return Response(orjson.dumps(body), status_code=status, media_type="application/json",
                     headers=error_headers(error, status))
 
 
 async def handle_model_runner_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.ModelRunnerError)
-    return error_response(request.url.path, exc)
+    return error_response(request.url.path, exc, getattr(request.state, "request_id", None))
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -74,7 +86,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
         error = errors.InvalidRequest(f"method {request.method} is not allowed on {request.url.path}")
     else:
         error = errors.InvalidRequest(str(exc.detail))
-    response = error_response(request.url.path, error)
+    response = error_response(request.url.path, error, getattr(request.state, "request_id", None))
     if exc.status_code == 405:
         response.status_code = 405
     return response

@@ -31,6 +31,7 @@ async def record_usage(chunks: AsyncIterator[EngineChunk], state: Any) -> AsyncI
         if type(chunk) is Usage:
             state.prompt_tokens = chunk.prompt_tokens
             state.completion_tokens = chunk.completion_tokens
+            state.cached_prompt_tokens = chunk.cached_prompt_tokens
         yield chunk
 
 

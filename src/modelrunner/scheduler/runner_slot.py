@@ -1,0 +1,117 @@
+"""What the scheduler keeps for one model's runner, what it lends to a request, and how a model's
+stored settings become the RunnerConfig an engine starts it with."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelrunner.engines.base import RunnerConfig
+from modelrunner.scheduler.admission import AdmissionGate
+from modelrunner.scheduler.keep_alive import DEFAULT_KEEP_ALIVE_S
+from modelrunner.scheduler.memory import MemoryEstimate
+from modelrunner.scheduler.model_config import ModelSettings
+from modelrunner.scheduler.runtime_flags import parse_runtime_flags
+from modelrunner.settings import Settings
+from modelrunner.store.models import StoredModel
+
+FALLBACK_CONTEXT_SIZE = 4096
+
+
+@dataclass
+class RunnerSlot:
+    """One model's runner, loaded or loading."""
+
+    model: StoredModel
+    label: str
+    config: RunnerConfig
+    estimate: MemoryEstimate
+    queue_limit: int
+    keep_alive_s: float = DEFAULT_KEEP_ALIVE_S
+    mode: str = "completion"
+    loading: asyncio.Task[Any] | None = None
+    runner: Any = None
+    health_failures: int = 0
+    last_used_monotonic: float = field(default_factory=time.monotonic)
+    last_used_wall: float = field(default_factory=time.time)
+    gate: AdmissionGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = AdmissionGate(self.config.parallel_slots, self.queue_limit, label=self.label)
+
+    @property
+    def is_loading(self) -> bool:
+        return self.runner is None
+
+    @property
+    def is_idle(self) -> bool:
+        """Loaded, with nothing running or waiting: safe to stop."""
+        return not self.is_loading and self.gate.is_idle
+
+    def touch(self) -> None:
+        self.last_used_monotonic = time.monotonic()
+        self.last_used_wall = time.time()
+
+    def describe(self, backend: str) -> dict[str, Any]:
+        return {
+            "backend_name": backend,
+            "model_name": self.label,
+            "model_id": self.model.id,
+            "mode": self.mode,
+            "loading": self.is_loading,
+            "in_use": self.gate.active > 0,
+            "active_requests": self.gate.active,
+            "queued_requests": self.gate.waiting,
+            "last_used": int(self.last_used_wall),
+            "keep_alive": -1 if math.isinf(self.keep_alive_s) else self.keep_alive_s,
+            "context_size": self.config.context_size,
+            "parallel_slots": self.config.parallel_slots,
+            "memory": self.estimate.to_api(),
+            "pid": getattr(self.runner, "pid", None),
+        }
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A runner lent to one request; `requested` is the client's name for the model."""
+
+    model: StoredModel
+    runner: Any
+    requested: str
+    context_size: int
+
+
+def _trained_context(model: StoredModel) -> int | None:
+    trained = (model.config.get("gguf") or {}).get(f"{model.config.get('architecture')}.context_length")
+    try:
+        return int(trained) if trained else None
+    except ValueError:
+        return None
+
+
+def runner_config(model: StoredModel, settings: ModelSettings, defaults: Settings) -> RunnerConfig:
+    """Stored settings first, then the model's packaged context size, then the server's defaults."""
+    flags = parse_runtime_flags(settings.runtime_flags)
+    context = (settings.context_size or model.context_size
+               or min(_trained_context(model) or FALLBACK_CONTEXT_SIZE, defaults.context_size_cap))
+    engine: dict[str, Any] = dict(flags.engine)
+    budget = settings.reasoning_budget_tokens
+    if budget is None:
+        budget = flags.runner.get("reasoning_budget_tokens")
+    if settings.reasoning is False:
+        budget = 0
+        engine["default_template_kwargs"] = {"enable_thinking": "false"}
+    if budget is not None:
+        engine["sampling.reasoning_budget_tokens"] = budget
+    if settings.mode == "embedding":
+        engine["embedding"] = True
+    return RunnerConfig(
+        context_size=context,
+        parallel_slots=int(flags.runner.get("parallel_slots", defaults.parallel_slots)),
+        threads=int(flags.runner.get("threads", defaults.threads)),
+        reasoning_budget_tokens=budget,
+        runtime_settings=engine,
+    )

@@ -1,0 +1,127 @@
+"""Prometheus metrics: request counts, tokens and latencies recorded at the edge by a pure ASGI
+middleware, and the scheduler's state (runners, memory, queues) read at scrape time. Each app has its
+own registry, so two servers in one process never share counters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelrunner.scheduler.scheduler import Scheduler
+
+CLIENT_CLOSED_STATUS = 499
+MAX_LABEL_CHARS = 100
+_STREAMING_TYPES = (b"text/event-stream", b"application/x-ndjson")
+_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_LOAD_BUCKETS_S = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+
+
+class SchedulerCollector(Collector):
+    """Loaded runners, their memory estimates and queues, as gauges computed when scraped."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        runners = self._scheduler.snapshot()
+        loaded = GaugeMetricFamily("modelrunner_runners", "Runners by state", labels=["state"])
+        loaded.add_metric(["loaded"], sum(1 for r in runners if not r["loading"]))
+        loaded.add_metric(["loading"], sum(1 for r in runners if r["loading"]))
+        memory = GaugeMetricFamily("modelrunner_runner_memory_bytes", "Estimated memory of each runner",
+                                   labels=["model"])
+        active = GaugeMetricFamily("modelrunner_active_requests", "Requests holding a runner slot", labels=["model"])
+        queued = GaugeMetricFamily("modelrunner_queue_depth", "Requests waiting for a runner slot", labels=["model"])
+        for runner in runners:
+            memory.add_metric([runner["model_name"]], runner["memory"]["total"])
+            active.add_metric([runner["model_name"]], runner["active_requests"])
+            queued.add_metric([runner["model_name"]], runner["queued_requests"])
+        budget = GaugeMetricFamily("modelrunner_memory_budget_bytes", "Memory the runners may use in all")
+        budget.add_metric([], self._scheduler.memory_budget_bytes)
+        used = GaugeMetricFamily("modelrunner_memory_in_use_bytes", "Estimated memory of all runners")
+        used.add_metric([], self._scheduler.memory_in_use_bytes())
+        yield from (loaded, memory, active, queued, budget, used)
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("modelrunner_requests", "HTTP requests", ["route", "status", "model"],
+                                registry=self.registry)
+        self.tokens = Counter("modelrunner_tokens", "Tokens processed", ["model", "kind"], registry=self.registry)
+        self.time_to_first_token = Histogram(
+            "modelrunner_time_to_first_token_seconds", "From request to the first streamed event", ["model"],
+            buckets=_LATENCY_BUCKETS_S, registry=self.registry)
+        self.request_duration = Histogram(
+            "modelrunner_request_duration_seconds", "From request to the last byte of the answer",
+            ["route", "model"], buckets=_LATENCY_BUCKETS_S, registry=self.registry)
+        self.load_duration = Histogram("modelrunner_model_load_seconds", "Time to load a model", ["model"],
+                                       buckets=_LOAD_BUCKETS_S, registry=self.registry)
+        self._scheduler_collector: SchedulerCollector | None = None
+
+    def observe_load(self, model: str, seconds: float) -> None:
+        self.load_duration.labels(model=model).observe(seconds)
+
+    def watch_scheduler(self, scheduler: Scheduler) -> None:
+        if self._scheduler_collector is not None:
+            self.registry.unregister(self._scheduler_collector)
+        self._scheduler_collector = SchedulerCollector(scheduler)
+        self.registry.register(self._scheduler_collector)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def record_request(self, scope: Scope, status: int, started: float, first_event: float | None) -> None:
+        state: dict[str, Any] = scope.get("state") or {}
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        model = str(state.get("model") or "-")[:MAX_LABEL_CHARS]
+        now = time.perf_counter()
+        self.requests.labels(route=route, status=str(status), model=model).inc()
+        self.request_duration.labels(route=route, model=model).observe(now - started)
+        if first_event is not None and model != "-":
+            self.time_to_first_token.labels(model=model).observe(first_event - started)
+        for kind, key in (("prompt", "prompt_tokens"), ("cached", "cached_prompt_tokens"),
+                          ("generated", "completion_tokens")):
+            count = state.get(key)
+            if isinstance(count, int) and count > 0:
+                self.tokens.labels(model=model, kind=kind).inc(count)
+
+
+class MetricsMiddleware:
+    """Times every HTTP request; a request whose client left before any answer counts as 499."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = CLIENT_CLOSED_STATUS
+        is_streaming = False
+        first_event: float | None = None
+
+        async def timed_send(message: Message) -> None:
+            nonlocal status, is_streaming, first_event
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                content_type = dict(message.get("headers") or []).get(b"content-type", b"")
+                is_streaming = content_type.startswith(_STREAMING_TYPES)
+            elif is_streaming and first_event is None and message.get("body"):
+                first_event = time.perf_counter()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        except Exception:
+            status = 500
+            raise
+        finally:
+            self.metrics.record_request(scope, status, started, first_event)

@@ -1,0 +1,91 @@
+"""Helpers for runner lifecycle tests: stores with several distinct tiny models, servers with small
+budgets, worker PIDs, and a way to hold a runner slot for as long as a test needs it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from modelrunner.core.references import parse_reference
+from modelrunner.scheduler.memory import estimate_memory
+from modelrunner.scheduler.model_config import ModelSettings
+from modelrunner.scheduler.runner_slot import runner_config
+from modelrunner.settings import Settings
+from modelrunner.store.packaging import PackageSpec, package_gguf
+from modelrunner.store.store import ModelStore
+from tests.support.server import RunningServer
+
+WORKER_MODULE = "modelrunner.engines.llamacpp.worker"
+SERVER_CONTEXT_SIZE = 2048
+
+
+def store_with_models(root: Path, gguf: Path, names: list[str]) -> ModelStore:
+    """The tiny GGUF packaged once per name, each a distinct model (its config differs by date)."""
+    store = ModelStore(root)
+    for day, name in enumerate(names, start=1):
+        spec = PackageSpec(gguf_paths=[gguf], created=datetime(2024, 1, day, tzinfo=timezone.utc))
+        package_gguf(store, spec, [parse_reference(name)])
+    return store
+
+
+def estimated_bytes(store: ModelStore, name: str, *, parallel_slots: int) -> int:
+    """What the scheduler will estimate for `name` under the test servers' settings."""
+    defaults = Settings(context_size_cap=SERVER_CONTEXT_SIZE, parallel_slots=parallel_slots, threads=1)
+    model = store.find(name)
+    return estimate_memory(model, runner_config(model, ModelSettings(), defaults)).total_bytes
+
+
+def start_server(store: Path, log: Path, **env: str) -> RunningServer:
+    return RunningServer(store, log, env=env).start()
+
+
+def workers_of(server: RunningServer) -> list[psutil.Process]:
+    assert server.process is not None
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    return [p for p in children if WORKER_MODULE in " ".join(p.cmdline())]
+
+
+def chat(http: httpx.Client, model: str, **extra: Any) -> httpx.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4, **extra}
+    return http.post("/engines/v1/chat/completions", json=body)
+
+
+def running(http: httpx.Client) -> dict[str, dict[str, Any]]:
+    return {entry["model_name"]: entry for entry in http.get("/engines/ps").json()}
+
+
+def wait_until(condition: Callable[[], bool], *, timeout_s: float = 30.0, what: str = "condition") -> None:
+    """Poll `condition`; the timeout only bounds a broken run, it is not what the test measures."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def frozen_generation(http: httpx.Client, server: RunningServer, model: str) -> Iterator[httpx.Response]:
+    """A streaming request that has started generating, with its worker stopped (SIGSTOP) so the
+    request holds its runner slot until the block ends. Yields the open streaming response."""
+    body = {"model": model, "messages": [{"role": "user", "content": "go"}], "max_tokens": 100000, "stream": True}
+    with http.stream("POST", "/engines/v1/chat/completions", json=body) as stream:
+        assert stream.status_code == 200
+        next(stream.iter_lines())
+        pids = [worker.pid for worker in workers_of(server)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield stream
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
