@@ -1,0 +1,1 @@
+"""The Anthropic Messages API: request schema, normalisation, translation and the SSE encoder."""

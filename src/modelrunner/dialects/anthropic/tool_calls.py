@@ -1,0 +1,174 @@
+"""Tool calls out of engine chunks, for models whose calls the engine does not parse itself.
+
+`constrained_calls` turns a grammar-constrained JSON answer (`{"name", "input"}`) into one call;
+`PromptedCallExtractor` finds `<tool_call>{...}</tool_call>` in streamed text, holding back text that
+may be the start of a call so no piece of the markup ever reaches the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from modelrunner.core.chat import EngineChunk, Finish, TextDelta, ToolCallDelta, Usage
+from modelrunner.dialects.anthropic.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+from modelrunner.dialects.anthropic.translate import Translation
+
+
+def parse_call(text: str) -> tuple[str, dict[str, Any]] | None:
+    """`{"name": N, "input": {...}}` (or `arguments`) -> (N, input); None when it is not a call."""
+    try:
+        value = orjson.loads(text.strip())
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        return None
+    arguments = value.get("input", value.get("arguments", {}))
+    return (value["name"], arguments) if isinstance(arguments, dict) else None
+
+
+def _call_delta(index: int, name: str, arguments: dict[str, Any]) -> ToolCallDelta:
+    return ToolCallDelta(index=index, id=None, name=name, arguments=orjson.dumps(arguments).decode())
+
+
+def _finish_with_calls(finish: Finish, has_calls: bool) -> Finish:
+    if has_calls and finish.reason == "stop" and finish.stop_sequence is None:
+        return Finish("tool_calls")
+    return finish
+
+
+async def constrained_calls(chunks: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
+    """The whole text answer is one JSON call; anything that does not parse (cut by max_tokens) stays text."""
+    text: list[str] = []
+    usage: Usage | None = None
+    async for chunk in chunks:
+        kind = type(chunk)
+        if kind is TextDelta:
+            text.append(chunk.text)
+        elif kind is Usage:
+            usage = chunk
+        elif kind is Finish:
+            call = parse_call("".join(text))
+            if call is not None:
+                yield _call_delta(0, *call)
+            elif text:
+                yield TextDelta("".join(text))
+            if usage is not None:
+                yield usage
+            yield _finish_with_calls(chunk, call is not None)
+        else:
+            yield chunk
+
+
+class PromptedCallExtractor:
+    """Feed streamed text; get back chunks: text outside calls, one ToolCallDelta per complete call."""
+
+    __slots__ = ("_held", "_inside", "_calls", "_max_calls", "_seen_text")
+
+    def __init__(self, max_calls: int | None) -> None:
+        self._held = ""
+        self._inside = False
+        self._calls = 0
+        self._max_calls = max_calls
+        self._seen_text = False
+
+    @property
+    def call_count(self) -> int:
+        return self._calls
+
+    def feed(self, text: str) -> list[EngineChunk]:
+        out: list[EngineChunk] = []
+        buffer = self._held + text
+        while buffer:
+            if self._inside:
+                at = buffer.find(TOOL_CALL_CLOSE)
+                if at == -1:
+                    break
+                self._end_call(buffer[:at], out)
+                buffer = buffer[at + len(TOOL_CALL_CLOSE):]
+                continue
+            at = buffer.find(TOOL_CALL_OPEN)
+            if at != -1:
+                self._text(buffer[:at], out)
+                buffer = buffer[at + len(TOOL_CALL_OPEN):]
+                self._inside = True
+                continue
+            keep = _partial_prefix_length(buffer, TOOL_CALL_OPEN)
+            cut = len(buffer) - keep
+            if not self._seen_text and not buffer[:cut].strip():
+                cut = 0  # leading whitespace waits: it may only precede a call
+            self._text(buffer[:cut], out)
+            buffer = buffer[cut:]
+            break
+        self._held = buffer
+        return out
+
+    def finish(self) -> list[EngineChunk]:
+        """At the end: an unclosed call (the model stopped after the JSON) still counts if it parses."""
+        out: list[EngineChunk] = []
+        held, self._held = self._held, ""
+        if self._inside:
+            self._inside = False
+            self._end_call(held, out)
+        elif held.strip() or self._seen_text:
+            self._text(held, out)
+        return out
+
+    def _text(self, text: str, out: list[EngineChunk]) -> None:
+        if text and self._calls == 0:
+            out.append(TextDelta(text))
+            self._seen_text = True
+
+    def _end_call(self, body: str, out: list[EngineChunk]) -> None:
+        call = parse_call(body)
+        if call is None:
+            self._text(TOOL_CALL_OPEN + body + TOOL_CALL_CLOSE, out)
+        elif self._max_calls is None or self._calls < self._max_calls:
+            out.append(_call_delta(self._calls, *call))
+            self._calls += 1
+
+
+def _partial_prefix_length(buffer: str, marker: str) -> int:
+    for length in range(min(len(marker) - 1, len(buffer)), 0, -1):
+        if marker.startswith(buffer[-length:]):
+            return length
+    return 0
+
+
+async def prompted_calls(chunks: AsyncIterator[EngineChunk], max_calls: int | None) -> AsyncIterator[EngineChunk]:
+    extractor = PromptedCallExtractor(max_calls)
+    async for chunk in chunks:
+        kind = type(chunk)
+        if kind is TextDelta:
+            for out in extractor.feed(chunk.text):
+                yield out
+        elif kind is Usage:
+            for out in extractor.finish():
+                yield out
+            yield chunk
+        elif kind is Finish:
+            for out in extractor.finish():
+                yield out
+            yield _finish_with_calls(chunk, extractor.call_count > 0)
+        else:
+            yield chunk
+
+
+async def limited_native_calls(chunks: AsyncIterator[EngineChunk], max_calls: int) -> AsyncIterator[EngineChunk]:
+    async for chunk in chunks:
+        if type(chunk) is ToolCallDelta and chunk.index >= max_calls:
+            continue
+        yield chunk
+
+
+def decode_tool_calls(chunks: AsyncIterator[EngineChunk], translation: Translation) -> AsyncIterator[EngineChunk]:
+    """Wrap an engine stream so tool calls come out as ToolCallDelta whatever the model's template."""
+    if translation.tool_output == "constrained":
+        return constrained_calls(chunks)
+    if translation.tool_output == "prompted":
+        return prompted_calls(chunks, translation.max_tool_calls)
+    if translation.tool_output == "native" and translation.max_tool_calls is not None:
+        return limited_native_calls(chunks, translation.max_tool_calls)
+    return chunks

@@ -1,0 +1,133 @@
+"""The Anthropic Messages routes (`/messages`, `/messages/count_tokens`, and the model list for SDKs
+whose base URL is `/anthropic`), mounted under `/v1`, `/anthropic/v1`, `/engines/v1` and
+`/engines/{backend}/v1`. Query strings (`?beta=true`) are ignored by routing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from modelrunner.core.answer import CompletedAnswer
+from modelrunner.core.chat import EngineChunk
+from modelrunner.core.errors import ModelRunnerError
+from modelrunner.dialects.anthropic.errors import anthropic_status, error_body
+from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
+from modelrunner.dialects.anthropic.response import message
+from modelrunner.dialects.anthropic.stream import PING_EVENT, MessageStreamEncoder, error_event
+from modelrunner.dialects.anthropic.tool_calls import decode_tool_calls
+from modelrunner.dialects.anthropic.translate import PreparedMessages, Translation, prepare, to_chat_request
+from modelrunner.scheduler.scheduler import Lease
+from modelrunner.server.bodies import read_body
+from modelrunner.server.errors import status_for
+from modelrunner.server.generation import is_preload_only, open_generation, open_lease, start_chunks
+from modelrunner.server.keepalive import with_keepalive
+from modelrunner.server.responses import json_response
+from modelrunner.server.routes.model_listing import openai_model, openai_model_list
+from modelrunner.server.services import services_of
+from modelrunner.server.streaming import event_stream_response, guarded_events
+from modelrunner.server.template_tools import TemplateToolSupport
+from modelrunner.store import media_types
+
+PING_INTERVAL_S = 5.0
+
+router = APIRouter()
+model_list_router = APIRouter()
+"""`/v1/models` is the OpenAI router's; this one serves the same list under `/anthropic/v1`."""
+
+
+def _tool_support(request: Request) -> TemplateToolSupport:
+    state = request.app.state
+    support = getattr(state, "template_tool_support", None)
+    if support is None:
+        support = state.template_tool_support = TemplateToolSupport()
+    return support
+
+
+async def _prepared(request: Request, body: CountTokensBody) -> PreparedMessages:
+    """Validate and resolve the model before anything is sent: an unknown model is a 404, not a stream."""
+    request.state.model = body.model
+    stored = await services_of(request).scheduler.resolve(body.model)
+    return prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ)))
+
+
+async def _translation(request: Request, lease: Lease, prepared: PreparedMessages) -> Translation:
+    native = bool(prepared.tools) and await _tool_support(request).renders_tools(lease.runner)
+    return to_chat_request(prepared, native_tools=native)
+
+
+def _generate(request: Request, prepared: PreparedMessages):  # noqa: ANN202 - a StartGeneration
+    async def chunks(lease: Lease) -> AsyncIterator[EngineChunk]:
+        translation = await _translation(request, lease, prepared)
+        async with contextlib.aclosing(lease.runner.chat(translation.chat)) as engine:
+            async with contextlib.aclosing(decode_tool_calls(engine, translation)) as decoded:  # type: ignore[type-var]
+                async for chunk in decoded:
+                    yield chunk
+
+    return chunks
+
+
+def _error_event(request: Request):  # noqa: ANN202 - the stream's error encoder
+    def encode(error: ModelRunnerError) -> bytes:
+        status = anthropic_status(status_for(error))
+        return error_event(error_body(error, status, getattr(request.state, "request_id", None)))
+
+    return encode
+
+
+@router.post("/messages")
+async def create_message(request: Request) -> Response:
+    body = await read_body(request, MessagesBody)
+    prepared = await _prepared(request, body)
+    scheduler = services_of(request).scheduler
+    if is_preload_only(request.headers):
+        lease, cleanup = await open_lease(scheduler, body.model, keep_alive=None)
+        await cleanup.aclose()
+        return json_response({"model": body.model, "loaded": True, "id": lease.model.id})
+    start = _generate(request, prepared)
+    if not body.stream:
+        generation = await open_generation(scheduler, body.model, keep_alive=None, start=start, state=request.state)
+        async with generation.cleanup:
+            answer = await CompletedAnswer.collect(generation.chunks)
+        return json_response(message(answer, model=body.model))
+
+    encoder = MessageStreamEncoder(body.model)
+    cleanup = contextlib.AsyncExitStack()
+
+    async def events() -> AsyncIterator[bytes]:
+        yield encoder.message_start()
+        lease = await cleanup.enter_async_context(scheduler.acquire(body.model))
+        async for chunk in await start_chunks(lease, cleanup, start, request.state):
+            event = encoder.feed(chunk)
+            if event:
+                yield event
+
+    streamed = with_keepalive(events(), ping=PING_EVENT, interval_s=PING_INTERVAL_S)
+    return event_stream_response(guarded_events(streamed, cleanup=cleanup, error_event=_error_event(request)))
+
+
+@router.post("/messages/count_tokens")
+async def count_tokens(request: Request) -> Response:
+    """Exactly what generation would feed the model (same translation, same template), tokenised by
+    the model's own tokenizer; llama.cpp serves both from HTTP threads, not generation slots."""
+    body = await read_body(request, CountTokensBody)
+    prepared = await _prepared(request, body)
+    lease, cleanup = await open_lease(services_of(request).scheduler, body.model, keep_alive=None)
+    async with cleanup:
+        translation = await _translation(request, lease, prepared)
+        prompt = await lease.runner.render_prompt(translation.chat)
+        tokens = await lease.runner.count_tokens(prompt)
+    return json_response({"input_tokens": tokens})
+
+
+@model_list_router.get("/models")
+async def list_models(request: Request) -> Response:
+    return json_response(openai_model_list(await services_of(request).list_models()))
+
+
+@model_list_router.get("/models/{name:path}")
+async def get_model(request: Request, name: str) -> Response:
+    model = await services_of(request).find_model(name)
+    return json_response(openai_model(model, name))
