@@ -4,6 +4,7 @@ port with a temporary storage folder, optionally with TLS, htpasswd or token aut
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -56,7 +57,8 @@ class RegistryProcess:
         self.log_path = folder / "registry.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, verify: str | bool = True, timeout_s: float = 30.0) -> RegistryProcess:
+    def start(self, ca_file: Path | None = None, timeout_s: float = 30.0) -> RegistryProcess:
+        verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([REGISTRY_BINARY, "serve", str(self.config_path)],
                                         stdout=log, stderr=subprocess.STDOUT)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx
@@ -62,7 +63,9 @@ class RegistryClient:
             urls = [u for u in urls if u not in mirrors]
         self._candidates = urls
         self._base_url: str | None = None
-        verify: str | bool = str(settings.registry_ca_bundle) if settings.registry_ca_bundle else True
+        verify: ssl.SSLContext | bool = True
+        if settings.registry_ca_bundle:
+            verify = ssl.create_default_context(cafile=str(settings.registry_ca_bundle))
         self._http = httpx.AsyncClient(verify=verify, follow_redirects=True,
                                        timeout=httpx.Timeout(60.0, connect=10.0))
         self._authorization: str | None = None

@@ -22,7 +22,7 @@ from modelrunner.store.store import ModelStore
 
 logger = logging.getLogger(__name__)
 
-READ_CHUNK_BYTES = 1024 * 1024
+WRITE_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -145,18 +145,32 @@ class Puller:
             if response.status_code == 200:
                 offset = 0
             handle = await asyncio.to_thread(partial.open, offset)
+            progress.update(blob, offset)
+            # Bytes are batched for the disk thread, and what arrived before a dropped connection is
+            # still written, so the resume asks only for the rest.
+            pending = bytearray()
             try:
-                progress.update(blob, offset)
-                async for chunk in response.aiter_bytes(READ_CHUNK_BYTES):
-                    offset += len(chunk)
-                    if offset > blob.size:
+                async for chunk in response.aiter_bytes():
+                    pending += chunk
+                    if offset + len(pending) > blob.size:
                         raise StoreError(f"blob {blob.digest} is larger than the {blob.size} bytes its manifest says")
-                    await asyncio.to_thread(partial.write, handle, chunk)
-                    progress.update(blob, offset)
+                    if len(pending) >= WRITE_BATCH_BYTES:
+                        offset += await self._flush(partial, handle, pending)
+                        progress.update(blob, offset)
             finally:
+                if pending and offset + len(pending) <= blob.size:
+                    offset += await self._flush(partial, handle, pending)
                 await asyncio.to_thread(handle.close)
+            progress.update(blob, offset)
         if offset < blob.size:
             raise httpx.ReadError(f"blob {blob.digest} ended after {offset} of {blob.size} bytes")
+
+    @staticmethod
+    async def _flush(partial: _PartialBlob, handle: IO[bytes], pending: bytearray) -> int:
+        data = bytes(pending)
+        pending.clear()
+        await asyncio.to_thread(partial.write, handle, data)
+        return len(data)
 
     def _commit(self, partial: _PartialBlob, blob: Blob) -> None:
         actual = "sha256:" + partial.hasher.hexdigest()
