@@ -90,7 +90,7 @@ class Distribution:
         unsupported artifact fail before any byte moves), then return the pull's event stream."""
         reference = parse_reference(name)
         if reference.is_hugging_face:
-            hf_pull = await HuggingFacePull.prepare(self.settings, self.store, reference)
+            hf_pull = await HuggingFacePull.prepare(self.settings, self.store, name, reference)
             return events_of(hf_pull.run)
         client = RegistryClient(self.settings, reference)
         try:

@@ -22,13 +22,16 @@ from modelrunner.store.progress import EmitEvent, Event, message_event, progress
 from modelrunner.store.store import ModelStore
 
 
-def repo_id_of(reference: ModelReference) -> str:
-    return reference.repository
+def repo_id_as_typed(name: str) -> str:
+    """`ORG/REPO` in the user's own case: references are lowercased, Hub repository ids are not."""
+    path = name.strip().split("/", 1)[1] if "/" in name.strip() else name.strip()
+    last_slash = path.rfind("/")
+    colon = path.rfind(":")
+    return path[:colon] if colon > last_slash else path
 
 
-def _hub_error(exc: Exception, reference: ModelReference) -> ModelRunnerError:
+def _hub_error(exc: Exception, repo: str) -> ModelRunnerError:
     """modelrunner's error for what huggingface_hub raised."""
-    repo = repo_id_of(reference)
     if isinstance(exc, hub_errors.GatedRepoError):
         return AuthenticationFailed(f"authentication required: Hugging Face repository {repo} is gated; "
                                     "accept its terms on the Hub and set HF_TOKEN")
@@ -51,16 +54,19 @@ class HuggingFacePull:
     settings: Settings
     store: ModelStore
     reference: ModelReference
+    repo_id: str
     selection: HuggingFaceSelection
 
     @classmethod
-    async def prepare(cls, settings: Settings, store: ModelStore, reference: ModelReference) -> HuggingFacePull:
+    async def prepare(cls, settings: Settings, store: ModelStore, name: str,
+                      reference: ModelReference) -> HuggingFacePull:
         api = HfApi(endpoint=settings.hf_endpoint, token=settings.hf_token)
+        repo_id = repo_id_as_typed(name)
         try:
-            files = await asyncio.to_thread(api.list_repo_files, repo_id_of(reference))
+            files = await asyncio.to_thread(api.list_repo_files, repo_id)
         except Exception as exc:
-            raise _hub_error(exc, reference) from exc
-        return cls(settings, store, reference, select_files(files, reference.tag))
+            raise _hub_error(exc, repo_id) from exc
+        return cls(settings, store, reference, repo_id, select_files(files, reference.tag))
 
     @property
     def files(self) -> list[str]:
@@ -69,10 +75,10 @@ class HuggingFacePull:
 
     def _download(self, filename: str, folder: Path) -> Path:
         try:
-            return Path(hf_hub_download(repo_id_of(self.reference), filename, local_dir=folder,
+            return Path(hf_hub_download(self.repo_id, filename, local_dir=folder,
                                         endpoint=self.settings.hf_endpoint, token=self.settings.hf_token))
         except Exception as exc:
-            raise _hub_error(exc, self.reference) from exc
+            raise _hub_error(exc, self.repo_id) from exc
 
     def tags(self) -> list[ModelReference]:
         tags = [self.reference]
