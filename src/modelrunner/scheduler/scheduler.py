@@ -95,15 +95,19 @@ class Scheduler:
         raise last_error
 
     @contextlib.asynccontextmanager
-    async def acquire(self, requested: str, *, keep_alive: str | float | None = None) -> AsyncIterator[Lease]:
-        """Lend the runner for `requested`, loading it first if needed and waiting for a free slot."""
+    async def acquire(
+        self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True
+    ) -> AsyncIterator[Lease]:
+        """Lend the runner for `requested`, loading it first if needed and waiting for a free slot.
+        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising)."""
         requested_keep_alive = parse_keep_alive(keep_alive)
         model = await self.resolve(requested)
-        slot = await self._admitted_slot(model)
+        slot = await (self._admitted_slot(model) if needs_slot else self._ready_slot(model))
         try:
             yield Lease(model=model, runner=slot.runner, requested=requested, context_size=slot.config.context_size)
         finally:
-            slot.gate.leave()
+            if needs_slot:
+                slot.gate.leave()
             slot.touch()
             if requested_keep_alive is not None:
                 slot.keep_alive_s = requested_keep_alive

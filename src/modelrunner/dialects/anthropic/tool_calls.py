@@ -86,12 +86,14 @@ class PromptedCallExtractor:
                 at = buffer.find(TOOL_CALL_CLOSE)
                 if at == -1:
                     break
+                self._inside = False
                 self._end_call(buffer[:at], out)
                 buffer = buffer[at + len(TOOL_CALL_CLOSE):]
                 continue
             at = buffer.find(TOOL_CALL_OPEN)
             if at != -1:
-                self._text(buffer[:at], out)
+                if self._seen_text or buffer[:at].strip():
+                    self._text(buffer[:at], out)
                 buffer = buffer[at + len(TOOL_CALL_OPEN):]
                 self._inside = True
                 continue

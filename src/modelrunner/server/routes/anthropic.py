@@ -114,8 +114,7 @@ async def count_tokens(request: Request) -> Response:
     the model's own tokenizer; llama.cpp serves both from HTTP threads, not generation slots."""
     body = await read_body(request, CountTokensBody)
     prepared = await _prepared(request, body)
-    lease, cleanup = await open_lease(services_of(request).scheduler, body.model, keep_alive=None)
-    async with cleanup:
+    async with services_of(request).scheduler.acquire(body.model, needs_slot=False) as lease:
         translation = await _translation(request, lease, prepared)
         prompt = await lease.runner.render_prompt(translation.chat)
         tokens = await lease.runner.count_tokens(prompt)

@@ -1,0 +1,138 @@
+"""Anthropic requests -> ChatRequest: roles, tool calls and results, tool choice, sampling, thinking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+
+from modelrunner.core.errors import InvalidRequest, Unsupported
+from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
+from modelrunner.dialects.anthropic.translate import prepare, to_chat_request
+
+WEATHER = {"name": "get_weather", "description": "Weather for a city",
+           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+ADD = {"name": "add", "input_schema": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}
+
+TOOL_LOOP = [
+    {"role": "user", "content": "weather in Paris?"},
+    {"role": "assistant", "content": [{"type": "text", "text": "Checking."},
+                                      {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                                       "input": {"city": "Paris"}}]},
+    {"role": "user", "content": [{"type": "text", "text": "and be brief"},
+                                 {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]},
+]
+
+
+def translated(native: bool = True, **fields: Any):
+    body = MessagesBody.model_validate({"model": "m", "max_tokens": 10, **fields})
+    return to_chat_request(prepare(body, accepts_images=False), native_tools=native)
+
+
+def test_tool_results_come_right_after_the_assistant_turn_before_the_user_text() -> None:
+    chat = translated(messages=TOOL_LOOP, tools=[WEATHER]).chat
+    assert [m["role"] for m in chat.messages] == ["user", "assistant", "tool", "user"]
+    assert chat.messages[1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city":"Paris"}'}
+    assert chat.messages[2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"}
+    assert chat.messages[3]["content"] == "and be brief"
+
+
+def test_without_template_tool_support_tools_and_calls_are_written_as_text() -> None:
+    translation = translated(native=False, messages=TOOL_LOOP, tools=[WEATHER], system="Be nice.")
+    chat = translation.chat
+    assert chat.tools is None and translation.tool_output == "prompted"
+    assert chat.messages[0]["role"] == "system" and chat.messages[0]["content"].startswith("Be nice.\n\n# Tools")
+    assert '"name":"get_weather"' in chat.messages[0]["content"]
+    assert chat.messages[2]["content"].endswith('<tool_call>{"name":"get_weather","input":{"city":"Paris"}}</tool_call>')
+    assert chat.messages[3]["content"].startswith('<tool_result tool_use_id="toolu_1">\nsunny\n</tool_result>')
+
+
+def test_is_error_stays_visible_to_the_model() -> None:
+    messages = [*TOOL_LOOP[:2], {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_1", "content": "no such city", "is_error": True}]}]
+    assert translated(messages=messages, tools=[WEATHER]).chat.messages[2]["content"] == "Error: no such city"
+    assert 'is_error="true"' in translated(native=False, messages=messages, tools=[WEATHER]).chat.messages[3]["content"]
+
+
+def test_named_tool_choice_constrains_decoding_to_that_tool_only() -> None:
+    translation = translated(messages=TOOL_LOOP[:1], tools=[WEATHER, ADD], tool_choice={"type": "tool", "name": "add"})
+    assert translation.tool_output == "constrained" and translation.max_tool_calls == 1
+    schema = translation.chat.response_format["json_schema"]["schema"]
+    jsonschema.validate({"name": "add", "input": {"a": 1}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "get_weather", "input": {"city": "Paris"}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "add", "input": {}}, schema)
+
+
+def test_any_tool_choice_accepts_every_tool_and_requires_valid_input() -> None:
+    schema = translated(native=False, messages=TOOL_LOOP[:1], tools=[WEATHER, ADD],
+                        tool_choice={"type": "any"}).chat.response_format["json_schema"]["schema"]
+    jsonschema.validate({"name": "get_weather", "input": {"city": "Rome"}}, schema)
+    jsonschema.validate({"name": "add", "input": {"a": 2}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "add", "input": {"a": "two"}}, schema)
+
+
+def test_tool_choice_none_keeps_tools_in_the_prompt_but_calls_nothing() -> None:
+    native = translated(messages=TOOL_LOOP[:1], tools=[WEATHER], tool_choice={"type": "none"})
+    assert native.tool_output == "text" and native.chat.tool_choice == "none" and native.chat.tools
+    prompted = translated(native=False, messages=TOOL_LOOP[:1], tools=[WEATHER], tool_choice={"type": "none"})
+    assert prompted.tool_output == "text" and "# Tools" in prompted.chat.messages[0]["content"]
+
+
+def test_disable_parallel_tool_use_allows_one_call() -> None:
+    translation = translated(messages=TOOL_LOOP[:1], tools=[WEATHER],
+                             tool_choice={"type": "auto", "disable_parallel_tool_use": True})
+    assert translation.chat.parallel_tool_calls is False and translation.max_tool_calls == 1
+
+
+def test_anthropic_client_tools_get_a_schema_and_server_tools_are_refused() -> None:
+    chat = translated(messages=TOOL_LOOP[:1], tools=[{"type": "bash_20250124", "name": "bash"},
+                                                     {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"}]).chat
+    assert [t["function"]["name"] for t in chat.tools] == ["bash", "str_replace_based_edit_tool"]
+    assert chat.tools[0]["function"]["parameters"]["properties"]["command"] == {"type": "string"}
+    with pytest.raises(Unsupported, match="web_search"):
+        translated(messages=TOOL_LOOP[:1], tools=[{"type": "web_search_20250305", "name": "web_search"}])
+
+
+def test_a_named_tool_that_does_not_exist_is_a_400() -> None:
+    with pytest.raises(InvalidRequest, match="nope"):
+        translated(messages=TOOL_LOOP[:1], tools=[WEATHER], tool_choice={"type": "tool", "name": "nope"})
+
+
+def test_sampling_stop_sequences_thinking_and_prefill() -> None:
+    translation = translated(messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "A:"}],
+                             temperature=0.2, top_p=0.9, top_k=5, stop_sequences=["END", ""],
+                             thinking={"type": "disabled"})
+    chat = translation.chat
+    assert (chat.sampling.max_tokens, chat.sampling.temperature, chat.sampling.top_p, chat.sampling.top_k) == (10, 0.2, 0.9, 5)
+    assert chat.sampling.stop == ["END"] and chat.reasoning is False
+    assert chat.continue_final_message and chat.messages[-1] == {"role": "assistant", "content": "A:"}
+    enabled = translated(messages=[{"role": "user", "content": "q"}], thinking={"type": "enabled", "budget_tokens": 2048})
+    assert enabled.chat.reasoning is True and enabled.chat.reasoning_budget_tokens == 2048
+
+
+def test_structured_output_becomes_a_json_schema_constraint() -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    chat = translated(messages=[{"role": "user", "content": "q"}],
+                      output_config={"format": {"type": "json_schema", "schema": schema}}).chat
+    assert chat.response_format["json_schema"]["schema"] == schema
+
+
+def test_count_tokens_bodies_translate_like_generation_without_max_tokens() -> None:
+    body = CountTokensBody.model_validate({"model": "m", "messages": TOOL_LOOP, "tools": [WEATHER]})
+    counted = to_chat_request(prepare(body, accepts_images=False), native_tools=True).chat
+    generated = translated(messages=TOOL_LOOP, tools=[WEATHER]).chat
+    assert (counted.messages, counted.tools, counted.tool_choice) == (generated.messages, generated.tools, generated.tool_choice)
+
+
+def test_rendering_is_deterministic_for_the_same_request() -> None:
+    first = translated(native=False, messages=TOOL_LOOP, tools=[WEATHER, ADD]).chat.messages
+    assert first == translated(native=False, messages=TOOL_LOOP, tools=[WEATHER, ADD]).chat.messages
+
+
+def test_conversation_with_only_blank_content_is_a_400() -> None:
+    with pytest.raises(InvalidRequest):
+        translated(messages=[{"role": "user", "content": " "}])
