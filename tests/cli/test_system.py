@@ -29,7 +29,8 @@ def test_status_of_no_server_exits_non_zero_without_starting_one() -> None:
     assert cli("status").returncode == 1
 
 
-@pytest.mark.parametrize("verb", [["list"], ["inspect", "ai/tiny"], ["run", "ai/tiny", "hi"]])
+@pytest.mark.parametrize("verb", [["list"], ["inspect", "ai/tiny"], ["run", "ai/tiny", "hi"], ["ps"], ["df"],
+                                  ["pull", "ai/tiny"], ["logs"], ["bench", "ai/tiny"]])
 def test_unreachable_runner_without_autostart_is_one_line(verb: list[str]) -> None:
     result = Cli(cli_env(f"http://127.0.0.1:{free_port()}"))(*verb)
     assert result.returncode == 1
@@ -50,9 +51,10 @@ def test_bad_environment_is_one_line() -> None:
     assert result.stderr == "modelrunner: MODEL_RUNNER_PORT must be a whole number, got 'twelve'\n"
 
 
-@pytest.mark.parametrize("verb", ["run", "list", "inspect", "pull", "push", "rm", "tag", "package", "version",
-                                  "status", "serve"])
-def test_every_verb_has_help_with_an_example(verb: str) -> None:
-    result = Cli(cli_env("http://127.0.0.1:1"))(verb, "--help")
+@pytest.mark.parametrize("verb", [["run"], ["list"], ["inspect"], ["pull"], ["push"], ["rm"], ["tag"], ["package"],
+                                  ["ps"], ["df"], ["unload"], ["configure"], ["logs"], ["bench"],
+                                  ["launch", "claude"], ["version"], ["status"], ["serve"]])
+def test_every_verb_has_help_with_an_example(verb: list[str]) -> None:
+    result = Cli(cli_env("http://127.0.0.1:1"))(*verb, "--help")
     assert result.returncode == 0
     assert "Example" in result.stdout

@@ -69,12 +69,17 @@ class RunnerClient:
 
     def __init__(self, base_url: str, *, api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
         )
+
+    def copy(self) -> RunnerClient:
+        """A client of the same runner with its own connections, for another thread."""
+        return RunnerClient(self.base_url, api_key=self.api_key)
 
     def close(self) -> None:
         self._http.close()

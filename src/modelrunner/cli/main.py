@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from modelrunner.cli.commands import models, run, system
+from modelrunner.cli.commands import bench, engines, launch, models, run, system
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.settings import Settings
 
@@ -46,6 +46,9 @@ def serve(
 
 app.command()(run.run)
 models.register(app)
+engines.register(app)
+app.command()(bench.bench)
+launch.register(app)
 system.register(app)
 
 

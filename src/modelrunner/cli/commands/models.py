@@ -117,8 +117,10 @@ def rm(
     """
     client = connect()
     for model in models:
-        client.delete_json(f"/models/{model}", force="true" if force else None)
-        print(f"Removed: {model}")
+        removed = client.delete_json(f"/models/{model}", force="true" if force else None)
+        for entry in removed if isinstance(removed, list) else []:
+            for kind, name in entry.items():
+                print(f"{kind}: {name}")
 
 
 def tag(
@@ -130,8 +132,8 @@ def tag(
     Example: modelrunner tag ai/smollm2 me/smollm2:test
     """
     repo, new_tag = split_target(target)
-    connect().post_json(f"/models/{source}/tag", repo=repo, tag=new_tag)
-    print(f"Tagged {source} as {repo}:{new_tag}")
+    result = connect().post_json(f"/models/{source}/tag", repo=repo, tag=new_tag)
+    print((result or {}).get("message") or f"Tagged {source} as {repo}:{new_tag}")
 
 
 def package(
@@ -142,6 +144,8 @@ def package(
                                                                 exists=True, dir_okay=False)] = None,
     chat_template: Annotated[Optional[Path], typer.Option(help="Jinja chat template file.", exists=True,
                                                           dir_okay=False)] = None,
+    mmproj: Annotated[Optional[Path], typer.Option(help="Multimodal projector file.", exists=True,
+                                                   dir_okay=False)] = None,
     context_size: Annotated[Optional[int], typer.Option(min=1, help="Context size to record.")] = None,
     push_after: Annotated[bool, typer.Option("--push", help="Push to the registry afterwards.")] = False,
 ) -> None:
@@ -149,10 +153,13 @@ def package(
 
     Example: modelrunner package --gguf ./model.gguf --license LICENSE me/mymodel:latest
     """
-    body = {"target": target, "gguf": str(gguf.resolve()),
-            "licenses": [str(path.resolve()) for path in license_files or []],
-            "chat_template": str(chat_template.resolve()) if chat_template else None,
-            "context_size": context_size, "push": push_after}
+    body: dict[str, Any] = {"tag": target, "gguf": str(gguf.resolve()),
+                            "licenses": [str(path.resolve()) for path in license_files or []], "push": push_after}
+    for key, path in (("chat_template", chat_template), ("mmproj", mmproj)):
+        if path is not None:
+            body[key] = str(path.resolve())
+    if context_size is not None:
+        body["context_size"] = context_size
     client = connect()
     message = follow_transfer(client.stream_json_lines("POST", "/models/package", body))
     print(message or f"Packaged {target}")

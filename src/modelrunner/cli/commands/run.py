@@ -12,7 +12,7 @@ from modelrunner.cli.client import RouteUnavailable, RunnerClient
 from modelrunner.cli.commands.models import pull_model
 from modelrunner.cli.output import note
 from modelrunner.cli.session import connect
-from modelrunner.core.errors import NotFound
+from modelrunner.core.errors import ModelRunnerError, NotFound
 
 PRELOAD_HEADERS = {"X-Preload-Only": "true"}
 
@@ -26,6 +26,8 @@ def ensure_local(client: RunnerClient, model: str) -> None:
             pull_model(client, model)
         except RouteUnavailable:
             raise NotFound(f"model {model!r} is not in the store, and this runner cannot pull models") from None
+        except ModelRunnerError as exc:
+            raise ModelRunnerError(f"model {model!r} is not in the store, and pulling it failed: {exc.message}") from None
 
 
 def read_piped_stdin() -> str:

@@ -1,0 +1,67 @@
+"""`push` and `pull` through a real registry (Debian's docker-registry on a loopback port)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Cli, cli_env
+from tests.conftest import TINY_MODEL, make_tiny_store
+from tests.support.registry import RegistryProcess, registry_available
+from tests.support.server import RunningServer
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[RegistryProcess]:
+    if not registry_available():
+        pytest.fail("docker-registry is not installed: run scripts/install-registry.sh")
+    with RegistryProcess(tmp_path / "registry") as running:
+        yield running
+
+
+def test_push_then_pull_round_trip(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess,
+                                   require_route) -> None:
+    require_route("POST", "/models/create", {})
+    require_route("POST", "/models/ai/absent-probe/push")
+    make_tiny_store(tmp_path / "store", tiny_gguf)
+    remote_name = f"{registry.host}/cli/tiny:v1"
+    with RunningServer(tmp_path / "store", tmp_path / "server.log") as server:
+        cli = Cli(cli_env(server.url))
+        original_id = cli.json("inspect", TINY_MODEL)["id"]
+        cli.ok("tag", TINY_MODEL, remote_name)
+        pushed = cli.ok("push", remote_name)
+        assert pushed.stdout.strip() and "\x1b[" not in pushed.stdout
+        cli.ok("rm", "-f", original_id)
+        assert cli.json("list", "--json") == []
+
+        pulled = cli.ok("pull", remote_name)
+        assert pulled.stdout.strip()
+        assert "\x1b[" not in pulled.stdout + pulled.stderr
+        assert cli.json("inspect", remote_name)["id"] == original_id
+
+
+def test_run_pulls_a_missing_model_first(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess,
+                                         require_route) -> None:
+    require_route("POST", "/models/create", {})
+    require_route("POST", "/models/ai/absent-probe/push")
+    remote_name = f"{registry.host}/cli/run-me:v1"
+    make_tiny_store(tmp_path / "source", tiny_gguf)
+    with RunningServer(tmp_path / "source", tmp_path / "source.log") as source:
+        source_cli = Cli(cli_env(source.url))
+        source_cli.ok("tag", TINY_MODEL, remote_name)
+        source_cli.ok("push", remote_name)
+    with RunningServer(tmp_path / "empty", tmp_path / "empty.log") as server:
+        result = Cli(cli_env(server.url)).ok("run", remote_name, "hi", "--max-tokens", "3")
+        assert f"Model {remote_name} is not in the store; pulling it." in result.stderr
+        assert result.stdout.strip()
+
+
+def test_pull_of_a_missing_model_is_one_line(tmp_path: Path, registry: RegistryProcess, cli: Cli,
+                                             require_route) -> None:
+    require_route("POST", "/models/create", {})
+    result = cli("pull", f"{registry.host}/cli/absent:v1")
+    assert result.returncode == 1
+    assert result.stderr.startswith("modelrunner: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
