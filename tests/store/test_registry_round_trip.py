@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -10,7 +11,13 @@ import orjson
 import pytest
 
 from modelrunner.core.errors import NotFound, UnsupportedArtifact
+from modelrunner.core.references import parse_reference
+from modelrunner.settings import Settings
+from modelrunner.store import media_types
 from modelrunner.store.files import sha256_of_file
+from modelrunner.store.registry.client import RegistryClient
+from modelrunner.store.registry.manifests import Blob
+from modelrunner.store.registry.push import Pusher
 from tests.support.distribution import distribution_on, packaged_store, pull, push
 from tests.support.registry import RegistryProcess
 
@@ -72,3 +79,33 @@ def test_a_container_image_is_refused_as_an_unsupported_artifact(registry: Regis
     with pytest.raises(UnsupportedArtifact, match="config media type 'application/vnd.oci.image.config.v1\\+json'"):
         pull(target, f"{registry.host}/images/busybox")
     assert not (tmp_path / "target" / "models.json").exists() or target.store.list_models() == []
+
+
+def test_chunked_upload_round_trip(registry: RegistryProcess, tiny_gguf: Path, tmp_path: Path) -> None:
+    name = f"{registry.host}/chunked/tiny:v1"
+    source = packaged_store(tmp_path / "source", tiny_gguf, name)
+    model = source.find(name)
+    blobs = [Blob(d, source.blob_path(d).stat().st_size, "") for d in model.blob_digests]
+    events: list[dict] = []
+
+    async def upload() -> None:
+        async with RegistryClient(Settings(), parse_reference(name), push=True) as client:
+            pusher = Pusher(source, client, mount_sources=[], chunk_bytes=100_000)
+            await pusher.push(source.manifest_path(model.id).read_bytes(), blobs, model.manifest["mediaType"],
+                              events.append)
+
+    asyncio.run(upload())
+    gguf_size = model.layers_of(media_types.GGUF)[0]["size"]
+    chunk_reports = [e for e in events if e.get("layer", {}).get("size") == gguf_size]
+    assert len(chunk_reports) > gguf_size // 100_000
+    target = distribution_on(tmp_path / "target")
+    assert pull(target, name)[-1]["type"] == "success"
+    assert target.store.find(name).id == model.id
+
+
+def test_a_mirror_serves_docker_hub_names(registry: RegistryProcess, tiny_gguf: Path, tmp_path: Path) -> None:
+    source = packaged_store(tmp_path / "source", tiny_gguf, f"{registry.host}/ai/mirrored:v1")
+    push(distribution_on(source.root), f"{registry.host}/ai/mirrored:v1")
+    target = distribution_on(tmp_path / "target", registry_mirrors={"docker.io": (registry.url,)})
+    assert pull(target, "mirrored:v1")[-1]["type"] == "success"
+    assert target.store.find("ai/mirrored:v1").tags == ("docker.io/ai/mirrored:v1",)
