@@ -1,0 +1,286 @@
+"""The official `anthropic` Python SDK against a real server: the tiny model (fast, native template
+tools) and the default SmolLM2 model (real text, a template without tools). Every stream goes through
+the grammar checker."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import jsonschema
+import pytest
+
+from tests.support.anthropic_stream import CheckedStream, check_sdk_events, check_stream, parse_sse
+from tests.support.server import RunningServer
+
+TINY = "ai/tiny"
+SMOL = "ai/smollm2"
+CITY_TOOL = {"name": "get_weather", "description": "Get the current weather in a city",
+             "input_schema": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
+                              "required": ["city"]}}
+ADD_TOOL = {"name": "add", "description": "Add two small numbers",
+            "input_schema": {"type": "object", "properties": {"a": {"type": "integer", "minimum": 0, "maximum": 9},
+                                                              "b": {"type": "integer", "minimum": 0, "maximum": 9}},
+                             "required": ["a", "b"]}}
+TOOLS = [CITY_TOOL, ADD_TOOL]
+GREEDY = {"temperature": 0}  # the newest SDK takes sampling parameters through extra_body
+SCHEMAS = {tool["name"]: tool["input_schema"] for tool in TOOLS}
+ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
+TOOL_LOOP = [
+    *ASK_WEATHER,
+    {"role": "assistant", "content": [{"type": "text", "text": "Let me check."},
+                                      {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18C and sunny"},
+                                 {"type": "text", "text": "Answer in one sentence."}]},
+]
+
+
+def client_for(server: RunningServer, prefix: str = "") -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=server.url + prefix, api_key="not-needed", max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def tiny(server: RunningServer) -> anthropic.Anthropic:
+    return client_for(server)
+
+
+@pytest.fixture(scope="module")
+def smol(default_model_server: RunningServer) -> anthropic.Anthropic:
+    return client_for(default_model_server)
+
+
+def streamed(client: anthropic.Anthropic, **request: Any) -> CheckedStream:
+    with client.messages.create(stream=True, **request) as events:
+        return check_sdk_events(list(events))
+
+
+def assert_valid_tool_use(block: Any, name: str | None = None) -> None:
+    assert block.type == "tool_use" and block.id.startswith("toolu_")
+    if name is not None:
+        assert block.name == name
+    jsonschema.validate(block.input, SCHEMAS[block.name])
+
+
+@pytest.mark.parametrize("prefix", ["", "/anthropic", "/engines/llama.cpp", "/engines"])
+def test_create_on_every_mount(server: RunningServer, prefix: str) -> None:
+    raw = client_for(server, prefix).messages.with_raw_response.create(model=TINY, max_tokens=8, messages=ASK_WEATHER)
+    message = raw.parse()
+    assert raw.headers["request-id"].startswith("req_")
+    assert message.model == TINY and message.id.startswith("msg_") and message.role == "assistant"
+    assert message.stop_reason in ("max_tokens", "end_turn") and message.usage.output_tokens >= 1
+    assert message.usage.input_tokens + message.usage.cache_read_input_tokens > 0
+
+
+def test_stream_text_stream_and_final_message_agree(tiny: anthropic.Anthropic) -> None:
+    with tiny.messages.stream(model=TINY, max_tokens=24, messages=ASK_WEATHER) as stream:
+        pieces = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert "".join(pieces) == final.content[0].text and len(pieces) >= 1
+    assert final.stop_reason in ("max_tokens", "end_turn") and final.usage.output_tokens >= 1
+    assert final.usage.input_tokens + final.usage.cache_read_input_tokens > 0
+    checked = streamed(tiny, model=TINY, max_tokens=24, messages=ASK_WEATHER)
+    assert checked.text and checked.usage["output_tokens"] >= 1
+
+
+def test_raw_stream_headers_and_event_lines(server: RunningServer) -> None:
+    with httpx.stream("POST", server.url + "/v1/messages?beta=true", timeout=60,
+                      headers={"accept": "application/json", "anthropic-version": "2023-06-01"},
+                      json={"model": TINY, "max_tokens": 8, "stream": True, "messages": ASK_WEATHER}) as response:
+        body = response.read()
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-cache" and response.headers["request-id"].startswith("req_")
+    check_stream(parse_sse(body))
+
+
+COUNTED_REQUESTS = {
+    "plain": {"messages": ASK_WEATHER},
+    "system": {"messages": ASK_WEATHER, "system": [{"type": "text", "text": "Be terse.", "cache_control": {"type": "ephemeral"}}]},
+    "tools": {"messages": ASK_WEATHER, "tools": TOOLS},
+    "named tool": {"messages": ASK_WEATHER, "tools": TOOLS, "tool_choice": {"type": "tool", "name": "add"}},
+    "tool loop": {"messages": TOOL_LOOP, "tools": TOOLS, "system": "You are helpful."},
+    "prefill": {"messages": [*ASK_WEATHER, {"role": "assistant", "content": "It is"}]},
+}
+
+
+@pytest.mark.parametrize("name", list(COUNTED_REQUESTS))
+def test_count_tokens_equals_what_generation_reports(tiny: anthropic.Anthropic, name: str) -> None:
+    request = COUNTED_REQUESTS[name]
+    counted = tiny.messages.count_tokens(model=TINY, **request).input_tokens
+    for _ in range(2):  # the second run is served partly from the prefix cache
+        usage = tiny.messages.create(model=TINY, max_tokens=2, **request).usage
+        assert usage.input_tokens + usage.cache_read_input_tokens == counted
+    assert usage.cache_read_input_tokens > 0
+
+
+def test_count_tokens_counts_tools_and_system(tiny: anthropic.Anthropic) -> None:
+    plain = tiny.messages.count_tokens(model=TINY, messages=ASK_WEATHER).input_tokens
+    assert tiny.messages.count_tokens(model=TINY, messages=ASK_WEATHER, tools=TOOLS).input_tokens > plain
+    assert tiny.messages.count_tokens(model=TINY, messages=ASK_WEATHER, system="Be terse.").input_tokens > plain
+
+
+def test_models_list_ends_and_retrieve_finds_or_404s(tiny: anthropic.Anthropic, server: RunningServer) -> None:
+    ids = [model.id for model in tiny.models.list()]
+    assert "ai/tiny:latest" in ids
+    assert tiny.models.retrieve("ai/tiny").id == "ai/tiny"
+    assert [m.id for m in client_for(server, "/anthropic").models.list()] == ids
+    with pytest.raises(anthropic.NotFoundError):
+        tiny.models.retrieve("ai/does-not-exist")
+
+
+def test_named_tool_choice_on_a_native_template_yields_that_tool_with_valid_input(tiny: anthropic.Anthropic) -> None:
+    message = tiny.messages.create(model=TINY, max_tokens=400, messages=ASK_WEATHER, tools=TOOLS,
+                                   tool_choice={"type": "tool", "name": "get_weather"})
+    assert message.stop_reason == "tool_use" and len(message.content) == 1
+    assert_valid_tool_use(message.content[0], "get_weather")
+    checked = streamed(tiny, model=TINY, max_tokens=400, messages=ASK_WEATHER, tools=TOOLS,
+                       tool_choice={"type": "tool", "name": "get_weather"})
+    assert checked.stop_reason == "tool_use" and [t["name"] for t in checked.tool_uses] == ["get_weather"]
+    jsonschema.validate(checked.tool_uses[0]["input"], CITY_TOOL["input_schema"])
+
+
+def test_tool_choice_none_yields_no_tool_call(tiny: anthropic.Anthropic) -> None:
+    message = tiny.messages.create(model=TINY, max_tokens=40, messages=ASK_WEATHER, tools=TOOLS,
+                                   tool_choice={"type": "none"})
+    assert all(block.type != "tool_use" for block in message.content) and message.stop_reason != "tool_use"
+
+
+def test_stop_sequences_end_the_answer_and_are_left_out(tiny: anthropic.Anthropic) -> None:
+    stops = ["a", "e", "n", "t"]
+    message = tiny.messages.create(model=TINY, max_tokens=300, messages=ASK_WEATHER, stop_sequences=stops)
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence in stops
+    assert not any(stop in message.content[0].text for stop in stops) if message.content else True
+    checked = streamed(tiny, model=TINY, max_tokens=300, messages=ASK_WEATHER, stop_sequences=stops)
+    assert checked.stop_reason == "stop_sequence" and checked.stop_sequence in stops
+    assert not any(stop in checked.text for stop in stops)
+
+
+def test_max_tokens_beyond_the_context_is_clamped_not_refused(tiny: anthropic.Anthropic) -> None:
+    message = tiny.messages.create(model=TINY, max_tokens=100_000, messages=ASK_WEATHER)
+    assert message.stop_reason in ("model_context_window_exceeded", "end_turn")
+
+
+def test_a_prompt_larger_than_the_context_is_anthropics_400(tiny: anthropic.Anthropic, server: RunningServer) -> None:
+    long = [{"role": "user", "content": "hello " * 2500}]
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        tiny.messages.create(model=TINY, max_tokens=10, messages=long)
+    assert caught.value.body["error"]["type"] == "invalid_request_error"
+    assert caught.value.body["error"]["message"].startswith("prompt is too long: ")
+    assert caught.value.body["error"]["message"].endswith(" tokens > 2048 maximum")
+    # Streamed, the 200 and message_start are already out: the failure is an `error` event.
+    with httpx.stream("POST", server.url + "/v1/messages", timeout=60,
+                      json={"model": TINY, "max_tokens": 10, "stream": True, "messages": long}) as response:
+        checked = check_stream(parse_sse(response.read()))
+    assert checked.error == {"type": "invalid_request_error", "message": caught.value.body["error"]["message"]}
+    with pytest.raises(anthropic.APIStatusError, match="prompt is too long"):
+        streamed(tiny, model=TINY, max_tokens=10, messages=long)
+
+
+def test_thinking_requested_of_a_model_that_cannot_think_is_not_an_error(tiny: anthropic.Anthropic) -> None:
+    for thinking in ({"type": "enabled", "budget_tokens": 1024}, {"type": "disabled"}):
+        message = tiny.messages.create(model=TINY, max_tokens=4, messages=ASK_WEATHER, thinking=thinking)
+        assert message.content and all(block.type != "thinking" for block in message.content)
+
+
+def test_disconnecting_a_stream_returns_the_runner(server: RunningServer) -> None:
+    with httpx.stream("POST", server.url + "/v1/messages", timeout=60,
+                      json={"model": TINY, "max_tokens": 100_000, "stream": True, "messages": ASK_WEATHER}) as response:
+        lines = response.iter_lines()
+        assert next(lines) == "event: message_start"
+        for _ in range(20):
+            next(lines)
+    for _ in range(200):
+        if not any(runner["in_use"] for runner in httpx.get(server.url + "/engines/ps").json()):
+            break
+        threading.Event().wait(0.05)
+    assert not any(runner["in_use"] for runner in httpx.get(server.url + "/engines/ps").json())
+
+
+# The default model: a real conversation, a template that knows nothing of tools.
+
+def test_default_model_answers_claude_names_and_echoes_them(smol: anthropic.Anthropic) -> None:
+    message = smol.messages.create(model="claude-haiku-4-5-20251001", max_tokens=16, extra_body=GREEDY,
+                                   messages=[{"role": "user", "content": "Say hello."}])
+    assert message.model == "claude-haiku-4-5-20251001" and message.content[0].text.strip()
+
+
+def test_default_model_prefill_is_continued(smol: anthropic.Anthropic) -> None:
+    message = smol.messages.create(model=SMOL, max_tokens=8, extra_body=GREEDY, messages=[
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "The capital of France is"}])
+    assert "Paris" in message.content[0].text
+
+
+def test_default_model_stop_sequence(smol: anthropic.Anthropic) -> None:
+    message = smol.messages.create(model=SMOL, max_tokens=40, extra_body=GREEDY, stop_sequences=["three"], messages=[
+        {"role": "user", "content": "Count from one to five in words: one, two, three, four, five."}])
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence == "three"
+    assert "three" not in message.content[0].text
+
+
+def test_default_model_mid_conversation_system_messages_are_accepted(smol: anthropic.Anthropic) -> None:
+    message = smol.messages.create(model=SMOL, max_tokens=8, extra_body=GREEDY, system="You are terse.", messages=[
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+        {"role": "system", "content": "<system-reminder>Stay brief.</system-reminder>"},
+        {"role": "user", "content": "Name a colour."}])
+    assert message.content
+
+
+@pytest.mark.parametrize("choice", [{"type": "tool", "name": "add"}, {"type": "tool", "name": "get_weather"}])
+def test_default_model_named_tool_choice_yields_that_tool_with_valid_input(smol: anthropic.Anthropic, choice: dict) -> None:
+    message = smol.messages.create(model=SMOL, max_tokens=120, extra_body=GREEDY, messages=ASK_WEATHER, tools=TOOLS,
+                                   tool_choice=choice)
+    assert message.stop_reason == "tool_use" and [b.type for b in message.content] == ["tool_use"]
+    assert_valid_tool_use(message.content[0], choice["name"])
+
+
+def test_default_model_any_with_parallel_disabled_yields_one_valid_call(smol: anthropic.Anthropic) -> None:
+    with smol.messages.stream(model=SMOL, max_tokens=120, extra_body=GREEDY, messages=ASK_WEATHER, tools=TOOLS,
+                              tool_choice={"type": "any", "disable_parallel_tool_use": True}) as stream:
+        final = stream.get_final_message()
+    calls = [block for block in final.content if block.type == "tool_use"]
+    assert final.stop_reason == "tool_use" and len(calls) == 1
+    assert_valid_tool_use(calls[0])
+
+
+def test_default_model_tool_choice_none_and_a_tool_loop(smol: anthropic.Anthropic) -> None:
+    none = smol.messages.create(model=SMOL, max_tokens=30, extra_body=GREEDY, messages=ASK_WEATHER, tools=TOOLS,
+                                tool_choice={"type": "none"})
+    assert none.stop_reason != "tool_use" and all(block.type == "text" for block in none.content)
+    checked = streamed(smol, model=SMOL, max_tokens=30, extra_body=GREEDY, messages=TOOL_LOOP, tools=TOOLS)
+    assert checked.blocks
+
+
+def test_default_model_count_tokens_equals_generation_with_prompted_tools(smol: anthropic.Anthropic) -> None:
+    for request in ({"messages": TOOL_LOOP, "tools": TOOLS}, {"messages": ASK_WEATHER, "tools": TOOLS,
+                                                             "tool_choice": {"type": "any"}}):
+        counted = smol.messages.count_tokens(model=SMOL, **request).input_tokens
+        usage = smol.messages.create(model=SMOL, max_tokens=1, **request).usage
+        assert usage.input_tokens + usage.cache_read_input_tokens == counted
+
+
+def test_default_model_count_tokens_answers_while_every_slot_is_generating(
+    default_model_server: RunningServer, smol: anthropic.Anthropic
+) -> None:
+    busy: list[Iterator[str]] = []
+    responses = []
+    with httpx.Client(base_url=default_model_server.url, timeout=120) as http:
+        try:
+            for _ in range(6):  # four slots busy and two queued behind them
+                response = http.send(http.build_request("POST", "/v1/messages", json={
+                    "model": SMOL, "max_tokens": 2000, "stream": True,
+                    "messages": [{"role": "user", "content": "Write a very long story about the sea."}]}), stream=True)
+                responses.append(response)
+                busy.append(response.iter_lines())
+            for lines in busy[:4]:
+                while next(lines) != "event: content_block_delta":
+                    pass
+            counted = smol.messages.count_tokens(model=SMOL, messages=ASK_WEATHER).input_tokens
+            assert counted > 0
+            still_running = [http.get("/engines/ps").json()[0]]
+            assert still_running[0]["in_use"]
+        finally:
+            for response in responses:
+                response.close()
