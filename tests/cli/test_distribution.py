@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect
 import pytest
 
-from tests.cli.conftest import Cli, cli_env
+from tests.cli.conftest import COMMAND, Cli, cli_env
 from tests.conftest import TINY_MODEL, make_tiny_store
 from tests.support.registry import RegistryProcess, registry_available
 from tests.support.server import RunningServer
@@ -53,9 +54,30 @@ def test_run_pulls_a_missing_model_first(tiny_gguf: Path, tmp_path: Path, regist
         source_cli.ok("tag", TINY_MODEL, remote_name)
         source_cli.ok("push", remote_name)
     with RunningServer(tmp_path / "empty", tmp_path / "empty.log") as server:
-        result = Cli(cli_env(server.url)).ok("run", remote_name, "hi", "--max-tokens", "3")
+        cli = Cli(cli_env(server.url))
+        result = cli.ok("run", remote_name, "hi", "--max-tokens", "3")
         assert f"Model {remote_name} is not in the store; pulling it." in result.stderr
         assert result.stdout.strip()
+        assert [model["tags"] for model in cli.json("list", "--json")] == [[remote_name]]
+
+
+def test_pull_on_a_terminal_shows_progress_bars(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess,
+                                                require_route) -> None:
+    require_route("POST", "/models/create", {})
+    require_route("POST", "/models/ai/absent-probe/push")
+    remote_name = f"{registry.host}/cli/bars:v1"
+    make_tiny_store(tmp_path / "source", tiny_gguf)
+    with RunningServer(tmp_path / "source", tmp_path / "source.log") as source:
+        Cli(cli_env(source.url)).ok("tag", TINY_MODEL, remote_name)
+        Cli(cli_env(source.url)).ok("push", remote_name)
+    with RunningServer(tmp_path / "empty", tmp_path / "empty.log") as server:
+        terminal = pexpect.spawn(COMMAND[0], [*COMMAND[1:], "pull", remote_name], env=cli_env(server.url),
+                                 encoding="utf-8", timeout=60, dimensions=(30, 160))
+        terminal.expect(pexpect.EOF)
+        terminal.close()
+        assert terminal.exitstatus == 0, terminal.before
+        assert "total" in terminal.before and "━" in terminal.before and "kB" in terminal.before
+        assert "\x1b[" in terminal.before
 
 
 def test_pull_of_a_missing_model_is_one_line(tmp_path: Path, registry: RegistryProcess, cli: Cli,

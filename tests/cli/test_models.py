@@ -1,10 +1,12 @@
-"""`list`, `inspect` against the tiny model; `pull`, `push`, `tag`, `rm`, `package` when the server offers them."""
+"""`list`, `inspect`, `tag`, `rm` and `package` against real servers on the tiny model."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.conftest import Cli, cli_env
+import pexpect
+
+from tests.cli.conftest import COMMAND, Cli, cli_env
 from tests.conftest import TINY_MODEL, make_tiny_store
 from tests.support.server import RunningServer
 
@@ -91,3 +93,10 @@ def test_package_a_gguf(tiny_gguf: Path, tmp_path: Path, require_route) -> None:
         assert "me/packaged:v1" in packaged.stdout
         model = cli.json("inspect", "me/packaged:v1")
         assert model["config"]["context_size"] == 1024
+
+
+def test_list_on_a_terminal_has_colour(cli: Cli) -> None:
+    terminal = pexpect.spawn(COMMAND[0], [*COMMAND[1:], "list"], env=cli.env, encoding="utf-8", timeout=60,
+                             dimensions=(30, 200))
+    terminal.expect(pexpect.EOF)
+    assert "\x1b[" in terminal.before and "ai/tiny:latest" in terminal.before

@@ -36,7 +36,7 @@ def _bars(events: Iterator[dict[str, Any]]) -> str:
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-        total_task = progress.add_task("total", total=None)
+        total_task: TaskID | None = None
         for event in events:
             _raise_if_error(event)
             if event.get("type") == "success":
@@ -44,14 +44,16 @@ def _bars(events: Iterator[dict[str, Any]]) -> str:
                 continue
             layer = event.get("layer") or {}
             layer_id = str(layer.get("id") or "")
-            if layer_id:
-                if layer_id not in layer_tasks:
-                    label = layer_id.removeprefix("sha256:")[:12]
-                    layer_tasks[layer_id] = progress.add_task(label, total=layer.get("size") or None)
-                layer_done[layer_id] = int(layer.get("current") or 0)
-                progress.update(layer_tasks[layer_id], completed=layer_done[layer_id])
-            total = event.get("total")
-            progress.update(total_task, total=total or None, completed=sum(layer_done.values()))
+            if not layer_id:
+                continue
+            if total_task is None:
+                total_task = progress.add_task("total", total=None)
+            if layer_id not in layer_tasks:
+                label = layer_id.removeprefix("sha256:")[:12]
+                layer_tasks[layer_id] = progress.add_task(label, total=layer.get("size") or None)
+            layer_done[layer_id] = int(layer.get("current") or 0)
+            progress.update(layer_tasks[layer_id], completed=layer_done[layer_id])
+            progress.update(total_task, total=event.get("total") or None, completed=sum(layer_done.values()))
     return final
 
 
