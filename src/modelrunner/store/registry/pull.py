@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -15,14 +18,15 @@ import httpx
 
 from modelrunner.core.errors import RegistryUnavailable, StoreError
 from modelrunner.store.progress import EmitEvent, progress_event
-from modelrunner.store.registry.client import RegistryClient, backoff_s
+from modelrunner.store.registry.client import TRANSIENT_STATUSES, RegistryClient, backoff_s
 from modelrunner.store.registry.manifests import Blob, RemoteModel
 from modelrunner.store.single_flight import SingleFlight
 from modelrunner.store.store import ModelStore
 
 logger = logging.getLogger(__name__)
 
-WRITE_BATCH_BYTES = 1024 * 1024
+WRITE_BATCH_BYTES = 4 * 1024 * 1024
+WRITE_QUEUE_BATCHES = 16
 
 
 @dataclass
@@ -82,6 +86,48 @@ class _PartialBlob:
         self.hashed_bytes += len(chunk)
 
 
+class _DiskWriter:
+    """Writes and hashes a blob's batches on its own thread, in order, reporting bytes on disk."""
+
+    def __init__(self, partial: _PartialBlob, handle: IO[bytes], report: Callable[[int], None], offset: int) -> None:
+        self._partial = partial
+        self._handle = handle
+        self._report = report
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=WRITE_QUEUE_BATCHES)
+        self._error: BaseException | None = None
+        self.offset = offset
+        self._thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._partial.write(self._handle, data)
+                self.offset += len(data)
+                self._report(self.offset)
+            except BaseException as exc:  # handed to the reader thread in put/close
+                self._error = exc
+
+    def put(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def close(self) -> int:
+        """Wait for every batch to be on disk; the bytes written in all."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.offset
+
+
+class _InterruptedDownload(Exception):
+    """A blob download that stopped early for a reason worth a retry (resumed from where it stopped)."""
+
+
 class Puller:
     """Downloads the blobs of one RemoteModel into the store."""
 
@@ -123,7 +169,7 @@ class Puller:
             try:
                 await self._fetch_into(partial, blob, progress)
                 break
-            except (httpx.TransportError, httpx.DecodingError) as exc:
+            except (httpx.TransportError, httpx.DecodingError, _InterruptedDownload) as exc:
                 if attempt + 1 >= self._max_attempts:
                     raise RegistryUnavailable(
                         f"download of blob {blob.digest} from {self._client.reference.registry} failed after "
@@ -137,40 +183,58 @@ class Puller:
         offset = await asyncio.to_thread(partial.size_on_disk)
         if offset > blob.size:
             offset = 0
-        if offset == blob.size and offset > 0:
-            await asyncio.to_thread(partial.catch_up, offset)
-            return
         await asyncio.to_thread(partial.catch_up, offset)
-        async with self._client.blob_stream(blob.digest, offset) as response:
+        if offset == blob.size and offset > 0:
+            return
+        url, headers = await self._client.authorize_blob_download(blob.digest)
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+
+        def report(done_bytes: int) -> None:
+            loop.call_soon_threadsafe(progress.update, blob, done_bytes)
+
+        try:
+            await asyncio.to_thread(self._stream_to_disk, url, headers, partial, blob, offset, report, stop)
+        finally:
+            stop.set()
+
+    def _stream_to_disk(self, url: str, headers: dict[str, str], partial: _PartialBlob, blob: Blob, offset: int,
+                        report: Callable[[int], None], stop: threading.Event) -> None:
+        """Fetch the blob from `offset` into its partial file, hashing as it goes. Runs in a thread."""
+        if offset:
+            headers = {**headers, "Range": f"bytes={offset}-"}
+        with self._client.sync_http.stream("GET", url, headers=headers) as response:
+            if response.status_code in TRANSIENT_STATUSES or response.status_code == 401:
+                raise _InterruptedDownload(f"HTTP {response.status_code}")
+            if response.status_code not in (200, 206):
+                raise self._client.status_error(response.status_code, f"blob {blob.digest}")
             if response.status_code == 200:
                 offset = 0
-            handle = await asyncio.to_thread(partial.open, offset)
-            progress.update(blob, offset)
-            # Bytes are batched for the disk thread, and what arrived before a dropped connection is
-            # still written, so the resume asks only for the rest.
+            report(offset)
+            # Batches go to a writer thread so the socket is read while the disk writes; what arrived
+            # before a dropped connection is still written, so the resume asks only for the rest.
             pending = bytearray()
-            try:
-                async for chunk in response.aiter_bytes():
-                    pending += chunk
-                    if offset + len(pending) > blob.size:
-                        raise StoreError(f"blob {blob.digest} is larger than the {blob.size} bytes its manifest says")
-                    if len(pending) >= WRITE_BATCH_BYTES:
-                        offset += await self._flush(partial, handle, pending)
-                        progress.update(blob, offset)
-            finally:
-                if pending and offset + len(pending) <= blob.size:
-                    offset += await self._flush(partial, handle, pending)
-                await asyncio.to_thread(handle.close)
-            progress.update(blob, offset)
+            received = offset
+            with partial.open(offset) as handle:
+                writer = _DiskWriter(partial, handle, report, offset)
+                try:
+                    for chunk in response.iter_raw():
+                        if stop.is_set():
+                            raise _InterruptedDownload("the pull was cancelled")
+                        pending += chunk
+                        if received + len(pending) > blob.size:
+                            raise StoreError(f"blob {blob.digest} is larger than the {blob.size} bytes its manifest says")
+                        if len(pending) >= WRITE_BATCH_BYTES:
+                            writer.put(bytes(pending))
+                            received += len(pending)
+                            pending.clear()
+                finally:
+                    if pending and received + len(pending) <= blob.size:
+                        writer.put(bytes(pending))
+                    offset = writer.close()
+            report(offset)
         if offset < blob.size:
-            raise httpx.ReadError(f"blob {blob.digest} ended after {offset} of {blob.size} bytes")
-
-    @staticmethod
-    async def _flush(partial: _PartialBlob, handle: IO[bytes], pending: bytearray) -> int:
-        data = bytes(pending)
-        pending.clear()
-        await asyncio.to_thread(partial.write, handle, data)
-        return len(data)
+            raise _InterruptedDownload(f"blob {blob.digest} ended after {offset} of {blob.size} bytes")
 
     def _commit(self, partial: _PartialBlob, blob: Blob) -> None:
         actual = "sha256:" + partial.hasher.hexdigest()

@@ -1,0 +1,129 @@
+"""Distribution benchmark: pulling a 500 MB model from a local registry through modelrunner's
+`POST /models/create` versus `curl` fetching the same blob from the same registry, rounds interleaved.
+
+Target (issue 4): the pull moves at least 90% of curl's bytes per second. curl writes the blob to a
+file on the same disk; the pull also hashes every byte and records the model. Writes
+bench/results/distribution.json and distribution.md.
+
+    .venv/bin/python bench/distribution.py [--size-mb 500] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from harness import start_runner, write_results
+
+from modelrunner.store import media_types
+from modelrunner.store.store import ModelStore
+from tests.support.distribution import distribution_on, push
+from tests.support.registry import RegistryProcess
+
+WRITE_CHUNK = 16 * 1024 * 1024
+
+
+def build_model(root: Path, name: str, size_bytes: int) -> tuple[ModelStore, str]:
+    """A model whose one GGUF-typed layer is `size_bytes` of random data (nothing loads it here)."""
+    store = ModelStore(root)
+    store.ensure_layout()
+    payload = root / "payload.bin"
+    with payload.open("wb") as handle:
+        for offset in range(0, size_bytes, WRITE_CHUNK):
+            handle.write(os.urandom(min(WRITE_CHUNK, size_bytes - offset)))
+    digest, size = store.put_blob_file(payload)
+    payload.unlink()
+    config = orjson.dumps({"config": {"format": "gguf", "size": f"{size} B"}, "descriptor": {}, "rootfs":
+                           {"type": "rootfs", "diff_ids": [digest]}})
+    config_digest = store.put_blob_bytes(config)
+    manifest = {"schemaVersion": 2, "mediaType": media_types.OCI_MANIFEST,
+                "config": {"mediaType": media_types.CONFIG_V01, "size": len(config), "digest": config_digest},
+                "layers": [{"mediaType": media_types.GGUF, "size": size, "digest": digest}]}
+    from modelrunner.core.references import parse_reference
+
+    store.add_model(orjson.dumps(manifest), [parse_reference(name)])
+    return store, digest
+
+
+def curl_rate(url: str, target: Path) -> tuple[float, int]:
+    out = subprocess.run(["curl", "-sS", "-o", str(target), "-w", "%{size_download} %{time_total}", url],
+                         check=True, capture_output=True, text=True).stdout.split()
+    size, seconds = int(out[0]), float(out[1])
+    target.unlink()
+    return size / seconds, size
+
+
+def pull_rate(http: httpx.Client, name: str, model_id: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    with http.stream("POST", "/models/create", json={"from": name}) as response:
+        last = b""
+        for line in response.iter_lines():
+            last = line.encode() if isinstance(line, str) else line
+    elapsed = time.perf_counter() - started
+    event = orjson.loads(last)
+    assert event["type"] == "success" and "pulled successfully" in event["message"], event
+    http.delete(f"/models/{model_id}", params={"force": "true"}).raise_for_status()
+    return 0.0, elapsed  # bytes filled in by the caller
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mb", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    size_bytes = args.size_mb * 1000 * 1000
+    work = Path(tempfile.mkdtemp(prefix="bench-distribution-"))
+    try:
+        with RegistryProcess(work / "registry") as registry:
+            name = f"{registry.host}/bench/big:v1"
+            source, digest = build_model(work / "source", name, size_bytes)
+            model_id = source.find(name).id
+            assert push(distribution_on(source.root), name)[-1]["type"] == "success"
+            shutil.rmtree(work / "source")
+            blob_url = f"{registry.url}/v2/bench/big/blobs/{digest}"
+            runner = start_runner(work / "store", work / "runner.log", threads=1, context_size=2048,
+                                  import_default=False)
+            curl_rates, pull_rates = [], []
+            try:
+                with httpx.Client(base_url=runner.url, timeout=None) as http:
+                    curl_rate(blob_url, work / "store" / "warm.bin")
+                    for _ in range(args.rounds):
+                        rate, _size = curl_rate(blob_url, work / "store" / "curl.bin")
+                        curl_rates.append(rate)
+                        _, seconds = pull_rate(http, name, model_id)
+                        pull_rates.append(size_bytes / seconds)
+            finally:
+                runner.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    curl_median, pull_median = statistics.median(curl_rates), statistics.median(pull_rates)
+    ratio = pull_median / curl_median
+    results = {
+        "blob_bytes": size_bytes,
+        "rounds": args.rounds,
+        "curl_bytes_per_s": [round(r) for r in curl_rates],
+        "pull_bytes_per_s": [round(r) for r in pull_rates],
+        "curl_median_mb_per_s": round(curl_median / 1e6, 1),
+        "pull_median_mb_per_s": round(pull_median / 1e6, 1),
+        "pull_over_curl": round(ratio, 3),
+        "target": 0.9,
+        "meets_target": ratio >= 0.9,
+    }
+    table = (f"| {args.size_mb} MB blob, local registry | MB/s (median of {args.rounds}) |\n|---|---|\n"
+             f"| curl -o file | {results['curl_median_mb_per_s']} |\n"
+             f"| modelrunner POST /models/create | {results['pull_median_mb_per_s']} |\n"
+             f"| ratio (target >= 0.90) | {results['pull_over_curl']} |")
+    write_results("distribution", results, table)
+
+
+if __name__ == "__main__":
+    main()
