@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psutil
 
 from modelrunner.core.references import parse_reference
@@ -73,19 +75,56 @@ def wait_until(condition: Callable[[], bool], *, timeout_s: float = 30.0, what: 
 
 
 @contextlib.contextmanager
-def frozen_generation(http: httpx.Client, server: RunningServer, model: str) -> Iterator[httpx.Response]:
-    """A streaming request that has started generating, with its worker stopped (SIGSTOP) so the
-    request holds its runner slot until the block ends. Yields the open streaming response."""
-    body = {"model": model, "messages": [{"role": "user", "content": "go"}], "max_tokens": 100000, "stream": True}
-    with http.stream("POST", "/engines/v1/chat/completions", json=body) as stream:
-        assert stream.status_code == 200
-        next(stream.iter_lines())
-        pids = [worker.pid for worker in workers_of(server)]
+def paused_workers(server: RunningServer) -> Iterator[list[int]]:
+    """Stop (SIGSTOP) the server's workers for the block: requests they hold stay in flight."""
+    pids = [worker.pid for worker in workers_of(server)]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pids
+    finally:
         for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+class RawRequest:
+    """A JSON POST over a plain socket, so that a test can hang up at the moment it chooses."""
+
+    def __init__(self, server: RunningServer, path: str, body: dict[str, Any]) -> None:
+        payload = orjson.dumps(body)
+        self.socket = socket.create_connection(("127.0.0.1", server.port), timeout=60)
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")
+        self.socket.sendall(head.encode() + payload)
+        self.received = b""
+
+    def read_until(self, marker: bytes) -> bytes:
+        while marker not in self.received:
+            chunk = self.socket.recv(65536)
+            if not chunk:
+                raise AssertionError(f"connection closed before {marker!r}: {self.received[-500:]!r}")
+            self.received += chunk
+        return self.received
+
+    def hang_up(self) -> None:
+        self.socket.close()
+
+
+def chat_body(model: str, **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": "go"}], "max_tokens": 100000, **extra}
+
+
+@contextlib.contextmanager
+def held_slot(http: httpx.Client, server: RunningServer, model: str) -> Iterator[RawRequest]:
+    """A request that holds one of `model`'s slots for the block: it is admitted, then its worker is
+    paused before it can answer. The request is hung up when the block ends."""
+    label = f"{model}:latest"
+    before = running(http)[label]["active_requests"]
+    with paused_workers(server):
+        holder = RawRequest(server, "/engines/v1/chat/completions", chat_body(model))
         try:
-            yield stream
+            wait_until(lambda: running(http)[label]["active_requests"] == before + 1, what="the request to start")
+            yield holder
         finally:
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGCONT)
+            holder.hang_up()

@@ -1,0 +1,87 @@
+"""Broken workers and stopping servers: a hung worker is reaped after failed health checks and its
+request fails in its API's format; the next request starts a fresh worker; no worker outlives its
+server, whether the server is stopped or killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.support.lifecycle import (
+    RawRequest,
+    chat,
+    chat_body,
+    paused_workers,
+    running,
+    start_server,
+    store_with_models,
+    wait_until,
+    workers_of,
+)
+
+
+def _gone(pids: list[int]) -> bool:
+    def exited(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+    return all(exited(pid) for pid in pids)
+
+
+def test_a_hung_worker_is_reaped_and_replaced(tmp_path: Path, tiny_gguf: Path) -> None:
+    store = store_with_models(tmp_path / "store", tiny_gguf, ["ai/tiny"])
+    server = start_server(store.root, tmp_path / "log", MODEL_RUNNER_HEALTH_CHECK_INTERVAL="0.3",
+                          MODEL_RUNNER_HEALTH_CHECK_TIMEOUT="0.5")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            assert chat(http, "ai/tiny").status_code == 200
+            stream = RawRequest(server, "/engines/v1/chat/completions", chat_body("ai/tiny"))
+            with paused_workers(server) as pids:
+                wait_until(lambda: "ai/tiny:latest" not in running(http), what="the hung worker to be reaped")
+            answer = stream.read_until(b"}")
+            stream.hang_up()
+            assert answer.startswith(b"HTTP/1.1 500") or answer.startswith(b"HTTP/1.1 503")
+            assert b'"error"' in answer and b"ai/tiny:latest" in answer
+            assert "no answer to 2 health checks" in server.log()
+            assert _gone(pids)
+            response = chat(http, "ai/tiny")
+            assert response.status_code == 200, response.text
+            assert [w.pid for w in workers_of(server)] != pids
+    finally:
+        server.stop()
+
+
+def test_no_worker_outlives_a_killed_server(tmp_path: Path, tiny_gguf: Path) -> None:
+    store = store_with_models(tmp_path / "store", tiny_gguf, ["ai/one", "ai/two"])
+    server = start_server(store.root, tmp_path / "log")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            assert chat(http, "ai/one").status_code == 200
+            assert chat(http, "ai/two").status_code == 200
+        pids = [worker.pid for worker in workers_of(server)]
+        assert len(pids) == 2
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+        wait_until(lambda: _gone(pids), what="the workers to exit")
+    finally:
+        server.stop()
+
+
+def test_sigint_stops_every_worker(tmp_path: Path, tiny_gguf: Path) -> None:
+    store = store_with_models(tmp_path / "store", tiny_gguf, ["ai/one", "ai/two"])
+    server = start_server(store.root, tmp_path / "log")
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert chat(http, "ai/one").status_code == 200
+        assert chat(http, "ai/two").status_code == 200
+    pids = [worker.pid for worker in workers_of(server)]
+    assert server.process is not None
+    server.process.send_signal(signal.SIGINT)
+    server.process.wait(60)
+    assert _gone(pids)
+    assert server.log().count("unloaded ai/") == 2
