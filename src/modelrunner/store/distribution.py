@@ -97,7 +97,7 @@ class Distribution:
             raw, content_type = await client.get_manifest(reference.digest or reference.tag)
             remote = check_manifest(reference, raw, content_type)
         except BaseException:
-            await client.__aexit__()
+            await client.aclose()
             raise
         return self._closing(client, events_of(RegistryPull(self, client, remote).run))
 
@@ -108,7 +108,7 @@ class Distribution:
                 yield event
         finally:
             await events.aclose()  # type: ignore[attr-defined]
-            await client.__aexit__()
+            await client.aclose()
 
     async def push(self, name: str) -> AsyncIterator[Event]:
         """Push a stored model to the registry its tag names; returns the push's event stream."""

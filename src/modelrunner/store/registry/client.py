@@ -79,6 +79,9 @@ class RegistryClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
         await self._http.aclose()
         if self._sync_http is not None:
             await asyncio.to_thread(self._sync_http.close)

@@ -80,7 +80,7 @@ class _PartialBlob:
         handle.seek(offset)
         return handle
 
-    def write(self, handle: IO[bytes], chunk: bytes) -> None:
+    def write(self, handle: IO[bytes], chunk: bytearray) -> None:
         handle.write(chunk)
         self.hasher.update(chunk)
         self.hashed_bytes += len(chunk)
@@ -93,7 +93,7 @@ class _DiskWriter:
         self._partial = partial
         self._handle = handle
         self._report = report
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=WRITE_QUEUE_BATCHES)
+        self._queue: queue.Queue[bytearray | None] = queue.Queue(maxsize=WRITE_QUEUE_BATCHES)
         self._error: BaseException | None = None
         self.offset = offset
         self._thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
@@ -110,7 +110,7 @@ class _DiskWriter:
             except BaseException as exc:  # handed to the reader thread in put/close
                 self._error = exc
 
-    def put(self, data: bytes) -> None:
+    def put(self, data: bytearray) -> None:
         if self._error is not None:
             raise self._error
         self._queue.put(data)
@@ -169,6 +169,9 @@ class Puller:
             try:
                 await self._fetch_into(partial, blob, progress)
                 break
+            except OSError as exc:
+                raise StoreError(f"cannot write blob {blob.digest} into the store: {exc.strerror or exc}; "
+                                 "pulling again resumes it") from exc
             except (httpx.TransportError, httpx.DecodingError, _InterruptedDownload) as exc:
                 if attempt + 1 >= self._max_attempts:
                     raise RegistryUnavailable(
@@ -225,12 +228,12 @@ class Puller:
                         if received + len(pending) > blob.size:
                             raise StoreError(f"blob {blob.digest} is larger than the {blob.size} bytes its manifest says")
                         if len(pending) >= WRITE_BATCH_BYTES:
-                            writer.put(bytes(pending))
+                            writer.put(pending)
                             received += len(pending)
-                            pending.clear()
+                            pending = bytearray()
                 finally:
                     if pending and received + len(pending) <= blob.size:
-                        writer.put(bytes(pending))
+                        writer.put(pending)
                     offset = writer.close()
             report(offset)
         if offset < blob.size:
