@@ -14,9 +14,6 @@ class SingleFlight(Generic[Result]):
     def __init__(self) -> None:
         self._running: dict[str, asyncio.Task[Result]] = {}
 
-    def is_running(self, key: str) -> bool:
-        return key in self._running
-
     async def run(self, key: str, work: Callable[[], Awaitable[Result]]) -> Result:
         """The result of `work()`, started now or shared with the caller that started it.
 
