@@ -25,34 +25,8 @@ import orjson
 
 from harness import start_runner, write_results
 
-from modelrunner.core.references import parse_reference
-from modelrunner.store import media_types
-from modelrunner.store.store import ModelStore
-from tests.support.distribution import distribution_on, push
+from tests.support.distribution import distribution_on, push, random_model_store
 from tests.support.registry import RegistryProcess
-
-WRITE_CHUNK = 16 * 1024 * 1024
-
-
-def build_model(root: Path, name: str, size_bytes: int) -> tuple[ModelStore, str]:
-    """A model whose one GGUF-typed layer is `size_bytes` of random data (nothing loads it here)."""
-    store = ModelStore(root)
-    store.ensure_layout()
-    payload = root / "payload.bin"
-    with payload.open("wb") as handle:
-        for offset in range(0, size_bytes, WRITE_CHUNK):
-            handle.write(os.urandom(min(WRITE_CHUNK, size_bytes - offset)))
-    digest, size = store.put_blob_file(payload)
-    payload.unlink()
-    config = orjson.dumps({"config": {"format": "gguf", "size": f"{size} B"}, "descriptor": {}, "rootfs":
-                           {"type": "rootfs", "diff_ids": [digest]}})
-    config_digest = store.put_blob_bytes(config)
-    manifest = {"schemaVersion": 2, "mediaType": media_types.OCI_MANIFEST,
-                "config": {"mediaType": media_types.CONFIG_V01, "size": len(config), "digest": config_digest},
-                "layers": [{"mediaType": media_types.GGUF, "size": size, "digest": digest}]}
-    store.add_model(orjson.dumps(manifest), [parse_reference(name)])
-    return store, digest
-
 
 def curl_rate(url: str, target: Path) -> float:
     os.sync()
@@ -87,7 +61,7 @@ def main() -> None:
     try:
         with RegistryProcess(work / "registry") as registry:
             name = f"{registry.host}/bench/big:v1"
-            source, digest = build_model(work / "source", name, size_bytes)
+            source, digest = random_model_store(work / "source", name, size_bytes)
             model_id = source.find(name).id
             assert push(distribution_on(source.root), name)[-1]["type"] == "success"
             shutil.rmtree(work / "source")

@@ -1,6 +1,6 @@
 """A reverse proxy in front of a real registry that counts the blob bytes it relays and can break
-a download on purpose: cut a blob body short (a killed or dropped connection), answer with a server
-error, or hold blob bodies back a moment so that two pulls overlap."""
+a download on purpose: cut a blob body short (a dropped connection), stall it midway (while a test
+kills the puller), answer with a server error, or hold blob bodies back so that two pulls overlap."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class ProxyFaults:
     fail_status: int | None = None
     fail_count: int = 0
     blob_delay_s: float = 0.0
+    stall_digest: str | None = None
+    stall_after_bytes: int | None = None
 
 
 @dataclass
@@ -42,6 +44,8 @@ class CountingProxy:
         self.faults = ProxyFaults()
         self.record = ProxyRecord()
         self._lock = threading.Lock()
+        self.stalled = threading.Event()
+        self._release = threading.Event()
         self._client = httpx.Client(timeout=30.0)
         proxy = self
 
@@ -117,6 +121,11 @@ class CountingProxy:
                 if is_blob_get:
                     with self._lock:
                         self.record.blob_bytes[handler.path] += len(chunk)
+                if self._should_stall(handler.path, sent):
+                    self.stalled.set()
+                    self._release.wait()
+                    handler.close_connection = True
+                    return
                 if cut_after is not None and sent >= cut_after:
                     handler.wfile.flush()
                     handler.close_connection = True
@@ -125,11 +134,18 @@ class CountingProxy:
         finally:
             response.close()
 
+    def _should_stall(self, path: str, sent: int) -> bool:
+        """Hold a blob body after `stall_after_bytes` until the proxy closes (a server killed mid-pull)."""
+        faults = self.faults
+        return (faults.stall_digest is not None and faults.stall_digest in path
+                and faults.stall_after_bytes is not None and sent >= faults.stall_after_bytes)
+
     def __enter__(self) -> CountingProxy:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._release.set()
         self._server.shutdown()
         self._server.server_close()
         self._client.close()
