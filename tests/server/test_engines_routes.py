@@ -130,7 +130,7 @@ def test_metrics_count_requests_tokens_and_runners(server: RunningServer) -> Non
         answer = chat(http, "ai/one", stream=True, stream_options={"include_usage": True})
         assert answer.status_code == 200
         text = http.get("/metrics").text
-    assert 'modelrunner_requests_total{model="ai/one",route="/chat/completions",status="200"} 1.0' in text
+    assert 'modelrunner_requests_total{model="ai/one",route="/engines/v1/chat/completions",status="200"} 1.0' in text
     assert 'modelrunner_tokens_total{kind="generated",model="ai/one"} 4.0' in text
     assert 'modelrunner_time_to_first_token_seconds_count{model="ai/one"} 1.0' in text
     assert 'modelrunner_model_load_seconds_count{model="ai/one:latest"} 1.0' in text

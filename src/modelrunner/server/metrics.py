@@ -22,6 +22,22 @@ _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 _LOAD_BUCKETS_S = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 
 
+def route_label(scope: Scope) -> str:
+    """The matched route's template with the prefix it was mounted under (`/v1/chat/completions`,
+    `/engines/{backend}/v1/chat/completions`): bounded label values, whatever paths clients send."""
+    template = getattr(scope.get("route"), "path", None)
+    if template is None:
+        return "unmatched"
+    path = str(scope.get("path", ""))
+    if "{" in template or not path.endswith(template):
+        return template
+    prefix = path[: len(path) - len(template)]
+    backend = (scope.get("path_params") or {}).get("backend")
+    if backend:
+        prefix = prefix.replace(f"/{backend}/", "/{backend}/", 1)
+    return prefix + template
+
+
 class SchedulerCollector(Collector):
     """Loaded runners, their memory estimates and queues, as gauges computed when scraped."""
 
@@ -78,7 +94,7 @@ class ServerMetrics:
 
     def record_request(self, scope: Scope, status: int, started: float, first_event: float | None) -> None:
         state: dict[str, Any] = scope.get("state") or {}
-        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        route = route_label(scope)
         model = str(state.get("model") or "-")[:MAX_LABEL_CHARS]
         now = time.perf_counter()
         self.requests.labels(route=route, status=str(status), model=model).inc()
