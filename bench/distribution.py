@@ -6,7 +6,7 @@ Target (issue 4): the pull moves at least 90% of curl's bytes per second. curl w
 file on the same disk; the pull also hashes every byte and records the model. Writes
 bench/results/distribution.json and distribution.md.
 
-    .venv/bin/python bench/distribution.py [--size-mb 500] [--rounds 3]
+    .venv/bin/python bench/distribution.py [--size-mb 500] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def pull_rate(http: httpx.Client, name: str, model_id: str, size_bytes: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     size_bytes = args.size_mb * 1000 * 1000
     work = Path(tempfile.mkdtemp(prefix="bench-distribution-"))

@@ -25,8 +25,9 @@ from modelrunner.store.store import ModelStore
 
 logger = logging.getLogger(__name__)
 
-WRITE_BATCH_BYTES = 4 * 1024 * 1024
-WRITE_QUEUE_BATCHES = 16
+WRITE_BATCH_BYTES = 256 * 1024
+WRITE_QUEUE_BATCHES = 64
+PROGRESS_STEP_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -80,17 +81,15 @@ class _PartialBlob:
         handle.seek(offset)
         return handle
 
-    def write(self, handle: IO[bytes], chunk: bytearray) -> None:
-        handle.write(chunk)
+    def hash(self, chunk: bytes) -> None:
         self.hasher.update(chunk)
         self.hashed_bytes += len(chunk)
 
 
 class _DiskWriter:
-    """Writes and hashes a blob's batches on its own thread, in order, reporting bytes on disk."""
+    """Writes a blob's batches on its own thread, in order, reporting the bytes on disk."""
 
-    def __init__(self, partial: _PartialBlob, handle: IO[bytes], report: Callable[[int], None], offset: int) -> None:
-        self._partial = partial
+    def __init__(self, handle: IO[bytes], report: Callable[[int], None], offset: int) -> None:
         self._handle = handle
         self._report = report
         self._queue: queue.Queue[bytearray | None] = queue.Queue(maxsize=WRITE_QUEUE_BATCHES)
@@ -104,7 +103,7 @@ class _DiskWriter:
             if self._error is not None:
                 continue
             try:
-                self._partial.write(self._handle, data)
+                self._handle.write(data)
                 self.offset += len(data)
                 self._report(self.offset)
             except BaseException as exc:  # handed to the reader thread in put/close
@@ -193,8 +192,12 @@ class Puller:
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
+        reported = [-PROGRESS_STEP_BYTES]
+
         def report(done_bytes: int) -> None:
-            loop.call_soon_threadsafe(progress.update, blob, done_bytes)
+            if done_bytes - reported[0] >= PROGRESS_STEP_BYTES or done_bytes == blob.size:
+                reported[0] = done_bytes
+                loop.call_soon_threadsafe(progress.update, blob, done_bytes)
 
         try:
             await asyncio.to_thread(self._stream_to_disk, url, headers, partial, blob, offset, report, stop)
@@ -214,16 +217,18 @@ class Puller:
             if response.status_code == 200:
                 offset = 0
             report(offset)
-            # Batches go to a writer thread so the socket is read while the disk writes; what arrived
-            # before a dropped connection is still written, so the resume asks only for the rest.
+            # Each chunk is hashed here while it is hot in the cache; batches go to a writer thread so
+            # the socket is read while the disk writes. What arrived before a dropped connection is
+            # still written, so the resume asks only for the rest.
             pending = bytearray()
             received = offset
             with partial.open(offset) as handle:
-                writer = _DiskWriter(partial, handle, report, offset)
+                writer = _DiskWriter(handle, report, offset)
                 try:
                     for chunk in response.iter_raw():
                         if stop.is_set():
                             raise _InterruptedDownload("the pull was cancelled")
+                        partial.hash(chunk)
                         pending += chunk
                         if received + len(pending) > blob.size:
                             raise StoreError(f"blob {blob.digest} is larger than the {blob.size} bytes its manifest says")
