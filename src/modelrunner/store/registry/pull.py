@@ -5,19 +5,16 @@ never leaves a model that looks complete."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
 
 import httpx
 
 from modelrunner.core.errors import RegistryUnavailable, StoreError
 from modelrunner.store.progress import EmitEvent, progress_event
+from modelrunner.store.registry.blob_file import DiskWriter, PartialBlob
 from modelrunner.store.registry.client import TRANSIENT_STATUSES, RegistryClient, backoff_s
 from modelrunner.store.registry.manifests import Blob, RemoteModel
 from modelrunner.store.single_flight import SingleFlight
@@ -26,7 +23,6 @@ from modelrunner.store.store import ModelStore
 logger = logging.getLogger(__name__)
 
 WRITE_BATCH_BYTES = 256 * 1024
-WRITE_QUEUE_BATCHES = 64
 PROGRESS_STEP_BYTES = 4 * 1024 * 1024
 
 
@@ -42,85 +38,6 @@ class PullProgress:
         self.done_by_blob[blob.digest] = done_bytes
         self.emit(progress_event("Downloaded", sum(self.done_by_blob.values()), self.total_bytes,
                                  blob.digest, blob.size, done_bytes))
-
-
-@dataclass
-class _PartialBlob:
-    """A blob being written to its `.incomplete` file, with the hash of the bytes written so far."""
-
-    path: Path
-    hasher: Any = field(default_factory=hashlib.sha256)
-    hashed_bytes: int = 0
-
-    def size_on_disk(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def catch_up(self, offset: int) -> None:
-        """Make the hash cover exactly the first `offset` bytes on disk (after a resume)."""
-        if self.hashed_bytes == offset:
-            return
-        self.hasher, self.hashed_bytes = hashlib.sha256(), 0
-        with self.path.open("rb") as handle:
-            while self.hashed_bytes < offset:
-                chunk = handle.read(min(4 * 1024 * 1024, offset - self.hashed_bytes))
-                if not chunk:
-                    break
-                self.hasher.update(chunk)
-                self.hashed_bytes += len(chunk)
-
-    def open(self, offset: int) -> IO[bytes]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if offset == 0:
-            self.hasher, self.hashed_bytes = hashlib.sha256(), 0
-            return self.path.open("wb")
-        handle = self.path.open("r+b")
-        handle.truncate(offset)
-        handle.seek(offset)
-        return handle
-
-    def hash(self, chunk: bytes) -> None:
-        self.hasher.update(chunk)
-        self.hashed_bytes += len(chunk)
-
-
-class _DiskWriter:
-    """Writes a blob's batches on its own thread, in order, reporting the bytes on disk."""
-
-    def __init__(self, handle: IO[bytes], report: Callable[[int], None], offset: int) -> None:
-        self._handle = handle
-        self._report = report
-        self._queue: queue.Queue[bytearray | None] = queue.Queue(maxsize=WRITE_QUEUE_BATCHES)
-        self._error: BaseException | None = None
-        self.offset = offset
-        self._thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            if self._error is not None:
-                continue
-            try:
-                self._handle.write(data)
-                self.offset += len(data)
-                self._report(self.offset)
-            except BaseException as exc:  # handed to the reader thread in put/close
-                self._error = exc
-
-    def put(self, data: bytearray) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(data)
-
-    def close(self) -> int:
-        """Wait for every batch to be on disk; the bytes written in all."""
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self.offset
 
 
 class _InterruptedDownload(Exception):
@@ -163,7 +80,7 @@ class Puller:
     async def _download_blob(self, blob: Blob, progress: PullProgress) -> None:
         if await asyncio.to_thread(self._store.has_blob, blob.digest):
             return
-        partial = _PartialBlob(self._store.incomplete_blob_path(blob.digest))
+        partial = PartialBlob(self._store.incomplete_blob_path(blob.digest))
         for attempt in range(self._max_attempts):
             try:
                 await self._fetch_into(partial, blob, progress)
@@ -181,7 +98,7 @@ class Puller:
                 await asyncio.sleep(backoff_s(attempt))
         await asyncio.to_thread(self._commit, partial, blob)
 
-    async def _fetch_into(self, partial: _PartialBlob, blob: Blob, progress: PullProgress) -> None:
+    async def _fetch_into(self, partial: PartialBlob, blob: Blob, progress: PullProgress) -> None:
         offset = await asyncio.to_thread(partial.size_on_disk)
         if offset > blob.size:
             offset = 0
@@ -191,12 +108,12 @@ class Puller:
         url, headers = await self._client.authorize_blob_download(blob.digest)
         loop = asyncio.get_running_loop()
         stop = threading.Event()
-
-        reported = [-PROGRESS_STEP_BYTES]
+        last_reported = -PROGRESS_STEP_BYTES
 
         def report(done_bytes: int) -> None:
-            if done_bytes - reported[0] >= PROGRESS_STEP_BYTES or done_bytes == blob.size:
-                reported[0] = done_bytes
+            nonlocal last_reported
+            if done_bytes - last_reported >= PROGRESS_STEP_BYTES or done_bytes == blob.size:
+                last_reported = done_bytes
                 loop.call_soon_threadsafe(progress.update, blob, done_bytes)
 
         try:
@@ -204,7 +121,7 @@ class Puller:
         finally:
             stop.set()
 
-    def _stream_to_disk(self, url: str, headers: dict[str, str], partial: _PartialBlob, blob: Blob, offset: int,
+    def _stream_to_disk(self, url: str, headers: dict[str, str], partial: PartialBlob, blob: Blob, offset: int,
                         report: Callable[[int], None], stop: threading.Event) -> None:
         """Fetch the blob from `offset` into its partial file, hashing as it goes. Runs in a thread."""
         if offset:
@@ -223,7 +140,7 @@ class Puller:
             pending = bytearray()
             received = offset
             with partial.open(offset) as handle:
-                writer = _DiskWriter(handle, report, offset)
+                writer = DiskWriter(handle, report, offset)
                 try:
                     for chunk in response.iter_raw():
                         if stop.is_set():
@@ -244,7 +161,7 @@ class Puller:
         if offset < blob.size:
             raise _InterruptedDownload(f"blob {blob.digest} ended after {offset} of {blob.size} bytes")
 
-    def _commit(self, partial: _PartialBlob, blob: Blob) -> None:
+    def _commit(self, partial: PartialBlob, blob: Blob) -> None:
         actual = "sha256:" + partial.hasher.hexdigest()
         if actual != blob.digest:
             partial.path.unlink(missing_ok=True)
