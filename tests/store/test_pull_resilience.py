@@ -137,3 +137,23 @@ def test_concurrent_pulls_of_one_model_download_each_blob_once(proxy: CountingPr
     assert first[-1]["id"] == second[-1]["id"]
     model = published.list_models()[0]
     assert sorted(proxy.record.blob_requests.values()) == [1] * len(model.blob_digests)
+
+
+def test_a_pull_that_goes_away_does_not_break_the_one_sharing_its_download(
+        proxy: CountingProxy, published: ModelStore, tmp_path: Path) -> None:
+    proxy.faults.blob_delay_s = 0.5
+    target = distribution_on(tmp_path / "target")
+    name = _through(proxy, published)
+
+    async def scenario() -> list[dict]:
+        leaving = asyncio.ensure_future(collect(target.pull(name)))
+        while not proxy.record.blob_requests:
+            await asyncio.sleep(0.01)
+        staying = asyncio.ensure_future(collect(target.pull(name)))
+        await asyncio.sleep(0.1)
+        leaving.cancel()
+        return await staying
+
+    events = asyncio.run(scenario())
+    assert events[-1]["type"] == "success", events
+    assert target.store.find(name).id == published.list_models()[0].id

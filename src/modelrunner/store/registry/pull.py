@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -60,8 +60,22 @@ class Puller:
         gate = asyncio.Semaphore(self._concurrency)
 
         async def one(blob: Blob) -> None:
+            started_here = False
+
+            def download() -> Awaitable[None]:
+                nonlocal started_here
+                started_here = True
+                return self._download_blob(blob, progress)
+
             async with gate:
-                await self._flights.run(blob.digest, lambda: self._download_blob(blob, progress))
+                try:
+                    await self._flights.run(blob.digest, download)
+                except Exception:
+                    # The download this pull joined belonged to another pull, on its connection: when
+                    # that one failed or went away, try once on ours.
+                    if started_here:
+                        raise
+                    await self._flights.run(blob.digest, lambda: self._download_blob(blob, progress))
                 progress.update(blob, blob.size)
 
         missing = []
