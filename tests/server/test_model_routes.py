@@ -12,8 +12,10 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.fake_hub import FakeHub, FakeRepo
 from tests.support.registry import RegistryProcess, registry_available
 from tests.support.server import RunningServer
+from tests.support.tiny_model import write_tiny_llama_gguf
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +27,17 @@ def route_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
+    folder = tmp_path_factory.mktemp("hub")
+    files = {"tiny-Q8_0.gguf": write_tiny_llama_gguf(folder / "q8.gguf", seed=8)}
+    with FakeHub({"TestOrg/Tiny-GGUF": FakeRepo(files)}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory, hub: FakeHub) -> Iterator[RunningServer]:
     folder = tmp_path_factory.mktemp("routes")
-    env = {"MODEL_RUNNER_REGISTRY_ATTEMPTS": "2", "DOCKER_CONFIG": str(folder / "docker")}
+    env = {"MODEL_RUNNER_REGISTRY_ATTEMPTS": "2", "DOCKER_CONFIG": str(folder / "docker"), "HF_ENDPOINT": hub.endpoint}
     with RunningServer(folder / "store", folder / "server.log", env=env) as running:
         yield running
 
@@ -136,3 +146,14 @@ def test_tag_and_package_bad_input(http: httpx.Client, tmp_path: Path) -> None:
     bad_archive = http.post("/models/load", content=b"not a tar at all")
     assert bad_archive.status_code == 400
     assert "not a model archive" in bad_archive.json()["error"]["message"]
+
+
+def test_a_hugging_face_pull_is_served(http: httpx.Client) -> None:
+    pulled = lines(http.post("/models/create", json={"from": "hf.co/TestOrg/Tiny-GGUF:Q8_0"}))
+    assert pulled[-1]["type"] == "success", pulled
+    model = http.get("/models/hf.co/testorg/tiny-gguf:Q8_0").json()
+    assert model["tags"] == ["huggingface.co/testorg/tiny-gguf:Q8_0"]
+    answer = http.post("/engines/v1/chat/completions", json={
+        "model": "hf.co/testorg/tiny-gguf:Q8_0", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["usage"]["completion_tokens"] > 0
