@@ -19,7 +19,7 @@ from modelrunner.store.models import StoredModel
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from modelrunner.store.progress import EmitEvent, Event, events_of, success_event
 from modelrunner.store.registry.client import RegistryClient
-from modelrunner.store.registry.manifests import Blob, RemoteModel, check_manifest
+from modelrunner.store.registry.manifests import RemoteModel, check_manifest
 from modelrunner.store.registry.pull import Puller, PullProgress
 from modelrunner.store.registry.push import Pusher
 from modelrunner.store.single_flight import SingleFlight
@@ -116,8 +116,7 @@ class Distribution:
         reference = self._push_target(name, model)
         manifest_bytes = await asyncio.to_thread(self.store.manifest_path(model.id).read_bytes)
         manifest = model.manifest
-        blobs = [Blob(manifest["config"]["digest"], int(manifest["config"]["size"]), manifest["config"]["mediaType"])]
-        blobs += [Blob(l["digest"], int(l["size"]), l["mediaType"]) for l in manifest.get("layers", [])]
+        blobs = RemoteModel(reference, manifest_bytes, manifest).blobs
         sources = sorted({parse_reference(t).repository for t in model.tags
                           if parse_reference(t).registry == reference.registry
                           and parse_reference(t).repository != reference.repository})
