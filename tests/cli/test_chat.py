@@ -99,3 +99,19 @@ def test_ctrl_c_at_the_prompt_does_not_leave(long_answer_server: RunningServer) 
     chat.expect_exact("Unknown command '/nonsense'")
     chat.sendline("/bye")
     chat.expect(pexpect.EOF)
+
+
+def test_a_failed_turn_is_one_line_and_the_chat_goes_on(server: RunningServer) -> None:
+    chat = start_chat(server, "--max-tokens", "4")
+    chat.sendline('"""')
+    for _ in range(12):
+        chat.expect_exact("... ")
+        chat.sendline("word " * 400)
+    chat.expect_exact("... ")
+    chat.sendline('"""')
+    chat.expect(r"error: [^\r\n]*too long")
+    chat.expect_exact(PROMPT)
+    prompt_tokens, answer_tokens = say(chat, "hello there")
+    assert answer_tokens == 4 and prompt_tokens < 100
+    chat.sendline("/bye")
+    chat.expect(pexpect.EOF)

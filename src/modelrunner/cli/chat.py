@@ -9,6 +9,7 @@ from typing import Any
 
 from modelrunner.cli.client import RunnerClient, chunk_text
 from modelrunner.cli.output import note
+from modelrunner.core.errors import ModelRunnerError
 
 PROMPT = ">>> "
 CONTINUATION = "... "
@@ -71,15 +72,21 @@ class ChatSession:
             note(usage_line(usage, time.monotonic() - started_s))
 
     def answer(self, text: str) -> None:
-        """One chat turn; Ctrl-C stops the answer and keeps what was said so far."""
+        """One chat turn; Ctrl-C stops the answer and keeps what was said so far. A failed turn is
+        reported in one line and left out of the history, so the chat goes on."""
         pieces: list[str] = []
         try:
             self.stream_answer(text, pieces)
         except KeyboardInterrupt:
             sys.stdout.write("\n[answer stopped]\n")
+        except ModelRunnerError as exc:
+            sys.stdout.flush()
+            sys.stderr.write(f"\nerror: {exc.message}\n")
+            pieces.clear()
         sys.stdout.write("\n")
         sys.stdout.flush()
-        self.history += [{"role": "user", "content": text}, {"role": "assistant", "content": "".join(pieces)}]
+        if pieces:
+            self.history += [{"role": "user", "content": text}, {"role": "assistant", "content": "".join(pieces)}]
 
     def set_option(self, option: str, value: str) -> None:
         value = value.strip()

@@ -29,10 +29,6 @@ _ERRORS_BY_STATUS: dict[int, type[errors.ModelRunnerError]] = {
 }
 
 
-class RouteUnavailable(errors.Unsupported):
-    """The runner answers, but has no such route: an older or partial runner."""
-
-
 def _error_message(body: Any) -> str | None:
     """Pull the message out of any of the envelopes the runner speaks (OpenAI, Anthropic, Ollama, DMR)."""
     if isinstance(body, dict):
@@ -53,7 +49,7 @@ def error_from_response(method: str, path: str, status: int, content: bytes) -> 
         body = None
     message = _error_message(body) or content.decode(errors="replace").strip() or f"HTTP {status}"
     if status == 405 or (status == 404 and message.startswith("no route ")):
-        return RouteUnavailable(f"this runner does not offer {method} {path} (a newer modelrunner does)")
+        return errors.RouteUnavailable(f"this runner does not offer {method} {path} (a newer modelrunner does)")
     return _ERRORS_BY_STATUS.get(status, errors.ModelRunnerError)(message)
 
 

@@ -100,6 +100,10 @@ class RunnerUnreachable(ModelRunnerError):
     """No runner answers at the address a client was given (raised by the CLI, never by the server)."""
 
 
+class RouteUnavailable(Unsupported):
+    """The runner answers but lacks the route a client called: an older or partial runner (CLI only)."""
+
+
 class RegistryUnavailable(ModelRunnerError):
     """A model registry could not be reached or answered with a server error; a retry may succeed."""
 

@@ -8,11 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from modelrunner.cli.chat import ChatSession, run_chat
-from modelrunner.cli.client import RouteUnavailable, RunnerClient
+from modelrunner.cli.client import RunnerClient
 from modelrunner.cli.commands.models import pull_model
 from modelrunner.cli.output import note
 from modelrunner.cli.session import connect
-from modelrunner.core.errors import ModelRunnerError, NotFound
+from modelrunner.core.errors import ModelRunnerError, NotFound, RouteUnavailable
 
 PRELOAD_HEADERS = {"X-Preload-Only": "true"}
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from modelrunner import __version__
-from modelrunner.cli.client import RouteUnavailable
 from modelrunner.cli.output import print_json
 from modelrunner.cli.session import connect
+from modelrunner.core.errors import RouteUnavailable
 
 
 def version(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
