@@ -51,9 +51,14 @@ class PartialBlob:
         handle.seek(offset)
         return handle
 
-    def hash(self, chunk: bytes) -> None:
+    def hash(self, chunk: bytes | memoryview) -> None:
         self.hasher.update(chunk)
         self.hashed_bytes += len(chunk)
+
+
+class DiskWriteFailed(Exception):
+    """The disk refused a blob's bytes (full, read-only...); the OSError is the cause. Not an
+    OSError itself, so that network error handling never mistakes it for a dropped connection."""
 
 
 class DiskWriter:
@@ -62,7 +67,7 @@ class DiskWriter:
     def __init__(self, handle: IO[bytes], report: Callable[[int], None], offset: int) -> None:
         self._handle = handle
         self._report = report
-        self._queue: queue.Queue[bytearray | None] = queue.Queue(maxsize=WRITE_QUEUE_BATCHES)
+        self._queue: queue.Queue[bytearray | memoryview | None] = queue.Queue(maxsize=WRITE_QUEUE_BATCHES)
         self._error: BaseException | None = None
         self.offset = offset
         self._thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
@@ -79,15 +84,17 @@ class DiskWriter:
             except BaseException as exc:  # handed to the reader thread in put/close
                 self._error = exc
 
-    def put(self, data: bytearray) -> None:
-        if self._error is not None:
-            raise self._error
+    def put(self, data: bytearray | memoryview) -> None:
+        self._raise_if_failed()
         self._queue.put(data)
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise DiskWriteFailed(str(self._error)) from self._error
 
     def close(self) -> int:
         """Wait for every batch to be on disk; the bytes written in all."""
         self._queue.put(None)
         self._thread.join()
-        if self._error is not None:
-            raise self._error
+        self._raise_if_failed()
         return self.offset

@@ -62,13 +62,11 @@ class RegistryClient:
             urls = [u for u in urls if u not in mirrors]
         self._candidates = urls
         self._base_url: str | None = None
-        verify: ssl.SSLContext | bool = True
-        if settings.registry_ca_bundle:
-            verify = ssl.create_default_context(cafile=str(settings.registry_ca_bundle))
-        self._verify = verify
-        self._http = httpx.AsyncClient(verify=verify, follow_redirects=True,
+        # The system's trust store (as Docker uses), or the configured bundle for private registries.
+        ca_file = str(settings.registry_ca_bundle) if settings.registry_ca_bundle else None
+        self._ssl_context = ssl.create_default_context(cafile=ca_file)
+        self._http = httpx.AsyncClient(verify=self._ssl_context, follow_redirects=True,
                                        timeout=httpx.Timeout(60.0, connect=10.0))
-        self._sync_http: httpx.Client | None = None
         self._authorization: str | None = None
         actions = "pull,push" if push else "pull"
         self._scopes: set[str] = {f"repository:{reference.repository}:{actions}"}
@@ -83,8 +81,6 @@ class RegistryClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-        if self._sync_http is not None:
-            await asyncio.to_thread(self._sync_http.close)
 
     @property
     def where(self) -> str:
@@ -270,7 +266,7 @@ class RegistryClient:
         raise last_error
 
     async def authorize_blob_download(self, digest: str) -> tuple[str, dict[str, str]]:
-        """URL and headers to fetch a blob outside the event loop (see `sync_http`), after a HEAD
+        """URL and headers to fetch a blob outside the event loop (see blob_fetch), after a HEAD
         that answers any authentication challenge."""
         url = self._url(f"blobs/{digest}")
         response = await self.send("HEAD", url)
@@ -279,13 +275,9 @@ class RegistryClient:
         return url, {"Authorization": self._authorization} if self._authorization else {}
 
     @property
-    def sync_http(self) -> httpx.Client:
-        """A blocking client for blob bodies, used from worker threads: reading large bodies there
-        runs at disk speed, where the event loop's per-chunk overhead would halve the throughput."""
-        if self._sync_http is None:
-            self._sync_http = httpx.Client(verify=self._verify, follow_redirects=True,
-                                           timeout=httpx.Timeout(60.0, connect=10.0))
-        return self._sync_http
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS settings of this client, for blob bodies fetched outside httpx (see blob_fetch)."""
+        return self._ssl_context
 
     async def has_blob(self, digest: str) -> bool:
         response = await self.send("HEAD", self._url(f"blobs/{digest}"))

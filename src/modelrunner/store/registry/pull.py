@@ -5,6 +5,7 @@ never leaves a model that looks complete."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,8 @@ import httpx
 
 from modelrunner.core.errors import RegistryUnavailable, StoreError
 from modelrunner.store.progress import EmitEvent, progress_event
-from modelrunner.store.registry.blob_file import DiskWriter, PartialBlob
+from modelrunner.store.registry.blob_fetch import open_blob
+from modelrunner.store.registry.blob_file import DiskWriteFailed, DiskWriter, PartialBlob
 from modelrunner.store.registry.client import TRANSIENT_STATUSES, RegistryClient, backoff_s
 from modelrunner.store.registry.manifests import Blob, RemoteModel
 from modelrunner.store.single_flight import SingleFlight
@@ -99,8 +101,10 @@ class Puller:
             try:
                 await self._fetch_into(partial, blob, progress)
                 break
-            except OSError as exc:
-                raise StoreError(f"cannot write blob {blob.digest} into the store: {exc.strerror or exc}; "
+            except (OSError, DiskWriteFailed) as exc:
+                cause = exc.__cause__ if isinstance(exc, DiskWriteFailed) else exc
+                reason = getattr(cause, "strerror", None) or str(cause)
+                raise StoreError(f"cannot write blob {blob.digest} into the store: {reason}; "
                                  "pulling again resumes it") from exc
             except (httpx.TransportError, httpx.DecodingError, _InterruptedDownload) as exc:
                 if attempt + 1 >= self._max_attempts:
@@ -140,40 +144,52 @@ class Puller:
         """Fetch the blob from `offset` into its partial file, hashing as it goes. Runs in a thread."""
         if offset:
             headers = {**headers, "Range": f"bytes={offset}-"}
-        with self._client.sync_http.stream("GET", url, headers=headers) as response:
-            if response.status_code in TRANSIENT_STATUSES or response.status_code == 401:
-                raise _InterruptedDownload(f"HTTP {response.status_code}")
-            if response.status_code not in (200, 206):
-                raise self._client.status_error(response.status_code, f"blob {blob.digest}")
-            if response.status_code == 200:
-                offset = 0
-            report(offset)
-            # Each chunk is hashed here while it is hot in the cache; batches go to a writer thread so
-            # the socket is read while the disk writes. What arrived before a dropped connection is
-            # still written, so the resume asks only for the rest.
-            pending = bytearray()
-            received = offset
-            with partial.open(offset) as handle:
-                writer = DiskWriter(handle, report, offset)
-                try:
-                    for chunk in response.iter_raw():
-                        if stop.is_set():
-                            raise _InterruptedDownload("the pull was cancelled")
-                        partial.hash(chunk)
-                        pending += chunk
-                        if received + len(pending) > blob.size:
-                            raise StoreError(f"blob {blob.digest} is larger than the {blob.size} bytes its manifest says")
-                        if len(pending) >= WRITE_BATCH_BYTES:
-                            writer.put(pending)
-                            received += len(pending)
-                            pending = bytearray()
-                finally:
-                    if pending and received + len(pending) <= blob.size:
-                        writer.put(pending)
-                    offset = writer.close()
-            report(offset)
+        try:
+            with open_blob(url, headers, self._client.ssl_context) as response:
+                if response.status in TRANSIENT_STATUSES or response.status == 401:
+                    raise _InterruptedDownload(f"HTTP {response.status}")
+                if response.status not in (200, 206):
+                    raise self._client.status_error(response.status, f"blob {blob.digest}")
+                if response.status == 200:
+                    offset = 0
+                report(offset)
+                offset = self._copy_body(response, partial, blob, offset, report, stop)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _InterruptedDownload(f"{type(exc).__name__}: {exc}") from exc
+        report(offset)
         if offset < blob.size:
             raise _InterruptedDownload(f"blob {blob.digest} ended after {offset} of {blob.size} bytes")
+
+    @staticmethod
+    def _copy_body(response: http.client.HTTPResponse, partial: PartialBlob, blob: Blob, offset: int,
+                   report: Callable[[int], None], stop: threading.Event) -> int:
+        """Read the body batch by batch, hashing each while it is hot in the cache, while a writer
+        thread puts the previous ones on disk. What arrived before a dropped connection is still
+        written, so the resume asks only for the rest. Returns the bytes on disk."""
+        received = offset
+        try:
+            handle = partial.open(offset)
+        except OSError as exc:
+            raise DiskWriteFailed(str(exc)) from exc
+        with handle:
+            writer = DiskWriter(handle, report, offset)
+            try:
+                while not stop.is_set():
+                    batch = bytearray(WRITE_BATCH_BYTES)
+                    size = response.readinto(batch)
+                    if size == 0:
+                        break
+                    if received + size > blob.size:
+                        raise StoreError(f"blob {blob.digest} is larger than the {blob.size} bytes its manifest says")
+                    view = memoryview(batch)[:size]
+                    partial.hash(view)
+                    writer.put(view)
+                    received += size
+            finally:
+                offset = writer.close()
+        if stop.is_set():
+            raise _InterruptedDownload("the pull was cancelled")
+        return offset
 
     def _commit(self, partial: PartialBlob, blob: Blob) -> None:
         actual = "sha256:" + partial.hasher.hexdigest()
