@@ -108,6 +108,7 @@ class Settings:
     keep_alive_check_interval_s: float = 1.0
     health_check_interval_s: float = 5.0
     health_check_timeout_s: float = 10.0
+    shutdown_grace_s: float = 10.0
     registry_user: str | None = None
     registry_password: str | None = None
     registry_mirrors: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -145,6 +146,7 @@ class Settings:
                                                defaults.keep_alive_check_interval_s),
             health_check_interval_s=_float(env, "MODEL_RUNNER_HEALTH_CHECK_INTERVAL", defaults.health_check_interval_s),
             health_check_timeout_s=_float(env, "MODEL_RUNNER_HEALTH_CHECK_TIMEOUT", defaults.health_check_timeout_s),
+            shutdown_grace_s=_float(env, "MODEL_RUNNER_SHUTDOWN_GRACE", defaults.shutdown_grace_s),
             registry_user=env.get("MODEL_RUNNER_REGISTRY_USER") or None,
             registry_password=env.get("MODEL_RUNNER_REGISTRY_PASSWORD") or None,
             registry_mirrors=_mirrors(env.get("MODEL_RUNNER_REGISTRY_MIRRORS", "")),

@@ -104,3 +104,20 @@ def test_sigterm_lets_a_request_in_flight_finish_then_stops_the_workers(tmp_path
     assert answer.startswith(b"HTTP/1.1 200")
     server.process.wait(60)
     assert _gone(pids)
+
+
+def test_shutdown_does_not_wait_forever_for_a_stuck_request(tmp_path: Path, tiny_gguf: Path) -> None:
+    store = store_with_models(tmp_path / "store", tiny_gguf, ["ai/tiny"])
+    server = start_server(store.root, tmp_path / "log", MODEL_RUNNER_SHUTDOWN_GRACE="1")
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert chat(http, "ai/tiny").status_code == 200
+        pids = [worker.pid for worker in workers_of(server)]
+        stuck = RawRequest(server, "/engines/v1/chat/completions", chat_body("ai/tiny"))
+        with paused_workers(server):
+            wait_until(lambda: running(http)["ai/tiny:latest"]["active_requests"] == 1, what="the request to start")
+            assert server.process is not None
+            server.process.send_signal(signal.SIGTERM)
+            server.process.wait(60)
+    stuck.hang_up()
+    assert _gone(pids)
+    assert "unloaded ai/tiny:latest" in server.log()

@@ -26,6 +26,6 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),  # requests in flight may finish
     )
     uvicorn.Server(config).run()
