@@ -5,6 +5,8 @@ model download each blob once. A counting proxy sits between the client and a re
 from __future__ import annotations
 
 import asyncio
+import resource
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,3 +159,29 @@ def test_a_pull_that_goes_away_does_not_break_the_one_sharing_its_download(
     events = asyncio.run(scenario())
     assert events[-1]["type"] == "success", events
     assert target.store.find(name).id == published.list_models()[0].id
+
+
+@pytest.fixture
+def file_size_limit() -> Iterator[int]:
+    """Writes past 100 kB fail with EFBIG for this process: a stand-in for a full disk."""
+    limit = 100_000
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    previous_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, previous_limit[1]))
+    try:
+        yield limit
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, previous_limit)
+        signal.signal(signal.SIGXFSZ, previous_handler)
+
+
+def test_a_disk_that_refuses_bytes_fails_clearly_without_retrying(proxy: CountingProxy, published: ModelStore,
+                                                                   tmp_path: Path, file_size_limit: int) -> None:
+    target = distribution_on(tmp_path / "target", registry_max_attempts=3)
+    name = _through(proxy, published)
+    layer = _gguf_layer(published)
+    assert layer["size"] > file_size_limit
+    with pytest.raises(StoreError, match="cannot write blob .* File too large"):
+        pull(target, name)
+    assert target.store.list_models() == []
+    assert proxy.record.blob_requests[next(p for p in proxy.record.blob_requests if layer["digest"] in p)] == 1
