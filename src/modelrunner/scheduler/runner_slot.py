@@ -35,6 +35,7 @@ class RunnerSlot:
     loading: asyncio.Task[Any] | None = None
     runner: Any = None
     health_failures: int = 0
+    borrowers: int = 0
     last_used_monotonic: float = field(default_factory=time.monotonic)
     last_used_wall: float = field(default_factory=time.time)
     gate: AdmissionGate = field(init=False)
@@ -48,8 +49,8 @@ class RunnerSlot:
 
     @property
     def is_idle(self) -> bool:
-        """Loaded, with nothing running or waiting: safe to stop."""
-        return not self.is_loading and self.gate.is_idle
+        """Loaded, with nothing running, waiting or borrowing it: safe to stop."""
+        return not self.is_loading and self.gate.is_idle and self.borrowers == 0
 
     def touch(self) -> None:
         self.last_used_monotonic = time.monotonic()
@@ -62,7 +63,7 @@ class RunnerSlot:
             "model_id": self.model.id,
             "mode": self.mode,
             "loading": self.is_loading,
-            "in_use": self.gate.active > 0,
+            "in_use": self.gate.active > 0 or self.borrowers > 0,
             "active_requests": self.gate.active,
             "queued_requests": self.gate.waiting,
             "last_used": int(self.last_used_wall),

@@ -103,15 +103,19 @@ class Scheduler:
         requested_keep_alive = parse_keep_alive(keep_alive)
         model = await self.resolve(requested)
         slot = await (self._admitted_slot(model) if needs_slot else self._ready_slot(model))
+        if not needs_slot:
+            slot.borrowers += 1  # keeps the runner from being unloaded under this request
         try:
             yield Lease(model=model, runner=slot.runner, requested=requested, context_size=slot.config.context_size)
         finally:
             if needs_slot:
                 slot.gate.leave()
+            else:
+                slot.borrowers -= 1
             slot.touch()
             if requested_keep_alive is not None:
                 slot.keep_alive_s = requested_keep_alive
-            if slot.gate.is_idle and slot.keep_alive_s == 0:
+            if slot.is_idle and slot.keep_alive_s == 0:
                 self._retire(slot, "keep_alive is 0")
 
     def snapshot(self) -> list[dict[str, Any]]:
