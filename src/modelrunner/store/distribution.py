@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from modelrunner.store.huggingface import HuggingFacePull
 from modelrunner.store.models import StoredModel
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from modelrunner.store.progress import EmitEvent, Event, events_of, success_event
-from modelrunner.store.registry.client import RegistryClient
+from modelrunner.store.registry.client import RegistryClient, registry_ssl_context
 from modelrunner.store.registry.manifests import RemoteModel, check_manifest
 from modelrunner.store.registry.pull import Puller, PullProgress
 from modelrunner.store.registry.push import Pusher
@@ -84,6 +85,12 @@ class Distribution:
         self.settings = settings
         self.store = store
         self.blob_flights: SingleFlight[None] = SingleFlight()
+        self._ssl_context: ssl.SSLContext | None = None
+
+    async def _client(self, reference: ModelReference, *, push: bool = False) -> RegistryClient:
+        if self._ssl_context is None:
+            self._ssl_context = await asyncio.to_thread(registry_ssl_context, self.settings)
+        return RegistryClient(self.settings, reference, push=push, ssl_context=self._ssl_context)
 
     async def pull(self, name: str) -> AsyncIterator[Event]:
         """Resolve `name` at its registry now (so a bad name, a missing model, a refused login or an
@@ -92,7 +99,7 @@ class Distribution:
         if reference.is_hugging_face:
             hf_pull = await HuggingFacePull.prepare(self.settings, self.store, name, reference)
             return events_of(hf_pull.run)
-        client = RegistryClient(self.settings, reference)
+        client = await self._client(reference)
         try:
             raw, content_type = await client.get_manifest(reference.digest or reference.tag)
             remote = check_manifest(reference, raw, content_type)
@@ -120,7 +127,7 @@ class Distribution:
         sources = sorted({parse_reference(t).repository for t in model.tags
                           if parse_reference(t).registry == reference.registry
                           and parse_reference(t).repository != reference.repository})
-        client = RegistryClient(self.settings, reference, push=True)
+        client = await self._client(reference, push=True)
         pusher = Pusher(self.store, client, mount_sources=sources)
         media_type = manifest.get("mediaType") or media_types.OCI_MANIFEST
 

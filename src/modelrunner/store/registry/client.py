@@ -34,6 +34,13 @@ BACKOFF_MAX_S = 8.0
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 
+def registry_ssl_context(settings: Settings) -> ssl.SSLContext:
+    """The system's trust store (as Docker uses), or the configured bundle for private registries.
+    Blocking (reads the certificates): build it once, off the event loop."""
+    ca_file = str(settings.registry_ca_bundle) if settings.registry_ca_bundle else None
+    return ssl.create_default_context(cafile=ca_file)
+
+
 def backoff_s(attempt: int) -> float:
     return min(BACKOFF_FIRST_S * 2 ** attempt, BACKOFF_MAX_S)
 
@@ -52,7 +59,7 @@ class RegistryClient:
     context manager; one instance serves one pull or push."""
 
     def __init__(self, settings: Settings, reference: ModelReference, *, push: bool = False,
-                 base_urls: list[str] | None = None) -> None:
+                 base_urls: list[str] | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.reference = reference
         self._settings = settings
         self._push = push
@@ -62,9 +69,7 @@ class RegistryClient:
             urls = [u for u in urls if u not in mirrors]
         self._candidates = urls
         self._base_url: str | None = None
-        # The system's trust store (as Docker uses), or the configured bundle for private registries.
-        ca_file = str(settings.registry_ca_bundle) if settings.registry_ca_bundle else None
-        self._ssl_context = ssl.create_default_context(cafile=ca_file)
+        self._ssl_context = ssl_context or registry_ssl_context(settings)
         self._http = httpx.AsyncClient(verify=self._ssl_context, follow_redirects=True,
                                        timeout=httpx.Timeout(60.0, connect=10.0))
         self._authorization: str | None = None
