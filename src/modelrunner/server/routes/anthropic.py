@@ -5,7 +5,7 @@ whose base URL is `/anthropic`), mounted under `/v1`, `/anthropic/v1`, `/engines
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -22,7 +22,13 @@ from modelrunner.dialects.anthropic.translate import PreparedMessages, Translati
 from modelrunner.scheduler.scheduler import Lease
 from modelrunner.server.bodies import read_body
 from modelrunner.server.errors import status_for
-from modelrunner.server.generation import is_preload_only, open_generation, open_lease, start_chunks
+from modelrunner.server.generation import (
+    StartGeneration,
+    is_preload_only,
+    open_generation,
+    open_lease,
+    start_chunks,
+)
 from modelrunner.server.keepalive import with_keepalive
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
@@ -58,7 +64,9 @@ async def _translation(request: Request, lease: Lease, prepared: PreparedMessage
     return to_chat_request(prepared, native_tools=native)
 
 
-def _generate(request: Request, prepared: PreparedMessages):  # noqa: ANN202 - a StartGeneration
+def _generate(request: Request, prepared: PreparedMessages) -> StartGeneration:
+    """Translate once the runner is known (tool support), then stream its chunks with tool calls decoded."""
+
     async def chunks(lease: Lease) -> AsyncIterator[EngineChunk]:
         translation = await _translation(request, lease, prepared)
         async with contextlib.aclosing(lease.runner.chat(translation.chat)) as engine:
@@ -69,7 +77,7 @@ def _generate(request: Request, prepared: PreparedMessages):  # noqa: ANN202 - a
     return chunks
 
 
-def _error_event(request: Request):  # noqa: ANN202 - the stream's error encoder
+def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
     def encode(error: ModelRunnerError) -> bytes:
         status = anthropic_status(status_for(error))
         return error_event(error_body(error, status, getattr(request.state, "request_id", None)))
