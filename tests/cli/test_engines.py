@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import pexpect
 import pytest
 
-from tests.cli.conftest import Cli, cli_env
+from tests.cli.conftest import COMMAND, Cli, cli_env
 from tests.conftest import TINY_MODEL, make_tiny_store
 from tests.support.server import RunningServer
 
@@ -85,3 +87,15 @@ def test_logs_show_the_server_lines(cli: Cli, require_route) -> None:
     lines = cli.ok("logs", "--tail", "50").stdout.splitlines()
     assert any("GET /version" in line for line in lines)
     assert len(cli.ok("logs", "--tail", "2", "--no-workers").stdout.splitlines()) == 2
+
+
+def test_logs_follow_prints_new_lines_as_they_come(cli: Cli, own_server: RunningServer, require_route) -> None:
+    require_route("GET", "/logs")
+    follower = pexpect.spawn(COMMAND[0], [*COMMAND[1:], "logs", "-f", "--no-workers"], env=cli.env,
+                             encoding="utf-8", timeout=30)
+    try:
+        follower.expect("GET /logs")
+        httpx.get(own_server.url + "/models/ai/followed-marker")
+        follower.expect("followed-marker")
+    finally:
+        follower.terminate(force=True)
