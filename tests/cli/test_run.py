@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, cli_env
 from tests.conftest import TINY_MODEL
 from tests.support.server import RunningServer
 
@@ -66,3 +67,10 @@ def test_unknown_model_is_one_line(cli: Cli) -> None:
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("modelrunner:")]
     assert len(error_lines) == 1 and "ai/absent" in error_lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.default_model
+def test_one_shot_on_the_default_model(default_model_server: RunningServer) -> None:
+    result = Cli(cli_env(default_model_server.url)).ok("run", "ai/smollm2", "What is the capital of France?",
+                                                       "--max-tokens", "24")
+    assert any(word in result.stdout for word in ("Paris", "France", "capital")), result.stdout
