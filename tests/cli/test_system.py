@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
 import pytest
 
 from modelrunner import __version__
+from modelrunner.store.store import ModelStore
 from tests.cli.conftest import Cli, cli_env
-from tests.support.server import free_port
+from tests.support.server import RunningServer, free_port
 
 
 def test_version_json(cli: Cli, server) -> None:
@@ -58,3 +67,31 @@ def test_every_verb_has_help_with_an_example(verb: list[str]) -> None:
     result = Cli(cli_env("http://127.0.0.1:1"))(*verb, "--help")
     assert result.returncode == 0
     assert "Example" in result.stdout
+
+
+@contextlib.contextmanager
+def server_with_api_key(store: Path, log_path: Path, api_key: str) -> Iterator[RunningServer]:
+    """RunningServer waits for an open `GET /`; this one waits for it with the key."""
+    server = RunningServer(store, log_path, env={"MODEL_RUNNER_API_KEY": api_key})
+    with log_path.open("ab") as log:
+        server.process = subprocess.Popen([sys.executable, "-m", "modelrunner", "serve"], env=server.env,
+                                          stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(600):
+            assert server.process.poll() is None, server.log()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(server.url + "/", headers={"x-api-key": api_key}).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_runner_with_an_api_key(tiny_store: ModelStore, tmp_path: Path) -> None:
+    with server_with_api_key(tiny_store.root, tmp_path / "server.log", "secret") as server:
+        without_key = Cli({**cli_env(server.url), "MODEL_RUNNER_NO_AUTOSTART": "0"})("list")
+        assert without_key.returncode == 1
+        assert without_key.stderr == "modelrunner: invalid x-api-key\n"
+        with_key = Cli(cli_env(server.url, MODEL_RUNNER_API_KEY="secret")).json("list", "--json")
+        assert [model["tags"] for model in with_key] == [["ai/tiny:latest"]]

@@ -86,10 +86,12 @@ class RunnerClient:
         self._http.close()
 
     def is_running(self) -> bool:
+        """Whether anything answers HTTP there; a refusal (a wrong API key) is reported by the next call."""
         try:
-            return self._http.get("/", timeout=2.0).status_code == 200
+            self._http.get("/", timeout=2.0)
         except httpx.HTTPError:
             return False
+        return True
 
     def _unreachable(self, exc: httpx.HTTPError) -> errors.RunnerUnreachable:
         return errors.RunnerUnreachable(f"cannot reach the runner at {self.base_url} ({type(exc).__name__})")
