@@ -15,7 +15,7 @@ PROMPT = ">>> "
 CONTINUATION = "... "
 FENCE = '"""'
 HELP = """Commands:
-  /set system TEXT   set the system prompt (and start a new conversation)
+  /set system TEXT   set the system prompt (no TEXT: remove it)
   /set max-tokens N  limit the length of answers (no N: no limit)
   /clear             forget the conversation so far
   /bye               leave (Ctrl-D works too)
@@ -92,7 +92,6 @@ class ChatSession:
         value = value.strip()
         if option == "system":
             self.system = value or None
-            self.history.clear()
             print("System prompt set." if self.system else "System prompt removed.")
         elif option == "max-tokens" and (value.isdigit() or not value):
             self.max_tokens = int(value) if value and int(value) > 0 else None
