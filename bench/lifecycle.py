@@ -29,9 +29,10 @@ from tests.support.tiny_model import write_tiny_llama_gguf
 
 CLIENTS = 16
 SLOTS = 4
-# llama.cpp's server serves one keep-alive connection per HTTP thread (the worker starts slots + 4): more
-# clients than that wait for idle connections to time out, so the baseline client stays within them.
-ENGINE_HTTP_THREADS = SLOTS + 4
+# llama.cpp's server ties an HTTP thread (it has slots + 4) to each kept-alive connection; a client
+# that keeps more connections open than that stalls for seconds. The baseline closes each connection,
+# as modelrunner's runner does with its worker (llama.cpp closes streamed answers anyway).
+ENGINE_HEADERS = {"connection": "close"}
 CHAT = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8, "temperature": 0}
 
 
@@ -54,33 +55,59 @@ def cpu_seconds(pid: int | None) -> float:
     return times.user + times.system
 
 
-async def throughput(url: str, model: str | None, per_client: int, connections: int,
-                     server_pid: int | None = None) -> dict[str, float]:
-    """Requests per second with CLIENTS clients each sending `per_client` requests back to back over at
-    most `connections` connections, and the CPU time the server process spent per request."""
-    body: dict[str, Any] = {**CHAT, **({"model": model} if model else {})}
-    latencies: list[float] = []
+class Target:
+    """One endpoint under load, with one long-lived client so that every round reuses its connections."""
 
-    async def client(http: httpx.AsyncClient) -> None:
-        for _ in range(per_client):
+    def __init__(self, url: str, model: str | None, *, server_pid: int | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.url = url
+        self.body: dict[str, Any] = {**CHAT, **({"model": model} if model else {})}
+        self.server_pid = server_pid
+        self.http = httpx.AsyncClient(timeout=None, trust_env=False, headers=headers,
+                                      limits=httpx.Limits(max_connections=CLIENTS))
+
+    async def client(self, requests: int, latencies: list[float]) -> None:
+        for _ in range(requests):
             started = time.perf_counter()
-            response = await http.post(url, json=body)
+            response = await self.http.post(self.url, json=self.body)
             response.raise_for_status()
             latencies.append(time.perf_counter() - started)
 
-    async with httpx.AsyncClient(timeout=None, trust_env=False,
-                                 limits=httpx.Limits(max_connections=connections)) as http:
-        await client(http)  # warm: load, prompt cache
-        latencies.clear()
-        cpu_before = cpu_seconds(server_pid)
+    async def round(self, clients: int, per_client: int) -> dict[str, float]:
+        """Requests per second with `clients` clients each sending `per_client` requests back to back,
+        and the CPU time the server process spent per request."""
+        latencies: list[float] = []
+        cpu_before = cpu_seconds(self.server_pid)
         started = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(CLIENTS)))
+        await asyncio.gather(*(self.client(per_client, latencies) for _ in range(clients)))
         window = time.perf_counter() - started
-        server_cpu = cpu_seconds(server_pid) - cpu_before
-    return {"requests_per_s": CLIENTS * per_client / window,
-            "server_cpu_ms_per_request": server_cpu * 1000 / (CLIENTS * per_client),
-            "latency_median_ms": statistics.median(latencies) * 1000,
-            "latency_p95_ms": sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000}
+        requests = clients * per_client
+        return {"requests_per_s": requests / window,
+                "server_cpu_ms_per_request": (cpu_seconds(self.server_pid) - cpu_before) * 1000 / requests,
+                "latency_median_ms": statistics.median(latencies) * 1000,
+                "latency_p95_ms": sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000}
+
+
+async def compare(targets: dict[str, Target], clients: int, per_client: int,
+                  rounds: int) -> dict[str, dict[str, float]]:
+    """Rounds interleaved, so machine noise hits every target alike; the median round of each."""
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    for target in targets.values():
+        await target.client(CLIENTS, [])  # warm: load, prompt cache, connections
+    for _ in range(rounds):
+        for name, target in targets.items():
+            runs[name].append(await target.round(clients, per_client))
+    return {name: {key: statistics.median(run[key] for run in per) for key in per[0]} for name, per in runs.items()}
+
+
+async def compare_at_each_concurrency(targets: dict[str, Target], per_client: int,
+                                      rounds: int) -> dict[str, dict[str, dict[str, float]]]:
+    try:
+        return {f"clients_{clients}": await compare(targets, clients, per_client, rounds)
+                for clients in (SLOTS, CLIENTS)}
+    finally:
+        for target in targets.values():
+            await target.http.aclose()
 
 
 def measure_cold_start(tmp: Path, times: int, threads: int) -> dict[str, Any]:
@@ -99,25 +126,22 @@ def measure_overhead(tmp: Path, per_client: int, rounds: int, threads: int) -> d
     store = make_tiny_store(tmp / "tiny-store", gguf).root
     engine = DirectEngine(gguf, context_size=2048, slots=SLOTS, threads=threads)
     runner = start_runner(store, tmp / "tiny.log", threads=threads, context_size=2048, import_default=False)
-    runs: dict[str, list[dict[str, float]]] = {"engine": [], "modelrunner": []}
     try:
-        for _ in range(rounds):
-            runs["engine"].append(asyncio.run(
-                throughput(engine.url + "/v1/chat/completions", None, per_client, ENGINE_HTTP_THREADS)))
-            runs["modelrunner"].append(asyncio.run(
-                throughput(runner.url + "/engines/v1/chat/completions", "ai/tiny", per_client, CLIENTS,
-                           runner.process.pid if runner.process else None)))
+        return asyncio.run(compare_at_each_concurrency({
+            "engine": Target(engine.url + "/v1/chat/completions", None, headers=ENGINE_HEADERS),
+            "modelrunner": Target(runner.url + "/engines/v1/chat/completions", "ai/tiny",
+                                  server_pid=runner.process.pid if runner.process else None),
+        }, per_client, rounds))
     finally:
         runner.stop()
         engine.stop()
-    return {name: {key: statistics.median(run[key] for run in per) for key in per[0]} for name, per in runs.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cold-starts", type=int, default=5)
     parser.add_argument("--requests-per-client", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if shipped_gguf_path() is None:
@@ -126,26 +150,29 @@ def main() -> None:
         tmp = Path(tmp_name)
         cold = measure_cold_start(tmp, args.cold_starts, args.threads)
         overhead = measure_overhead(tmp, args.requests_per_client, args.rounds, args.threads)
-    engine, runner = overhead["engine"], overhead["modelrunner"]
-    ratio = runner["requests_per_s"] / engine["requests_per_s"]
-    added_ms = runner["latency_median_ms"] - engine["latency_median_ms"]
     rows = [
         "| measure | engine | modelrunner | ratio / added |",
         "|---|---|---|---|",
         f"| cold start to first token, SmolLM2 (first / median of {args.cold_starts}) | | "
         f"{cold['first_s'] * 1000:.0f} / {cold['median_s'] * 1000:.0f} ms | |",
-        f"| requests/s, {CLIENTS} clients, tiny model, {SLOTS} slots | {engine['requests_per_s']:.1f} | "
-        f"{runner['requests_per_s']:.1f} | {ratio:.1%} |",
-        f"| median latency (ms) | {engine['latency_median_ms']:.1f} | {runner['latency_median_ms']:.1f} | "
-        f"+{added_ms:.1f} ms |",
-        f"| modelrunner server CPU per request (ms, excluding the worker) | | "
-        f"{runner['server_cpu_ms_per_request']:.2f} | |",
     ]
-    table = (f"{args.threads} threads; max_tokens {CHAT['max_tokens']}; {args.rounds} rounds of "
-             f"{CLIENTS} x {args.requests_per_client} requests\n\n" + "\n".join(rows))
+    for clients in (SLOTS, CLIENTS):
+        run = overhead[f"clients_{clients}"]
+        engine, runner = run["engine"], run["modelrunner"]
+        run["throughput_ratio"] = runner["requests_per_s"] / engine["requests_per_s"]
+        run["added_median_latency_ms"] = runner["latency_median_ms"] - engine["latency_median_ms"]
+        rows += [
+            f"| requests/s, {clients} clients, tiny model, {SLOTS} slots | {engine['requests_per_s']:.1f} | "
+            f"{runner['requests_per_s']:.1f} | {run['throughput_ratio']:.1%} |",
+            f"| median latency, {clients} clients (ms) | {engine['latency_median_ms']:.1f} | "
+            f"{runner['latency_median_ms']:.1f} | +{run['added_median_latency_ms']:.1f} ms |",
+            f"| modelrunner server CPU per request, {clients} clients (ms, worker excluded) | | "
+            f"{runner['server_cpu_ms_per_request']:.2f} | |",
+        ]
+    table = (f"{args.threads} threads; max_tokens {CHAT['max_tokens']}; median of {args.rounds} rounds, "
+             f"each client sending {args.requests_per_client} requests\n\n" + "\n".join(rows))
     write_results("lifecycle", {"cold_start": cold, "scheduler_overhead": {
-        "clients": CLIENTS, "slots": SLOTS, "requests_per_client": args.requests_per_client, **overhead,
-        "throughput_ratio": ratio, "added_median_latency_ms": added_ms}}, table)
+        "slots": SLOTS, "requests_per_client": args.requests_per_client, **overhead}}, table)
 
 
 if __name__ == "__main__":
