@@ -36,15 +36,20 @@ def _gone(pids: list[int]) -> bool:
 def test_a_hung_worker_is_reaped_and_replaced(tmp_path: Path, tiny_gguf: Path) -> None:
     store = store_with_models(tmp_path / "store", tiny_gguf, ["ai/tiny"])
     server = start_server(store.root, tmp_path / "log", MODEL_RUNNER_HEALTH_CHECK_INTERVAL="0.3",
-                          MODEL_RUNNER_HEALTH_CHECK_TIMEOUT="0.5")
+                          MODEL_RUNNER_HEALTH_CHECK_TIMEOUT="0.5", MODEL_RUNNER_PARALLEL="1")
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
             assert chat(http, "ai/tiny").status_code == 200
-            stream = RawRequest(server, "/engines/v1/chat/completions", chat_body("ai/tiny"))
             with paused_workers(server) as pids:
-                wait_until(lambda: "ai/tiny:latest" not in running(http), what="the hung worker to be reaped")
+                stream = RawRequest(server, "/engines/v1/chat/completions", chat_body("ai/tiny"))
+                wait_until(lambda: running(http)["ai/tiny:latest"]["active_requests"] == 1, what="it to start")
+                queued = RawRequest(server, "/engines/v1/chat/completions", chat_body("ai/tiny", max_tokens=3))
+                wait_until(lambda: "no answer to 2 health checks" in server.log(), what="the hung worker to be reaped")
             answer = stream.read_until(b"}")
             stream.hang_up()
+            # The request waiting for a slot was not sent to the hung worker: it runs on the new one.
+            assert queued.read_until(b'"finish_reason"').startswith(b"HTTP/1.1 200")
+            queued.hang_up()
             assert answer.startswith(b"HTTP/1.1 500") or answer.startswith(b"HTTP/1.1 503")
             assert b'"error"' in answer and b"ai/tiny:latest" in answer
             assert "no answer to 2 health checks" in server.log()

@@ -176,7 +176,12 @@ class Scheduler:
     async def _admitted_slot(self, model: StoredModel) -> RunnerSlot:
         while True:
             slot = await self._ready_slot(model)
-            await slot.gate.enter()
+            try:
+                await slot.gate.enter()
+            except EngineFailed:
+                if self._slots.get(model.id) is slot:
+                    raise
+                continue  # the runner was reaped while this request waited: start over on a fresh one
             if self._slots.get(model.id) is slot and slot.runner is not None and slot.runner.is_alive:
                 return slot
             slot.gate.leave()
