@@ -26,7 +26,8 @@ class Cli:
 
     env: dict[str, str] = field(default_factory=dict)
 
-    def __call__(self, *args: str, stdin: str | None = None, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, stdin: str | None = None,
+                 timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*COMMAND, *args], env=self.env, input=stdin if stdin is not None else "",
                               capture_output=True, text=True, timeout=timeout_s)
 

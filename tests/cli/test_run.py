@@ -71,6 +71,6 @@ def test_unknown_model_is_one_line(cli: Cli) -> None:
 
 @pytest.mark.default_model
 def test_one_shot_on_the_default_model(default_model_server: RunningServer) -> None:
-    result = Cli(cli_env(default_model_server.url)).ok("run", "ai/smollm2", "What is the capital of France?",
-                                                       "--max-tokens", "24")
-    assert any(word in result.stdout for word in ("Paris", "France", "capital")), result.stdout
+    result = Cli(cli_env(default_model_server.url)).ok("run", "ai/smollm2", "What color is the sky?",
+                                                       "--max-tokens", "24", "--temperature", "0")
+    assert "blue" in result.stdout, result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class ChatSession:
     client: RunnerClient
     model: str
     max_tokens: int | None = None
+    temperature: float | None = None
     verbose: bool = False
     system: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -46,6 +48,8 @@ class ChatSession:
                                 "messages": [*system, *self.history, {"role": "user", "content": text}]}
         if self.max_tokens:
             body["max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
         if self.verbose:
             body["stream_options"] = {"include_usage": True}
         return body
@@ -131,10 +135,8 @@ def read_message() -> str:
 
 
 def run_chat(session: ChatSession) -> None:
-    try:
+    with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input())
-    except ImportError:
-        pass
     print(f"Chatting with {session.model}. /? for help, /bye or Ctrl-D to leave.")
     while True:
         try:

@@ -12,7 +12,7 @@ from typing import Any
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 import httpx  # noqa: E402
 
-from modelrunner.core import errors
+from modelrunner.core import errors  # noqa: E402
 
 CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 60.0

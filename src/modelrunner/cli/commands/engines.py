@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -58,9 +58,9 @@ def df(as_json: Annotated[bool, typer.Option("--json", help="Print the runner's 
 
 
 def unload(
-    models: Annotated[Optional[list[str]], typer.Argument(help="Models to unload.")] = None,
+    models: Annotated[list[str] | None, typer.Argument(help="Models to unload.")] = None,
     unload_all: Annotated[bool, typer.Option("--all", help="Unload every idle model.")] = False,
-    backend: Annotated[Optional[str], typer.Option(help="Only runners of this backend.")] = None,
+    backend: Annotated[str | None, typer.Option(help="Only runners of this backend.")] = None,
 ) -> None:
     """Unload models from memory (runners busy answering are left alone).
 
@@ -90,14 +90,16 @@ def _show_configurations(model: str | None, as_json: bool) -> None:
 def configure(
     words: Annotated[list[str], typer.Argument(
         help="MODEL [-- RUNTIME FLAGS...], or `show [MODEL]` to print stored settings.", metavar="MODEL")],
-    context_size: Annotated[Optional[int], typer.Option(help="Context window in tokens (-1: the model's).")] = None,
-    keep_alive: Annotated[Optional[str], typer.Option(help="How long an idle model stays loaded (5m, 0, -1).")] = None,
-    think: Annotated[Optional[bool], typer.Option("--think/--no-think", help="Reasoning on or off.")] = None,
+    context_size: Annotated[int | None, typer.Option(help="Context window in tokens (-1: the model's).")] = None,
+    keep_alive: Annotated[str | None, typer.Option(help="How long an idle model stays loaded (5m, 0, -1).")] = None,
+    think: Annotated[bool | None, typer.Option("--think/--no-think", help="Reasoning on or off.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the runner's JSON.")] = False,
 ) -> None:
     """Set a model's context size, keep-alive, reasoning and llama.cpp flags; they survive restarts.
 
-    Examples: modelrunner configure ai/smollm2 --context-size 4096 -- --threads 4 | modelrunner configure show
+    Example: modelrunner configure ai/smollm2 --context-size 4096 -- --threads 4
+
+    Example: modelrunner configure show
     """
     if words[0] == "show":
         _show_configurations(words[1] if len(words) > 1 else None, as_json)

@@ -6,7 +6,7 @@ import os
 import shlex
 import shutil
 import subprocess
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,12 +35,14 @@ def claude_environment(base_url: str, model: str, api_key: str | None) -> dict[s
 @launch_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def claude(
     context: typer.Context,
-    model: Annotated[Optional[str], typer.Option(help="Model for every Claude tier (default: the runner's).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model for every Claude tier (default: the runner's).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the environment instead of running.")] = False,
 ) -> None:
     """Run Claude Code with the runner as its API; arguments after `--` go to claude.
 
-    Examples: modelrunner launch claude --model ai/qwen3 -- -p "explain this repo" | modelrunner launch claude --dry-run
+    Example: modelrunner launch claude --model ai/qwen3 -- -p "explain this repo"
+
+    Example: modelrunner launch claude --dry-run
     """
     settings = load_settings()
     environment = claude_environment(settings.runner_host, model or settings.default_model, settings.api_key)

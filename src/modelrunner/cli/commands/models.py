@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -54,7 +54,7 @@ def split_target(target: str) -> tuple[str, str]:
 
 
 def list_models(
-    model: Annotated[Optional[str], typer.Argument(help="Show only this model.")] = None,
+    model: Annotated[str | None, typer.Argument(help="Show only this model.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the runner's JSON.")] = False,
     openai: Annotated[bool, typer.Option("--openai", help="Print the OpenAI model list.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print model IDs only.")] = False,
@@ -140,13 +140,13 @@ def package(
     target: Annotated[str, typer.Argument(help="Name of the new model, e.g. me/mymodel:Q4_K_M.")],
     gguf: Annotated[Path, typer.Option(help="GGUF file (first shard of a sharded model).", exists=True,
                                        dir_okay=False)],
-    license_files: Annotated[Optional[list[Path]], typer.Option("--license", help="License file (repeatable).",
+    license_files: Annotated[list[Path] | None, typer.Option("--license", help="License file (repeatable).",
                                                                 exists=True, dir_okay=False)] = None,
-    chat_template: Annotated[Optional[Path], typer.Option(help="Jinja chat template file.", exists=True,
+    chat_template: Annotated[Path | None, typer.Option(help="Jinja chat template file.", exists=True,
                                                           dir_okay=False)] = None,
-    mmproj: Annotated[Optional[Path], typer.Option(help="Multimodal projector file.", exists=True,
+    mmproj: Annotated[Path | None, typer.Option(help="Multimodal projector file.", exists=True,
                                                    dir_okay=False)] = None,
-    context_size: Annotated[Optional[int], typer.Option(min=1, help="Context size to record.")] = None,
+    context_size: Annotated[int | None, typer.Option(min=1, help="Context size to record.")] = None,
     push_after: Annotated[bool, typer.Option("--push", help="Push to the registry afterwards.")] = False,
 ) -> None:
     """Package a local GGUF file as a model in the store.

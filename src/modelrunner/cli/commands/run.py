@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -27,7 +27,8 @@ def ensure_local(client: RunnerClient, model: str) -> None:
         except RouteUnavailable:
             raise NotFound(f"model {model!r} is not in the store, and this runner cannot pull models") from None
         except ModelRunnerError as exc:
-            raise ModelRunnerError(f"model {model!r} is not in the store, and pulling it failed: {exc.message}") from None
+            message = f"model {model!r} is not in the store, and pulling it failed: {exc.message}"
+            raise ModelRunnerError(message) from None
 
 
 def read_piped_stdin() -> str:
@@ -36,17 +37,20 @@ def read_piped_stdin() -> str:
 
 def run(
     model: Annotated[str, typer.Argument(help="Model to run, e.g. ai/smollm2.")],
-    prompt: Annotated[Optional[list[str]], typer.Argument(help="Prompt; without one, start a chat.")] = None,
+    prompt: Annotated[list[str] | None, typer.Argument(help="Prompt; without one, start a chat.")] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Load the model and return.")] = False,
-    system: Annotated[Optional[str], typer.Option(help="System prompt.")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(min=1, help="Most tokens per answer.")] = None,
+    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="Most tokens per answer.")] = None,
+    temperature: Annotated[float | None, typer.Option(min=0.0, help="Sampling temperature (0: most likely).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Print token counts and speed to stderr.")] = False,
 ) -> None:
     """Answer a prompt, or chat with a model when no prompt is given.
 
     Piped input is appended to the prompt.
 
-    Examples: modelrunner run ai/smollm2 "Say hi" | cat notes.txt | modelrunner run ai/smollm2 "Summarise"
+    Example: modelrunner run ai/smollm2 "Say hi"
+
+    Example: cat notes.txt | modelrunner run ai/smollm2 "Summarise this"
     """
     client = connect()
     ensure_local(client, model)
@@ -55,7 +59,8 @@ def run(
             {"role": "user", "content": ""}]}, headers=PRELOAD_HEADERS)
         note(f"Model {model} is loaded.")
         return
-    session = ChatSession(client, model, max_tokens=max_tokens, verbose=verbose, system=system)
+    session = ChatSession(client, model, max_tokens=max_tokens, temperature=temperature, verbose=verbose,
+                          system=system)
     text = " ".join(prompt or [])
     piped = read_piped_stdin()
     if piped.strip():

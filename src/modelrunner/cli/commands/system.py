@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from modelrunner import __version__
+from modelrunner.cli.client import RunnerClient
 from modelrunner.cli.output import print_json
 from modelrunner.cli.session import connect
 from modelrunner.core.errors import RouteUnavailable
@@ -28,7 +29,7 @@ def version(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     print(f"Server: modelrunner {server_version}" if server_version else f"Server: not running at {client.base_url}")
 
 
-def _engine_statuses(client: Any) -> dict[str, Any]:
+def _engine_statuses(client: RunnerClient) -> dict[str, Any]:
     try:
         statuses = client.get_json("/engines/status")
     except RouteUnavailable:
