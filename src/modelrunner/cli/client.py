@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 # httpx imports its own command line (click, rich, pygments) when it is imported, unless that import fails;
@@ -123,7 +123,7 @@ class RunnerClient:
         response = self.request("DELETE", path, params=_present(params))
         return response.json() if response.content else None
 
-    def stream_lines(self, method: str, path: str, body: Any = None, **params: Any) -> Iterator[str]:
+    def stream_lines(self, method: str, path: str, body: Any = None, **params: Any) -> Generator[str, None, None]:
         """Lines of a streamed answer (JSON lines, SSE, logs), as they arrive; no read timeout."""
         request = self._http.build_request(method, path, json=body, params=_present(params),
                                            timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
@@ -141,12 +141,13 @@ class RunnerClient:
         finally:
             response.close()
 
-    def stream_json_lines(self, method: str, path: str, body: Any = None, **params: Any) -> Iterator[dict[str, Any]]:
+    def stream_json_lines(self, method: str, path: str, body: Any = None,
+                          **params: Any) -> Generator[dict[str, Any], None, None]:
         for line in self.stream_lines(method, path, body, **params):
             if line.strip():
                 yield json.loads(line)
 
-    def stream_chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream_chat(self, body: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
         """Chunks of a streamed OpenAI chat completion; an error event in the stream is raised."""
         for payload in _sse_payloads(self.stream_lines("POST", "/engines/v1/chat/completions",
                                                        {**body, "stream": True})):
