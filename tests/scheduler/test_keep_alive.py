@@ -41,7 +41,7 @@ def test_a_short_keep_alive_unloads_after_it_and_not_before(server: RunningServe
         assert running(http)["ai/tiny:latest"]["keep_alive"] == 2.0
         wait_until(lambda: "ai/tiny:latest" not in running(http), what="ai/tiny to unload")
         assert "ai/other:latest" in running(http)
-        assert "unloaded ai/tiny:latest: idle for 2s" in server.log()
+        wait_until(lambda: "unloaded ai/tiny:latest: idle for 2s" in server.log(), what="the unload to be logged")
 
 
 def test_a_negative_keep_alive_never_unloads(server: RunningServer) -> None:

@@ -51,9 +51,16 @@ def start_server(store: Path, log: Path, **env: str) -> RunningServer:
 
 
 def workers_of(server: RunningServer) -> list[psutil.Process]:
+    """The server's live worker processes (a worker that just exited is not one)."""
     assert server.process is not None
-    children = psutil.Process(server.process.pid).children(recursive=True)
-    return [p for p in children if WORKER_MODULE in " ".join(p.cmdline())]
+    workers = []
+    for child in psutil.Process(server.process.pid).children(recursive=True):
+        try:
+            if WORKER_MODULE in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                workers.append(child)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return workers
 
 
 def chat(http: httpx.Client, model: str, **extra: Any) -> httpx.Response:

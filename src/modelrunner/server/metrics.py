@@ -123,15 +123,21 @@ class MetricsMiddleware:
         status = CLIENT_CLOSED_STATUS
         is_streaming = False
         first_event: float | None = None
+        recorded = False
 
         async def timed_send(message: Message) -> None:
-            nonlocal status, is_streaming, first_event
+            nonlocal status, is_streaming, first_event, recorded
             if message["type"] == "http.response.start":
                 status = message["status"]
                 content_type = dict(message.get("headers") or []).get(b"content-type", b"")
                 is_streaming = content_type.startswith(_STREAMING_TYPES)
-            elif is_streaming and first_event is None and message.get("body"):
-                first_event = time.perf_counter()
+            elif message["type"] == "http.response.body":
+                if is_streaming and first_event is None and message.get("body"):
+                    first_event = time.perf_counter()
+                if not message.get("more_body", False):
+                    # Before the last byte leaves: a client that reads the answer then scrapes sees it.
+                    recorded = True
+                    self.metrics.record_request(scope, status, started, first_event)
             await send(message)
 
         try:
@@ -140,4 +146,5 @@ class MetricsMiddleware:
             status = 500
             raise
         finally:
-            self.metrics.record_request(scope, status, started, first_event)
+            if not recorded:
+                self.metrics.record_request(scope, status, started, first_event)
