@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelrunner.cli.client import RunnerClient, chunk_text
-from modelrunner.cli.output import note
+from modelrunner.cli.output import note, waiting
 from modelrunner.core.errors import ModelRunnerError
 
 PROMPT = ">>> "
@@ -60,7 +61,9 @@ class ChatSession:
         started_s = time.monotonic()
         chunks = self.client.stream_chat(self.request_body(text))
         try:
-            for chunk in chunks:
+            with waiting(f"Waiting for {self.model}..."):
+                first = next(chunks, None)
+            for chunk in itertools.chain([first] if first else [], chunks):
                 usage.update(chunk.get("usage") or {})
                 piece = chunk_text(chunk)
                 if piece:

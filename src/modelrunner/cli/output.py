@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 
@@ -21,6 +22,18 @@ def note(message: str) -> None:
     else:
         sys.stderr.write(message + "\n")
     sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def waiting(message: str) -> Iterator[None]:
+    """A spinner on the terminal while nothing else shows progress (a model loading); nothing when piped."""
+    if not is_terminal(sys.stderr):
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
 
 
 def print_json(data: Any) -> None:

@@ -10,7 +10,7 @@ import typer
 from modelrunner.cli.chat import ChatSession, run_chat
 from modelrunner.cli.client import RunnerClient
 from modelrunner.cli.commands.models import pull_model
-from modelrunner.cli.output import note
+from modelrunner.cli.output import note, waiting
 from modelrunner.cli.session import connect
 from modelrunner.core.errors import ModelRunnerError, NotFound, RouteUnavailable
 
@@ -55,8 +55,9 @@ def run(
     client = connect()
     ensure_local(client, model)
     if detach:
-        client.post_json("/engines/v1/chat/completions", {"model": model, "messages": [
-            {"role": "user", "content": ""}]}, headers=PRELOAD_HEADERS)
+        with waiting(f"Loading {model}..."):
+            client.post_json("/engines/v1/chat/completions", {"model": model, "messages": [
+                {"role": "user", "content": ""}]}, headers=PRELOAD_HEADERS)
         note(f"Model {model} is loaded.")
         return
     session = ChatSession(client, model, max_tokens=max_tokens, temperature=temperature, verbose=verbose,
