@@ -116,3 +116,10 @@ def test_a_failed_turn_is_one_line_and_the_chat_goes_on(server: RunningServer) -
     assert answer_tokens == 4 and prompt_tokens < 100
     chat.sendline("/bye")
     chat.expect(pexpect.EOF)
+
+
+def test_a_spinner_shows_until_the_first_token_on_a_terminal(server: RunningServer) -> None:
+    terminal = pexpect.spawn(COMMAND[0], [*COMMAND[1:], "run", TINY_MODEL, "hi", "--max-tokens", "4"],
+                             env=cli_env(server.url), encoding="utf-8", timeout=60)
+    terminal.expect_exact("Waiting for ai/tiny...")
+    terminal.expect(pexpect.EOF)

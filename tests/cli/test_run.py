@@ -24,7 +24,7 @@ def test_one_shot_answer_is_plain_text_on_stdout(cli: Cli) -> None:
     result = cli.ok("run", TINY_MODEL, "Say", "hello", "--max-tokens", "12", "--verbose")
     assert result.stdout.strip()
     assert result.stdout.endswith("\n")
-    assert "\x1b[" not in result.stdout
+    assert "\x1b[" not in result.stdout + result.stderr
     assert usage_of(result.stderr)[1] == 12
 
 
