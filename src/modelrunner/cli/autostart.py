@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from modelrunner.cli.client import RunnerClient
-from modelrunner.cli.output import note
+from modelrunner.cli.output import note, waiting
 from modelrunner.core.errors import RunnerUnreachable
 from modelrunner.settings import Settings
 
@@ -67,4 +67,5 @@ def ensure_runner(settings: Settings, client: RunnerClient) -> None:
     process = start_background_server(settings)
     note(f"No runner at {settings.runner_host}: started `modelrunner serve` in the background "
          f"(pid {process.pid}, log {server_log_path(settings)}).")
-    wait_until_ready(client, process, server_log_path(settings))
+    with waiting("Starting the runner..."):
+        wait_until_ready(client, process, server_log_path(settings))
