@@ -39,6 +39,8 @@ class RunningServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> RunningServer:
+        if self.process is not None and self.process.poll() is None:
+            return self  # already running: entering a `with` block on a started server must not start another
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "modelrunner", "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
