@@ -15,9 +15,13 @@ from modelrunner.core.errors import ModelRunnerError
 from modelrunner.engines.llamacpp.engine import LlamaCppEngine
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
+from modelrunner.server.disconnect import CancelOnDisconnect
+from modelrunner.server.log_buffer import RecentLogLines
+from modelrunner.server.metrics import MetricsMiddleware, ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
-from modelrunner.server.routes import model_distribution, models, openai, system
+from modelrunner.server.routes import engines, observability
 from modelrunner.server.routes import anthropic
+from modelrunner.server.routes import model_distribution, models, openai, system
 from modelrunner.server.services import Services
 from modelrunner.settings import Settings
 from modelrunner.store.default_model import import_default_model
@@ -31,23 +35,30 @@ OPENAI_PREFIXES = ("/engines/v1", "/engines/{backend}/v1", "/v1")
 ANTHROPIC_PREFIXES = ("/v1", "/anthropic/v1", "/engines/v1", "/engines/{backend}/v1")
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, metrics: ServerMetrics | None = None) -> Services:
     store = ModelStore(settings.store_path)
     await asyncio.to_thread(store.ensure_layout)
     if settings.import_default_model:
         await asyncio.to_thread(import_default_model, store)
     await asyncio.to_thread(store.remove_stale_partials)
     engine = LlamaCppEngine(load_timeout_s=settings.load_timeout_s)
-    scheduler = Scheduler(store, engine, settings)
+    scheduler = Scheduler(store, engine, settings, on_load=metrics.observe_load if metrics else None)
     await scheduler.start()
+    if metrics is not None:
+        metrics.watch_scheduler(scheduler)
     return Services(settings=settings, store=store, scheduler=scheduler,
                     distribution=Distribution(settings, store))
 
 
 def create_app(settings: Settings) -> FastAPI:
+    metrics = ServerMetrics()
+    log_lines = RecentLogLines()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_services(settings)
+        logging.getLogger("modelrunner").addHandler(log_lines)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # the access log already has one line per request
+        services = await build_services(settings, metrics)
         app.state.services = services
         names = [display_name(tag) for model in await services.list_models() for tag in model.tags]
         logger.info("modelrunner %s listening on http://%s:%d, store %s, models: %s", __version__,
@@ -56,6 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await services.scheduler.close()
+            logging.getLogger("modelrunner").removeHandler(log_lines)
 
     app = FastAPI(title="modelrunner", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
@@ -65,10 +77,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(system.router)
     app.include_router(model_distribution.router)
     app.include_router(models.router)
+    app.include_router(engines.router)
+    app.include_router(observability.router)
+    app.state.metrics = metrics
+    app.state.log_lines = log_lines
     for prefix in OPENAI_PREFIXES:
         app.include_router(openai.router, prefix=prefix)
     for prefix in ANTHROPIC_PREFIXES:
         app.include_router(anthropic.router, prefix=prefix)
     app.include_router(anthropic.model_list_router, prefix="/anthropic/v1")
+    app.add_middleware(CancelOnDisconnect)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)
     return app
