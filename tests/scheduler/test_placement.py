@@ -9,7 +9,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.lifecycle import chat, estimated_bytes, running, start_server, store_with_models, workers_of
+from tests.support.lifecycle import (
+    chat,
+    estimated_bytes,
+    held_slot,
+    running,
+    start_server,
+    store_with_models,
+    wait_until,
+    workers_of,
+)
 
 MODELS = ["ai/one", "ai/two", "ai/three"]
 
@@ -69,5 +78,23 @@ def test_a_model_larger_than_the_budget_is_refused_at_once(store_root: Path, tmp
             assert "retry-after" in response.headers
             assert running(http) == {}
         assert workers_of(server) == []
+    finally:
+        server.stop()
+
+
+def test_a_model_that_fits_only_by_evicting_a_busy_one_is_refused(store_root: Path, tmp_path: Path) -> None:
+    server = start_server(store_root, tmp_path / "log", MODEL_RUNNER_PARALLEL="1",
+                          MODEL_RUNNER_MEMORY_BUDGET=_budget(store_root, 1.5))
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            assert chat(http, "ai/one").status_code == 200
+            with held_slot(http, server, "ai/one"):
+                response = chat(http, "ai/two")
+                assert response.status_code == 503
+                assert "the other models are in use" in response.json()["error"]["message"]
+                assert set(running(http)) == {"ai/one:latest"}
+            wait_until(lambda: not running(http)["ai/one:latest"]["in_use"], what="ai/one to be idle")
+            assert chat(http, "ai/two").status_code == 200
+            assert set(running(http)) == {"ai/two:latest"}
     finally:
         server.stop()
