@@ -125,7 +125,7 @@ def chat_body(model: str, **extra: Any) -> dict[str, Any]:
 @contextlib.contextmanager
 def held_slot(http: httpx.Client, server: RunningServer, model: str) -> Iterator[RawRequest]:
     """A request that holds one of `model`'s slots for the block: it is admitted, then its worker is
-    paused before it can answer. The request is hung up when the block ends."""
+    paused before it can answer. The request is hung up when the block ends, and its slot given back."""
     label = f"{model}:latest"
     before = running(http)[label]["active_requests"]
     with paused_workers(server):
@@ -135,3 +135,5 @@ def held_slot(http: httpx.Client, server: RunningServer, model: str) -> Iterator
             yield holder
         finally:
             holder.hang_up()
+    wait_until(lambda: running(http).get(label, {}).get("active_requests", 0) <= before,
+               what="the held slot to be given back")
