@@ -81,48 +81,55 @@ def test_no_worker_outlives_a_killed_server(tmp_path: Path, tiny_gguf: Path) -> 
 def test_sigint_stops_every_worker(tmp_path: Path, tiny_gguf: Path) -> None:
     store = store_with_models(tmp_path / "store", tiny_gguf, ["ai/one", "ai/two"])
     server = start_server(store.root, tmp_path / "log")
-    with httpx.Client(base_url=server.url, timeout=60) as http:
-        assert chat(http, "ai/one").status_code == 200
-        assert chat(http, "ai/two").status_code == 200
-    pids = [worker.pid for worker in workers_of(server)]
-    assert server.process is not None
-    server.process.send_signal(signal.SIGINT)
-    server.process.wait(60)
-    assert _gone(pids)
-    assert server.log().count("unloaded ai/") == 2
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            assert chat(http, "ai/one").status_code == 200
+            assert chat(http, "ai/two").status_code == 200
+        pids = [worker.pid for worker in workers_of(server)]
+        assert server.process is not None
+        server.process.send_signal(signal.SIGINT)
+        server.process.wait(60)
+        assert _gone(pids)
+        assert server.log().count("unloaded ai/") == 2
+    finally:
+        server.stop()
 
 
 def test_sigterm_lets_a_request_in_flight_finish_then_stops_the_workers(tmp_path: Path, tiny_gguf: Path) -> None:
     store = store_with_models(tmp_path / "store", tiny_gguf, ["ai/tiny"])
     server = start_server(store.root, tmp_path / "log", MODEL_RUNNER_PARALLEL="1")
-    with httpx.Client(base_url=server.url, timeout=60) as http:
-        assert chat(http, "ai/tiny").status_code == 200
-        pids = [worker.pid for worker in workers_of(server)]
-        in_flight = RawRequest(server, "/engines/v1/chat/completions", chat_body("ai/tiny", max_tokens=2000))
-        with paused_workers(server):
-            wait_until(lambda: running(http)["ai/tiny:latest"]["active_requests"] == 1, what="the request to start")
-            assert server.process is not None
-            server.process.send_signal(signal.SIGTERM)
-            wait_until(lambda: "Shutting down" in server.log(), what="the server to begin shutting down")
-    answer = in_flight.read_until(b'"finish_reason"')
-    in_flight.hang_up()
-    assert answer.startswith(b"HTTP/1.1 200")
-    server.process.wait(60)
-    assert _gone(pids)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            assert chat(http, "ai/tiny").status_code == 200
+            with paused_workers(server) as pids:
+                in_flight = RawRequest(server, "/engines/v1/chat/completions", chat_body("ai/tiny", max_tokens=2000))
+                wait_until(lambda: running(http)["ai/tiny:latest"]["active_requests"] == 1, what="it to start")
+                assert server.process is not None
+                server.process.send_signal(signal.SIGTERM)
+                wait_until(lambda: "Shutting down" in server.log(), what="the server to begin shutting down")
+        answer = in_flight.read_until(b'"finish_reason"')
+        in_flight.hang_up()
+        assert answer.startswith(b"HTTP/1.1 200")
+        server.process.wait(60)
+        assert _gone(pids)
+    finally:
+        server.stop()
 
 
 def test_shutdown_does_not_wait_forever_for_a_stuck_request(tmp_path: Path, tiny_gguf: Path) -> None:
     store = store_with_models(tmp_path / "store", tiny_gguf, ["ai/tiny"])
     server = start_server(store.root, tmp_path / "log", MODEL_RUNNER_SHUTDOWN_GRACE="1")
-    with httpx.Client(base_url=server.url, timeout=60) as http:
-        assert chat(http, "ai/tiny").status_code == 200
-        pids = [worker.pid for worker in workers_of(server)]
-        stuck = RawRequest(server, "/engines/v1/chat/completions", chat_body("ai/tiny"))
-        with paused_workers(server):
-            wait_until(lambda: running(http)["ai/tiny:latest"]["active_requests"] == 1, what="the request to start")
-            assert server.process is not None
-            server.process.send_signal(signal.SIGTERM)
-            server.process.wait(60)
-    stuck.hang_up()
-    assert _gone(pids)
-    assert "unloaded ai/tiny:latest" in server.log()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            assert chat(http, "ai/tiny").status_code == 200
+            with paused_workers(server) as pids:
+                stuck = RawRequest(server, "/engines/v1/chat/completions", chat_body("ai/tiny"))
+                wait_until(lambda: running(http)["ai/tiny:latest"]["active_requests"] == 1, what="it to start")
+                assert server.process is not None
+                server.process.send_signal(signal.SIGTERM)
+                server.process.wait(60)
+        stuck.hang_up()
+        assert _gone(pids)
+        assert "unloaded ai/tiny:latest" in server.log()
+    finally:
+        server.stop()
