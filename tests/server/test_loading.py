@@ -17,25 +17,16 @@ import pytest
 from modelrunner.core.references import parse_reference
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from tests.conftest import make_tiny_store
+from tests.support.lifecycle import chat, running, workers_of
 from tests.support.server import RunningServer
-
-WORKER_MODULE = "modelrunner.engines.llamacpp.worker"
-
-
-def workers_of(server: RunningServer) -> list[psutil.Process]:
-    assert server.process is not None
-    children = psutil.Process(server.process.pid).children(recursive=True)
-    return [p for p in children if WORKER_MODULE in " ".join(p.cmdline())]
-
-
-def chat(http: httpx.Client, model: str, **extra: object) -> httpx.Response:
-    body = {"model": model, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4, **extra}
-    return http.post("/engines/v1/chat/completions", json=body)
 
 
 @pytest.fixture
 def private_server(tmp_path: Path, tiny_gguf: Path) -> Iterator[RunningServer]:
     store = make_tiny_store(tmp_path / "store", tiny_gguf)
+    spare = tmp_path / "spare.gguf"
+    spare.write_bytes(tiny_gguf.read_bytes() + b"another digest")
+    package_gguf(store, PackageSpec(gguf_paths=[spare]), [parse_reference("ai/spare")])
     # Package a valid copy, then truncate its blob on disk: what a damaged disk or a killed copy leaves.
     copy = tmp_path / "broken.gguf"
     copy.write_bytes(tiny_gguf.read_bytes() + b"different digest")
@@ -126,3 +117,15 @@ def test_stopping_the_server_stops_its_workers(private_server: RunningServer) ->
     while time.monotonic() < deadline and any(psutil.pid_exists(p) for p in pids):
         time.sleep(0.1)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+
+
+def test_deleting_a_loaded_model_unloads_it(private_server: RunningServer) -> None:
+    with httpx.Client(base_url=private_server.url, timeout=60) as http:
+        assert chat(http, "ai/spare").status_code == 200
+        assert "ai/spare:latest" in running(http)
+        (worker,) = workers_of(private_server)
+        deleted = http.delete("/models/ai/spare")
+        assert deleted.status_code == 200, deleted.text
+        assert running(http) == {}
+        assert not psutil.pid_exists(worker.pid) or worker.status() == psutil.STATUS_ZOMBIE
+        assert chat(http, "ai/tiny").status_code == 200

@@ -137,8 +137,12 @@ class Scheduler:
             for name in models:
                 with contextlib.suppress(ModelNotFound):
                     wanted.add((await self.resolve(name)).id)
+        return await self.unload_ids(wanted)
+
+    async def unload_ids(self, model_ids: set[str] | None) -> int:
+        """Unload the idle runners of these model IDs (all when None), e.g. of a model just deleted."""
         victims = [s for s in self._slots.values()
-                   if s.is_idle and (wanted is None or s.model.id in wanted)]
+                   if s.is_idle and (model_ids is None or s.model.id in model_ids)]
         for slot in victims:
             self._slots.pop(slot.model.id, None)
         await asyncio.gather(*(self._stop_slot(slot, "unload requested") for slot in victims))

@@ -165,5 +165,9 @@ async def push_model(request: Request, name: str) -> Response:
 @router.delete("/models/{name:path}")
 async def delete_model(request: Request, name: str) -> Response:
     force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
-    lines = await services_of(request).distribution.remove(name, force=force)
+    services = services_of(request)
+    model = await services.find_model(name)
+    lines = await services.distribution.remove(name, force=force)
+    if any(line.startswith("Deleted: ") for line in lines):
+        await services.scheduler.unload_ids({model.id})  # its files are gone: do not keep it loaded
     return json_response([{kind: value} for kind, _, value in (line.partition(": ") for line in lines)])
