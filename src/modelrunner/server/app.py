@@ -21,7 +21,7 @@ from modelrunner.server.metrics import MetricsMiddleware, ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.routes import engines, observability
 from modelrunner.server.routes import anthropic
-from modelrunner.server.routes import model_distribution, models, openai, system
+from modelrunner.server.routes import model_distribution, models, ollama, openai, system
 from modelrunner.server.services import Services
 from modelrunner.settings import Settings
 from modelrunner.store.default_model import import_default_model
@@ -86,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
     for prefix in ANTHROPIC_PREFIXES:
         app.include_router(anthropic.router, prefix=prefix)
     app.include_router(anthropic.model_list_router, prefix="/anthropic/v1")
+    app.include_router(ollama.router)
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)

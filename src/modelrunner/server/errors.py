@@ -15,6 +15,7 @@ import orjson
 from modelrunner.core import errors
 from modelrunner.dialects.anthropic.errors import anthropic_status
 from modelrunner.dialects.anthropic.errors import error_body as anthropic_error_body
+from modelrunner.dialects.ollama.errors import error_body as ollama_error_body
 from modelrunner.dialects.openai.errors import error_body as openai_error_body
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ def envelope_for(path: str) -> EnvelopeBuilder:
     """Errors answer in the envelope of the API whose path was called."""
     if is_anthropic_path(path):
         return anthropic_error_body
+    if path.startswith("/api/"):
+        return ollama_error_body
     return openai_error_body
 
 
