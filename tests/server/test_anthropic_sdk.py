@@ -11,6 +11,7 @@ from typing import Any
 import anthropic
 import httpx
 import jsonschema
+import psutil
 import pytest
 
 from tests.support.anthropic_stream import CheckedStream, check_sdk_events, check_stream, parse_sse
@@ -284,3 +285,29 @@ def test_default_model_count_tokens_answers_while_every_slot_is_generating(
         finally:
             for response in responses:
                 response.close()
+
+
+def engine_slots_busy(server: RunningServer) -> list[bool]:
+    """Ask the llama.cpp worker itself which slots are generating (its /slots, on its loopback port)."""
+    [runner] = [r for r in httpx.get(server.url + "/engines/ps").json() if r["model_name"].startswith(SMOL)]
+    [port] = [c.laddr.port for c in psutil.Process(runner["pid"]).net_connections("tcp") if c.status == "LISTEN"]
+    return [slot["is_processing"] for slot in httpx.get(f"http://127.0.0.1:{port}/slots").json()]
+
+
+def test_default_model_client_disconnect_stops_the_generation_in_the_engine(
+    default_model_server: RunningServer,
+) -> None:
+    body = {"model": SMOL, "max_tokens": 1500, "stream": True,
+            "messages": [{"role": "user", "content": "Write a very long story about the sea."}]}
+    with httpx.stream("POST", default_model_server.url + "/v1/messages", json=body, timeout=120) as response:
+        deltas = 0
+        for line in response.iter_lines():
+            deltas += line == "event: content_block_delta"
+            if deltas == 3:
+                break
+        assert any(engine_slots_busy(default_model_server))
+    for _ in range(100):
+        if not any(engine_slots_busy(default_model_server)):
+            break
+        threading.Event().wait(0.1)
+    assert not any(engine_slots_busy(default_model_server))

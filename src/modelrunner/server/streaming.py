@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 from starlette.responses import StreamingResponse
 
 from modelrunner.core.chat import EngineChunk, Usage
@@ -52,9 +53,13 @@ async def guarded_events(
         logger.exception("stream failed after it started")
         yield error_event(EngineFailed(f"internal error: {type(exc).__name__}"))
     finally:
-        with contextlib.suppress(Exception):
-            await events.aclose()  # type: ignore[attr-defined]
-        await cleanup.aclose()
+        # Starlette cancels a disconnected client's stream with an anyio cancel scope, which cancels every
+        # await again: unshielded, closing the engine stream would be cancelled too and the engine would
+        # go on generating into a socket nobody reads.
+        with anyio.CancelScope(shield=True):
+            with contextlib.suppress(Exception):
+                await events.aclose()  # type: ignore[attr-defined]
+            await cleanup.aclose()
 
 
 def event_stream_response(body: AsyncIterator[bytes]) -> StreamingResponse:
