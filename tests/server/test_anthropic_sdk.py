@@ -4,6 +4,7 @@ the grammar checker."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -306,6 +307,35 @@ def test_default_model_client_disconnect_stops_the_generation_in_the_engine(
             if deltas == 3:
                 break
         assert any(engine_slots_busy(default_model_server))
+    for _ in range(100):
+        if not any(engine_slots_busy(default_model_server)):
+            break
+        threading.Event().wait(0.1)
+    assert not any(engine_slots_busy(default_model_server))
+
+
+def test_default_model_cancelled_concurrent_streams_all_stop_in_the_engine(default_model_server: RunningServer) -> None:
+    body = {"model": SMOL, "max_tokens": 1500, "stream": True,
+            "messages": [{"role": "user", "content": "Write a very long story about the sea."}]}
+
+    async def cancel_while_generating() -> None:
+        async with httpx.AsyncClient(base_url=default_model_server.url, timeout=120) as http:
+            generating = asyncio.Semaphore(0)
+
+            async def read() -> None:
+                async with http.stream("POST", "/v1/messages", json=body) as response:
+                    async for line in response.aiter_lines():
+                        if line == "event: content_block_delta":
+                            generating.release()
+
+            readers = [asyncio.create_task(read()) for _ in range(3)]
+            for _ in readers:
+                await generating.acquire()
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+
+    asyncio.run(cancel_while_generating())
     for _ in range(100):
         if not any(engine_slots_busy(default_model_server)):
             break

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import anyio
+
 
 async def with_keepalive(events: AsyncIterator[bytes], *, ping: bytes, interval_s: float) -> AsyncIterator[bytes]:
     """Yield `events`, and `ping` whenever nothing else was sent for `interval_s`.
@@ -30,9 +32,12 @@ async def with_keepalive(events: AsyncIterator[bytes], *, ping: bytes, interval_
                 return
             yield event
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        with contextlib.suppress(RuntimeError):
-            await events.aclose()  # type: ignore[attr-defined]
+        # Shielded: a disconnect cancels through an anyio scope that would cancel these awaits too, and
+        # the producer must finish closing (its engine stream) before we return.
+        with anyio.CancelScope(shield=True):
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            with contextlib.suppress(RuntimeError):
+                await events.aclose()  # type: ignore[attr-defined]
