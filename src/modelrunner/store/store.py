@@ -39,6 +39,8 @@ def _hex_of(digest: str) -> str:
 class ModelStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._index_cache: tuple[tuple[int, int, int], list[dict[str, Any]]] | None = None
+        self._documents_cache: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._lock = FileLock(str(root / ".modelrunner.lock"), thread_local=False)
 
     @property
@@ -95,10 +97,31 @@ class ModelStore:
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
         write_atomically(self.index_path, orjson.dumps({"models": entries}, option=orjson.OPT_INDENT_2))
 
+    def _index_for_lookup(self) -> list[dict[str, Any]]:
+        """The index for read-only use, re-read only when the file changed (writes replace it, so a
+        new inode or mtime marks every change). Lookups happen on every request."""
+        try:
+            stat = self.index_path.stat()
+        except FileNotFoundError:
+            return []
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        cached = self._index_cache
+        if cached is None or cached[0] != key:
+            cached = (key, self._read_index())
+            self._index_cache = cached
+        return cached[1]
+
+    def _documents(self, model_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A model's manifest and config; both are content-addressed, so never stale once read."""
+        documents = self._documents_cache.get(model_id)
+        if documents is None:
+            manifest = orjson.loads(self.manifest_path(model_id).read_bytes())
+            config_document = orjson.loads(self.blob_path(manifest["config"]["digest"]).read_bytes())
+            documents = self._documents_cache[model_id] = (manifest, config_document)
+        return documents
+
     def _load(self, entry: dict[str, Any]) -> StoredModel:
-        manifest = orjson.loads(self.manifest_path(entry["id"]).read_bytes())
-        config_digest = manifest["config"]["digest"]
-        config_document = orjson.loads(self.blob_path(config_digest).read_bytes())
+        manifest, config_document = self._documents(entry["id"])
         return StoredModel(
             id=entry["id"],
             tags=tuple(entry.get("tags") or ()),
@@ -108,7 +131,7 @@ class ModelStore:
 
     def list_models(self) -> list[StoredModel]:
         models = []
-        for entry in self._read_index():
+        for entry in self._index_for_lookup():
             try:
                 models.append(self._load(entry))
             except (FileNotFoundError, KeyError, orjson.JSONDecodeError) as exc:
@@ -117,7 +140,7 @@ class ModelStore:
 
     def find(self, name: str) -> StoredModel:
         """Resolve a user's name for a model: a tag, a model ID, or an unambiguous last path segment."""
-        entries = self._read_index()
+        entries = self._index_for_lookup()
         hex_id = model_id_from(name)
         if hex_id is not None:
             matches = [e for e in entries if e["id"].removeprefix("sha256:").startswith(hex_id)]
