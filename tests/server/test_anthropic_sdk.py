@@ -171,13 +171,15 @@ def test_a_prompt_larger_than_the_context_is_anthropics_400(tiny: anthropic.Anth
     assert caught.value.body["error"]["type"] == "invalid_request_error"
     assert caught.value.body["error"]["message"].startswith("prompt is too long: ")
     assert caught.value.body["error"]["message"].endswith(" tokens > 2048 maximum")
-    # Streamed, the 200 and message_start are already out: the failure is an `error` event.
-    with httpx.stream("POST", server.url + "/v1/messages", timeout=60,
-                      json={"model": TINY, "max_tokens": 10, "stream": True, "messages": long}) as response:
-        checked = check_stream(parse_sse(response.read()))
-    assert checked.error == {"type": "invalid_request_error", "message": caught.value.body["error"]["message"]}
-    with pytest.raises(anthropic.APIStatusError, match="prompt is too long"):
+    # Streamed too, it is the 400 (before any byte), so clients that compact on it (Claude Code) do.
+    response = httpx.post(server.url + "/v1/messages", timeout=60,
+                          json={"model": TINY, "max_tokens": 10, "stream": True, "messages": long})
+    assert response.status_code == 400
+    assert response.json()["error"] == {"type": "invalid_request_error", "message": caught.value.body["error"]["message"]}
+    with pytest.raises(anthropic.BadRequestError, match="prompt is too long"):
         streamed(tiny, model=TINY, max_tokens=10, messages=long)
+    fits = streamed(tiny, model=TINY, max_tokens=4, messages=[{"role": "user", "content": "hello " * 100}])
+    assert fits.error is None and fits.stop_reason in ("max_tokens", "end_turn")
 
 
 def test_thinking_requested_of_a_model_that_cannot_think_is_not_an_error(tiny: anthropic.Anthropic) -> None:

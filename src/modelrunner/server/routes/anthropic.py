@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from modelrunner.core.answer import CompletedAnswer
 from modelrunner.core.chat import EngineChunk
-from modelrunner.core.errors import ModelRunnerError
+from modelrunner.core.errors import ContextOverflow, ModelRunnerError
 from modelrunner.dialects.anthropic.errors import anthropic_status, error_body
 from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
 from modelrunner.dialects.anthropic.response import message
@@ -38,6 +38,7 @@ from modelrunner.server.template_tools import TemplateToolSupport
 from modelrunner.store import media_types
 
 PING_INTERVAL_S = 5.0
+TEMPLATE_TEXT_ALLOWANCE_BYTES = 4096
 
 router = APIRouter()
 model_list_router = APIRouter()
@@ -85,6 +86,26 @@ def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
     return encode
 
 
+async def _prompt_tokens(request: Request, lease: Lease, prepared: PreparedMessages) -> int:
+    translation = await _translation(request, lease, prepared)
+    return await lease.runner.count_tokens(await lease.runner.render_prompt(translation.chat))
+
+
+async def _refuse_if_too_long(request: Request, model: str, prepared: PreparedMessages) -> None:
+    """Once a stream's 200 is out, "prompt is too long" can only be an error event, and clients such as
+    Claude Code compact their conversation on the 400. So a body that could overflow the context is
+    counted first. A token spans at least one byte, so a body with fewer bytes than the context has
+    room for (less the template's own text) cannot overflow and skips the count."""
+    body_bytes = len(await request.body())
+    scheduler = services_of(request).scheduler
+    async with scheduler.acquire(model, needs_slot=False) as lease:
+        if body_bytes + TEMPLATE_TEXT_ALLOWANCE_BYTES < lease.context_size:
+            return
+        tokens = await _prompt_tokens(request, lease, prepared)
+    if tokens >= lease.context_size:
+        raise ContextOverflow(tokens, lease.context_size)
+
+
 @router.post("/messages")
 async def create_message(request: Request) -> Response:
     body = await read_body(request, MessagesBody)
@@ -101,6 +122,7 @@ async def create_message(request: Request) -> Response:
             answer = await CompletedAnswer.collect(generation.chunks)
         return json_response(message(answer, model=body.model))
 
+    await _refuse_if_too_long(request, body.model, prepared)
     encoder = MessageStreamEncoder(body.model)
     cleanup = contextlib.AsyncExitStack()
 
@@ -123,9 +145,7 @@ async def count_tokens(request: Request) -> Response:
     body = await read_body(request, CountTokensBody)
     prepared = await _prepared(request, body)
     async with services_of(request).scheduler.acquire(body.model, needs_slot=False) as lease:
-        translation = await _translation(request, lease, prepared)
-        prompt = await lease.runner.render_prompt(translation.chat)
-        tokens = await lease.runner.count_tokens(prompt)
+        tokens = await _prompt_tokens(request, lease, prepared)
     return json_response({"input_tokens": tokens})
 
 
