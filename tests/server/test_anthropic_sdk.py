@@ -300,14 +300,14 @@ def engine_slots_busy(server: RunningServer) -> list[bool]:
 def test_default_model_client_disconnect_stops_the_generation_in_the_engine(
     default_model_server: RunningServer,
 ) -> None:
-    body = {"model": SMOL, "max_tokens": 1500, "stream": True,
+    body = {"model": SMOL, "max_tokens": 1500, "stream": True, "temperature": 0,
             "messages": [{"role": "user", "content": "Write a very long story about the sea."}]}
     with httpx.stream("POST", default_model_server.url + "/v1/messages", json=body, timeout=120) as response:
+        # Hold the line iterator: a `break` out of a for loop would close it, and so the connection.
+        lines = response.iter_lines()
         deltas = 0
-        for line in response.iter_lines():
-            deltas += line == "event: content_block_delta"
-            if deltas == 3:
-                break
+        while deltas < 3:
+            deltas += next(lines) == "event: content_block_delta"
         assert any(engine_slots_busy(default_model_server))
     for _ in range(100):
         if not any(engine_slots_busy(default_model_server)):
@@ -317,7 +317,7 @@ def test_default_model_client_disconnect_stops_the_generation_in_the_engine(
 
 
 def test_default_model_cancelled_concurrent_streams_all_stop_in_the_engine(default_model_server: RunningServer) -> None:
-    body = {"model": SMOL, "max_tokens": 1500, "stream": True,
+    body = {"model": SMOL, "max_tokens": 1500, "stream": True, "temperature": 0,
             "messages": [{"role": "user", "content": "Write a very long story about the sea."}]}
 
     async def cancel_while_generating() -> None:

@@ -34,7 +34,6 @@ from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
 from modelrunner.server.services import services_of
 from modelrunner.server.streaming import event_stream_response, guarded_events
-from modelrunner.server.template_tools import TemplateToolSupport
 from modelrunner.store import media_types
 
 PING_INTERVAL_S = 5.0
@@ -45,14 +44,6 @@ model_list_router = APIRouter()
 """`/v1/models` is the OpenAI router's; this one serves the same list under `/anthropic/v1`."""
 
 
-def _tool_support(request: Request) -> TemplateToolSupport:
-    state = request.app.state
-    support = getattr(state, "template_tool_support", None)
-    if support is None:
-        support = state.template_tool_support = TemplateToolSupport()
-    return support
-
-
 async def _prepared(request: Request, body: CountTokensBody) -> PreparedMessages:
     """Validate and resolve the model before anything is sent: an unknown model is a 404, not a stream."""
     request.state.model = body.model
@@ -61,7 +52,7 @@ async def _prepared(request: Request, body: CountTokensBody) -> PreparedMessages
 
 
 async def _translation(request: Request, lease: Lease, prepared: PreparedMessages) -> Translation:
-    native = bool(prepared.tools) and await _tool_support(request).renders_tools(lease.runner)
+    native = bool(prepared.tools) and await services_of(request).template_tools.renders_tools(lease.runner)
     return to_chat_request(prepared, native_tools=native)
 
 
