@@ -8,10 +8,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 
+from tests.support.http_threads import ThreadedHTTPServer
 from tests.support.server import free_port
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length"}
@@ -60,9 +61,7 @@ class CountingProxy:
 
             do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_GET
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = ThreadedHTTPServer(self.port, Handler)
 
     def reset(self) -> None:
         with self._lock:
@@ -141,11 +140,10 @@ class CountingProxy:
                 and faults.stall_after_bytes is not None and sent >= faults.stall_after_bytes)
 
     def __enter__(self) -> CountingProxy:
-        self._thread.start()
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
         self._client.close()

@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from tests.support.http_threads import ThreadedHTTPServer
 from tests.support.server import free_port
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -94,11 +94,9 @@ class FakeHub:
             def do_HEAD(self) -> None:
                 hub._handle(self, send_body=False)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = ThreadedHTTPServer(self.port, Handler)
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()

@@ -20,28 +20,24 @@ _FLASH_ATTENTION = {"on": 1, "off": 0, "auto": -1, "enabled": 1, "disabled": 0, 
                     "1": 1, "0": 0}
 
 
-def _integer(low: int, high: int) -> Callable[[str, str], int]:
-    def parse(flag: str, raw: str) -> int:
+def _bounded(kind: type[int] | type[float], noun: str, low: float, high: float) -> Callable[[str, str], Any]:
+    def parse(flag: str, raw: str) -> Any:
         try:
-            value = int(raw)
+            value = kind(raw)
         except ValueError:
-            raise InvalidRequest(f"runtime flag {flag} needs a whole number, got {raw!r}", param=PARAM) from None
+            raise InvalidRequest(f"runtime flag {flag} needs {noun}, got {raw!r}", param=PARAM) from None
         if not low <= value <= high:
             raise InvalidRequest(f"runtime flag {flag} must be between {low} and {high}, got {value}", param=PARAM)
         return value
     return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str, str], int]:
+    return _bounded(int, "a whole number", low, high)
 
 
 def _decimal(low: float, high: float) -> Callable[[str, str], float]:
-    def parse(flag: str, raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise InvalidRequest(f"runtime flag {flag} needs a number, got {raw!r}", param=PARAM) from None
-        if not low <= value <= high:
-            raise InvalidRequest(f"runtime flag {flag} must be between {low} and {high}, got {value}", param=PARAM)
-        return value
-    return parse
+    return _bounded(float, "a number", low, high)
 
 
 def _choice(choices: dict[str, int]) -> Callable[[str, str], int]:
