@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import make_tiny_store
@@ -47,23 +46,6 @@ def cli_env(host: str, **extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def cli(server: RunningServer) -> Cli:
     return Cli(cli_env(server.url))
-
-
-def route_offered(url: str, method: str, path: str, body: Any = None) -> bool:
-    """False when the server has no such route (404 `no route`, or 405 from the `GET /models/{name}` route)."""
-    response = httpx.request(method, url + path, json=body, timeout=30.0)
-    if response.status_code == 405:
-        return False
-    return not (response.status_code == 404 and "no route" in response.text)
-
-
-@pytest.fixture(scope="session")
-def require_route(server: RunningServer) -> Callable[..., None]:
-    def require(method: str, path: str, body: Any = None) -> None:
-        if not route_offered(server.url, method, path, body):
-            pytest.skip(f"the server answers 404/405 to {method} {path}: that route is not built yet")
-
-    return require
 
 
 LONG_CONTEXT_TOKENS = 32768

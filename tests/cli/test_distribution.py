@@ -22,10 +22,7 @@ def registry(tmp_path: Path) -> Iterator[RegistryProcess]:
         yield running
 
 
-def test_push_then_pull_round_trip(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess,
-                                   require_route) -> None:
-    require_route("POST", "/models/create", {})
-    require_route("POST", "/models/ai/absent-probe/push")
+def test_push_then_pull_round_trip(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess) -> None:
     make_tiny_store(tmp_path / "store", tiny_gguf)
     remote_name = f"{registry.host}/cli/tiny:v1"
     with RunningServer(tmp_path / "store", tmp_path / "server.log") as server:
@@ -43,10 +40,7 @@ def test_push_then_pull_round_trip(tiny_gguf: Path, tmp_path: Path, registry: Re
         assert cli.json("inspect", remote_name)["id"] == original_id
 
 
-def test_run_pulls_a_missing_model_first(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess,
-                                         require_route) -> None:
-    require_route("POST", "/models/create", {})
-    require_route("POST", "/models/ai/absent-probe/push")
+def test_run_pulls_a_missing_model_first(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess) -> None:
     remote_name = f"{registry.host}/cli/run-me:v1"
     make_tiny_store(tmp_path / "source", tiny_gguf)
     with RunningServer(tmp_path / "source", tmp_path / "source.log") as source:
@@ -61,10 +55,7 @@ def test_run_pulls_a_missing_model_first(tiny_gguf: Path, tmp_path: Path, regist
         assert [model["tags"] for model in cli.json("list", "--json")] == [[remote_name]]
 
 
-def test_pull_on_a_terminal_shows_progress_bars(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess,
-                                                require_route) -> None:
-    require_route("POST", "/models/create", {})
-    require_route("POST", "/models/ai/absent-probe/push")
+def test_pull_on_a_terminal_shows_progress_bars(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess) -> None:
     remote_name = f"{registry.host}/cli/bars:v1"
     make_tiny_store(tmp_path / "source", tiny_gguf)
     with RunningServer(tmp_path / "source", tmp_path / "source.log") as source:
@@ -80,9 +71,7 @@ def test_pull_on_a_terminal_shows_progress_bars(tiny_gguf: Path, tmp_path: Path,
         assert "\x1b[" in terminal.before
 
 
-def test_pull_of_a_missing_model_is_one_line(tmp_path: Path, registry: RegistryProcess, cli: Cli,
-                                             require_route) -> None:
-    require_route("POST", "/models/create", {})
+def test_pull_of_a_missing_model_is_one_line(tmp_path: Path, registry: RegistryProcess, cli: Cli) -> None:
     result = cli("pull", f"{registry.host}/cli/absent:v1")
     assert result.returncode == 1
     assert result.stderr.startswith("modelrunner: ") and result.stderr.count("\n") == 1

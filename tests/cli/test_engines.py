@@ -27,11 +27,6 @@ def cli(own_server: RunningServer) -> Cli:
     return Cli(cli_env(own_server.url))
 
 
-@pytest.fixture(autouse=True)
-def engines_routes(require_route) -> None:
-    require_route("GET", "/engines/ps")
-
-
 def test_ps_shows_a_loaded_model_and_unload_removes_it(cli: Cli) -> None:
     cli.ok("unload", "--all")
     assert cli.json("ps", "--json") == []
@@ -81,16 +76,14 @@ def test_configure_refusals_are_one_line(cli: Cli) -> None:
     assert bad_flag.stderr.startswith("modelrunner: ") and bad_flag.stderr.count("\n") == 1
 
 
-def test_logs_show_the_server_lines(cli: Cli, require_route) -> None:
-    require_route("GET", "/logs")
+def test_logs_show_the_server_lines(cli: Cli) -> None:
     cli.ok("version")
     lines = cli.ok("logs", "--tail", "50").stdout.splitlines()
     assert any("GET /version" in line for line in lines)
     assert len(cli.ok("logs", "--tail", "2", "--no-workers").stdout.splitlines()) == 2
 
 
-def test_logs_follow_prints_new_lines_as_they_come(cli: Cli, own_server: RunningServer, require_route) -> None:
-    require_route("GET", "/logs")
+def test_logs_follow_prints_new_lines_as_they_come(cli: Cli, own_server: RunningServer) -> None:
     follower = pexpect.spawn(COMMAND[0], [*COMMAND[1:], "logs", "-f", "--no-workers"], env=cli.env,
                              encoding="utf-8", timeout=30)
     try:

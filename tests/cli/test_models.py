@@ -62,9 +62,7 @@ def test_inspect_unknown_model_is_one_line(cli: Cli) -> None:
     assert "not found" in result.stderr
 
 
-def test_tag_and_rm_on_a_store_of_its_own(tiny_gguf: Path, tmp_path: Path, require_route) -> None:
-    require_route("POST", "/models/ai/absent-probe/tag?repo=x/y&tag=z")
-    require_route("DELETE", "/models/ai/absent-probe")
+def test_tag_and_rm_on_a_store_of_its_own(tiny_gguf: Path, tmp_path: Path) -> None:
     make_tiny_store(tmp_path / "store", tiny_gguf)
     with RunningServer(tmp_path / "store", tmp_path / "server.log") as server:
         cli = Cli(cli_env(server.url))
@@ -84,8 +82,7 @@ def test_tag_and_rm_on_a_store_of_its_own(tiny_gguf: Path, tmp_path: Path, requi
         assert cli("rm", TINY_MODEL).returncode == 1
 
 
-def test_package_a_gguf(tiny_gguf: Path, tmp_path: Path, require_route) -> None:
-    require_route("POST", "/models/package", {})
+def test_package_a_gguf(tiny_gguf: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     with RunningServer(store, tmp_path / "server.log") as server:
         cli = Cli(cli_env(server.url))
