@@ -29,7 +29,7 @@ SUBMIT_REVIEW = {
     "input_schema": {
         "type": "object",
         "properties": {
-            "summary": {"type": "string", "description": "One sentence on the code's overall state."},
+            "summary": {"type": "string", "maxLength": 200, "description": "One sentence on the code's overall state."},
             "issues": {
                 "type": "array",
                 "maxItems": 5,
@@ -37,7 +37,7 @@ SUBMIT_REVIEW = {
                     "type": "object",
                     "properties": {
                         "severity": {"type": "string", "enum": ["bug", "security", "style"]},
-                        "comment": {"type": "string"},
+                        "comment": {"type": "string", "maxLength": 200},
                     },
                     "required": ["severity", "comment"],
                 },
@@ -53,7 +53,7 @@ code = open(sys.argv[1]).read() if len(sys.argv) > 1 else SAMPLE
 
 message = client.messages.create(
     model=os.environ.get("MODEL", "ai/smollm2"),
-    max_tokens=300,
+    max_tokens=1500,  # room for the longest review the schema allows (5 issues, bounded strings)
     system=SYSTEM,
     tools=[SUBMIT_REVIEW],
     tool_choice={"type": "tool", "name": "submit_review"},  # the answer is always a review
