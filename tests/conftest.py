@@ -10,6 +10,7 @@ import pytest
 from modelrunner.core.references import parse_reference
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from modelrunner.store.store import ModelStore
+from tests.support.registry import RegistryProcess, registry_available
 from tests.support.server import RunningServer
 from tests.support.tiny_model import write_tiny_llama_gguf
 
@@ -45,4 +46,14 @@ def default_model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     store = tmp_path_factory.mktemp("default-store")
     with RunningServer(store, tmp_path_factory.mktemp("logs") / "default.log",
                        env={"MODEL_RUNNER_NO_DEFAULT_MODEL": "0", "MODEL_RUNNER_THREADS": "2"}) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
+    """A real anonymous plain-HTTP `docker-registry`, shared by the session: each test pushes to
+    repositories of its own."""
+    if not registry_available():
+        pytest.fail("docker-registry is not installed: run scripts/install-registry.sh")
+    with RegistryProcess(tmp_path_factory.mktemp("registry")) as running:
         yield running

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
-import pytest
 
 from tests.cli.conftest import COMMAND, Cli, cli_env
 from tests.conftest import TINY_MODEL, make_tiny_store
-from tests.support.registry import RegistryProcess, registry_available
+from tests.support.registry import RegistryProcess
 from tests.support.server import RunningServer
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RegistryProcess]:
-    if not registry_available():
-        pytest.fail("docker-registry is not installed: run scripts/install-registry.sh")
-    with RegistryProcess(tmp_path / "registry") as running:
-        yield running
 
 
 def test_push_then_pull_round_trip(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess) -> None:

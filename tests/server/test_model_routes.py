@@ -13,17 +13,9 @@ import orjson
 import pytest
 
 from tests.support.fake_hub import FakeHub, FakeRepo
-from tests.support.registry import RegistryProcess, registry_available
+from tests.support.registry import RegistryProcess
 from tests.support.server import RunningServer
 from tests.support.tiny_model import write_tiny_llama_gguf
-
-
-@pytest.fixture(scope="module")
-def route_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
-    if not registry_available():
-        pytest.fail("docker-registry is not installed: run scripts/install-registry.sh")
-    with RegistryProcess(tmp_path_factory.mktemp("route-registry")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +45,9 @@ def lines(response: httpx.Response) -> list[dict]:
     return [orjson.loads(line) for line in response.text.splitlines() if line.strip()]
 
 
-def test_package_push_tag_mount_delete_export_load_and_pull(http: httpx.Client, route_registry: RegistryProcess,
+def test_package_push_tag_mount_delete_export_load_and_pull(http: httpx.Client, registry: RegistryProcess,
                                                             tiny_gguf: Path, tmp_path: Path) -> None:
-    name = f"{route_registry.host}/routes/tiny:v1"
+    name = f"{registry.host}/routes/tiny:v1"
     license_file = tmp_path / "LICENSE"
     license_file.write_text("Apache-2.0\n")
     packaged = lines(http.post("/models/package", json={"gguf": str(tiny_gguf), "tag": name,
@@ -65,12 +57,12 @@ def test_package_push_tag_mount_delete_export_load_and_pull(http: httpx.Client, 
     assert packaged[-1]["message"] == f"Model pushed successfully to {name}"
     model = http.get(f"/models/{name}").json()
     assert model["config"]["context_size"] == 1024
-    manifest = httpx.get(f"{route_registry.url}/v2/routes/tiny/manifests/v1",
+    manifest = httpx.get(f"{registry.url}/v2/routes/tiny/manifests/v1",
                          headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
     assert "sha256:" + hashlib.sha256(manifest.content).hexdigest() == model["id"]
 
-    copy = f"{route_registry.host}/routes/copy:v2"
-    tagged = http.post(f"/models/{name}/tag", params={"repo": f"{route_registry.host}/routes/copy", "tag": "v2"})
+    copy = f"{registry.host}/routes/copy:v2"
+    tagged = http.post(f"/models/{name}/tag", params={"repo": f"{registry.host}/routes/copy", "tag": "v2"})
     assert tagged.status_code == 201, tagged.text
     pushed = lines(http.post(f"/models/{copy}/push"))
     assert pushed[-1]["type"] == "success", pushed
@@ -79,7 +71,7 @@ def test_package_push_tag_mount_delete_export_load_and_pull(http: httpx.Client, 
     several = http.delete(f"/models/{model['id']}")
     assert several.status_code == 409, several.text
     assert "several tags" in several.json()["error"]["message"]
-    assert http.delete(f"/models/{copy}").json() == [{"Untagged": f"{route_registry.host}/routes/copy:v2"}]
+    assert http.delete(f"/models/{copy}").json() == [{"Untagged": f"{registry.host}/routes/copy:v2"}]
 
     exported = http.get(f"/models/{name}/export")
     assert exported.status_code == 200
@@ -119,9 +111,9 @@ def test_bad_references_are_refused_before_any_transfer(http: httpx.Client, body
     assert fragment in response.json()["error"]["message"]
 
 
-def test_registry_errors_answer_with_their_status(http: httpx.Client, route_registry: RegistryProcess,
+def test_registry_errors_answer_with_their_status(http: httpx.Client, registry: RegistryProcess,
                                                   runner: RunningServer) -> None:
-    missing = http.post("/models/create", json={"from": f"{route_registry.host}/routes/absent:v9"})
+    missing = http.post("/models/create", json={"from": f"{registry.host}/routes/absent:v9"})
     assert missing.status_code == 404
     assert "model not found in registry" in missing.json()["error"]["message"]
 

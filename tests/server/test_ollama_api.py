@@ -10,7 +10,7 @@ import jsonschema
 import ollama
 import pytest
 
-from tests.support.registry import RegistryProcess, registry_available
+from tests.support.registry import RegistryProcess
 from tests.support.server import RunningServer
 
 
@@ -94,11 +94,8 @@ def test_an_empty_prompt_loads_and_keep_alive_zero_unloads(client: ollama.Client
     assert "ai/tiny:latest" not in [m.model for m in client.ps().models]
 
 
-def test_pull_and_delete_through_a_real_registry(tmp_path: Path, tiny_gguf: Path) -> None:
-    if not registry_available():
-        pytest.fail("docker-registry is not installed: run scripts/install-registry.sh")
-    with RegistryProcess(tmp_path / "registry") as registry, \
-            RunningServer(tmp_path / "models", tmp_path / "server.log") as server, \
+def test_pull_and_delete_through_a_real_registry(tmp_path: Path, tiny_gguf: Path, registry: RegistryProcess) -> None:
+    with RunningServer(tmp_path / "models", tmp_path / "server.log") as server, \
             httpx.Client(base_url=server.url, timeout=60) as http:
         name = f"{registry.host}/ollama/tiny:v1"
         pushed = http.post("/models/package", json={"gguf": str(tiny_gguf), "tag": name, "push": True})
