@@ -22,6 +22,7 @@ from tests.support.lifecycle import (
     wait_until,
     workers_of,
 )
+from tests.support.server import RunningServer
 
 
 def _gone(pids: list[int]) -> bool:
@@ -61,13 +62,22 @@ def test_a_hung_worker_is_reaped_and_replaced(tmp_path: Path, tiny_gguf: Path) -
         server.stop()
 
 
-def test_no_worker_outlives_a_killed_server(tmp_path: Path, tiny_gguf: Path) -> None:
+def _two_models_loaded(tmp_path: Path, tiny_gguf: Path) -> RunningServer:
     store = store_with_models(tmp_path / "store", tiny_gguf, ["ai/one", "ai/two"])
     server = start_server(store.root, tmp_path / "log")
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
             assert chat(http, "ai/one").status_code == 200
             assert chat(http, "ai/two").status_code == 200
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def test_no_worker_outlives_a_killed_server(tmp_path: Path, tiny_gguf: Path) -> None:
+    server = _two_models_loaded(tmp_path, tiny_gguf)
+    try:
         pids = [worker.pid for worker in workers_of(server)]
         assert len(pids) == 2
         assert server.process is not None
@@ -79,12 +89,8 @@ def test_no_worker_outlives_a_killed_server(tmp_path: Path, tiny_gguf: Path) -> 
 
 
 def test_sigint_stops_every_worker(tmp_path: Path, tiny_gguf: Path) -> None:
-    store = store_with_models(tmp_path / "store", tiny_gguf, ["ai/one", "ai/two"])
-    server = start_server(store.root, tmp_path / "log")
+    server = _two_models_loaded(tmp_path, tiny_gguf)
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            assert chat(http, "ai/one").status_code == 200
-            assert chat(http, "ai/two").status_code == 200
         pids = [worker.pid for worker in workers_of(server)]
         assert server.process is not None
         server.process.send_signal(signal.SIGINT)
