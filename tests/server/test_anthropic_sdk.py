@@ -265,6 +265,22 @@ def test_default_model_count_tokens_equals_generation_with_prompted_tools(smol: 
         assert usage.input_tokens + usage.cache_read_input_tokens == counted
 
 
+def test_default_model_counts_along_a_growing_conversation_equal_generation(
+    default_model_server: RunningServer, smol: anthropic.Anthropic
+) -> None:
+    """count_tokens remembers the counts of prompt prefixes and tokenises only the new turns; every count
+    along a growing conversation must still equal what generation reports."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Name a harbour."}]
+    for step in range(5):
+        request = {"system": "You are terse.", "messages": messages, "tools": TOOLS}
+        counted = smol.messages.count_tokens(model=SMOL, **request).input_tokens
+        usage = smol.messages.create(model=SMOL, max_tokens=1, **request).usage
+        assert usage.input_tokens + usage.cache_read_input_tokens == counted
+        messages = [*messages, {"role": "assistant", "content": f"Harbour {step}: naïve café, 港口 ✓."},
+                    {"role": "user", "content": f"And another one, number {step}?"}]
+    assert "not additive" not in default_model_server.log()  # the counts above came from remembered prefixes
+
+
 def test_default_model_count_tokens_answers_while_every_slot_is_generating(
     default_model_server: RunningServer, smol: anthropic.Anthropic
 ) -> None:

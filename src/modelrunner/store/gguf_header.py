@@ -17,6 +17,7 @@ _SCALARS: dict[int, str] = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "
 _STRING, _ARRAY = 8, 9
 _MAX_STRING_BYTES = 64 * 1024 * 1024
 _MAX_DIMS = 8
+_MAX_ARRAY_ITEMS = 1 << 62
 
 
 class GGUFFormatError(ValueError):
@@ -62,10 +63,11 @@ class _Reader:
             return self.string()
         raise GGUFFormatError(f"unknown value type {value_type}")
 
-    def array(self) -> tuple[list[Any], int]:
-        """The first items of an array (enough to show it) and its length; the rest is skipped."""
+    def array(self, keep_items: int = ARRAY_ITEMS_KEPT) -> tuple[list[Any], int]:
+        """The first `keep_items` items of an array (by default enough to show it) and its length; the rest
+        is skipped."""
         item_type, length = self.unpack("I"), self.unpack("Q")
-        kept = [self.value(item_type) for _ in range(min(length, ARRAY_ITEMS_KEPT))] if item_type != _ARRAY else []
+        kept = [self.value(item_type) for _ in range(min(length, keep_items))] if item_type != _ARRAY else []
         remaining = length - len(kept)
         if item_type in _SCALARS:
             self.skip(remaining * struct.calcsize(_SCALARS[item_type]))
@@ -78,8 +80,9 @@ class _Reader:
         return kept, length
 
 
-def read_gguf_header(path: Path) -> GGUFHeader:
-    """Parse the header of a GGUF file (versions 2 and 3, either byte order)."""
+def read_gguf_header(path: Path, *, whole_arrays: frozenset[str] = frozenset()) -> GGUFHeader:
+    """Parse the header of a GGUF file (versions 2 and 3, either byte order). Arrays are cut short,
+    except those named in `whole_arrays`."""
     with path.open("rb", buffering=1024 * 1024) as handle:
         if handle.read(4) != GGUF_MAGIC:
             raise GGUFFormatError("missing the GGUF magic bytes")
@@ -96,7 +99,8 @@ def read_gguf_header(path: Path) -> GGUFHeader:
             key = reader.string()
             value_type = reader.unpack("I")
             if value_type == _ARRAY:
-                header.metadata[key], header.array_lengths[key] = reader.array()
+                keep_items = _MAX_ARRAY_ITEMS if key in whole_arrays else ARRAY_ITEMS_KEPT
+                header.metadata[key], header.array_lengths[key] = reader.array(keep_items)
             else:
                 header.metadata[key] = reader.value(value_type)
         for _ in range(tensor_count):
@@ -110,3 +114,18 @@ def read_gguf_header(path: Path) -> GGUFHeader:
             reader.skip(4 + 8)  # tensor type, data offset
             header.parameter_count += elements
     return header
+
+
+TOKEN_TYPE_CONTROL = 3
+TOKEN_TYPE_USER_DEFINED = 4
+_TOKENS_KEY, _TOKEN_TYPES_KEY = "tokenizer.ggml.tokens", "tokenizer.ggml.token_type"
+
+
+def read_special_tokens(path: Path) -> list[str]:
+    """The texts of the vocabulary's control and user-defined tokens: those llama.cpp matches as single
+    tokens in a prompt before it tokenises the text between them."""
+    header = read_gguf_header(path, whole_arrays=frozenset({_TOKENS_KEY, _TOKEN_TYPES_KEY}))
+    tokens = header.metadata.get(_TOKENS_KEY) or []
+    types = header.metadata.get(_TOKEN_TYPES_KEY) or []
+    special = (TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED)
+    return [token for token, kind in zip(tokens, types) if kind in special and token]

@@ -26,4 +26,5 @@ class LlamaCppEngine:
             "runtime_settings": dict(config.runtime_settings),
         }
         worker = await WorkerProcess.start(worker_config, label=label, timeout_s=self._load_timeout_s)
-        return LlamaCppRunner(worker, label=label, has_vision=files.mmproj_path is not None)
+        return LlamaCppRunner(worker, label=label, gguf_path=files.gguf_path,
+                              has_vision=files.mmproj_path is not None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,9 +22,11 @@ from modelrunner.core.chat import (
 )
 from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported
 from modelrunner.engines.llamacpp.process import WorkerProcess
+from modelrunner.engines.llamacpp.prompt_tokens import PromptTokenCounter
 from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk
 from modelrunner.engines.sse_lines import iter_lines
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
+from modelrunner.store.gguf_header import GGUFFormatError, read_special_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +66,13 @@ def _usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
 
 
 class LlamaCppRunner:
-    def __init__(self, worker: WorkerProcess, *, label: str, has_vision: bool) -> None:
+    def __init__(self, worker: WorkerProcess, *, label: str, gguf_path: Path, has_vision: bool) -> None:
         assert worker.url is not None
         self._worker = worker
         self._label = label
+        self._gguf_path = gguf_path
         self._has_vision = has_vision
+        self._prompt_tokens = PromptTokenCounter(self._tokenize, self._special_tokens)
         self._client = httpx.AsyncClient(
             base_url=worker.url,
             timeout=httpx.Timeout(None, connect=10.0),
@@ -125,8 +130,18 @@ class LlamaCppRunner:
         return str(answer["prompt"])
 
     async def count_tokens(self, text: str) -> int:
-        answer = await self._post("/tokenize", {"content": text, "add_special": True, "parse_special": True})
+        return await self._prompt_tokens.count(text)
+
+    async def _tokenize(self, text: str, *, add_special: bool) -> int:
+        answer = await self._post("/tokenize", {"content": text, "add_special": add_special, "parse_special": True})
         return len(answer["tokens"])
+
+    async def _special_tokens(self) -> list[str]:
+        try:
+            return await asyncio.to_thread(read_special_tokens, self._gguf_path)
+        except (OSError, GGUFFormatError) as exc:
+            logger.warning("cannot read the special tokens of %s (%s): counting whole prompts", self._label, exc)
+            return []
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
