@@ -72,3 +72,22 @@ def test_a_cancelled_waiter_leaves_the_queue_and_frees_its_place() -> None:
         assert gate.is_idle
 
     asyncio.run(scenario())
+
+
+def test_a_reserved_place_never_waited_for_is_given_back() -> None:
+    async def scenario() -> None:
+        gate = AdmissionGate(1, 2, label="m")
+        held = gate.reserve()
+        queued = gate.reserve()
+        assert (gate.active, gate.waiting) == (1, 1)
+        queued.give_up()
+        assert (gate.active, gate.waiting) == (1, 0)
+        held.give_up()
+        assert gate.is_idle
+        await gate.reserve().wait()
+        late = gate.reserve()
+        gate.leave()  # the holder is done: its slot goes to `late`, which gives it up unused
+        late.give_up()
+        assert gate.is_idle
+
+    asyncio.run(scenario())

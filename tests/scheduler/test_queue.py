@@ -111,3 +111,55 @@ def test_a_stream_whose_client_leaves_mid_answer_frees_its_slot(tmp_path: Path, 
             assert response.status_code == 200, response.text
     finally:
         server.stop()
+
+
+@pytest.fixture
+def roomy_server(tmp_path: Path, tiny_gguf: Path) -> Iterator[RunningServer]:
+    """A context so much longer than a short body that a stream is not token-counted (by the paused
+    worker) before it starts."""
+    running_server = _server(tmp_path, tiny_gguf)
+    try:
+        configured = httpx.post(running_server.url + "/engines/_configure",
+                                json={"model": "ai/tiny", "context-size": 16384}, timeout=60)
+        assert configured.status_code == 202, configured.text
+        yield running_server
+    finally:
+        running_server.stop()
+
+
+def _anthropic_stream(server: RunningServer) -> RawRequest:
+    return RawRequest(server, "/v1/messages", {"model": "ai/tiny", "max_tokens": 3, "stream": True,
+                                               "messages": [{"role": "user", "content": "go"}]})
+
+
+def test_an_anthropic_stream_beyond_the_queue_is_refused_with_a_429_before_it_starts(
+    roomy_server: RunningServer,
+) -> None:
+    server = roomy_server
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert chat(http, "ai/tiny").status_code == 200
+        with held_slot(http, server, "ai/tiny"):
+            queued = [_anthropic_stream(server) for _ in range(QUEUE_LENGTH)]
+            for stream in queued:  # a queued stream is accepted: message_start at once, the answer later
+                stream.read_until(b"event: message_start")
+            wait_until(lambda: _queued(http) == QUEUE_LENGTH, what="the queue to fill")
+            refused = http.post("/v1/messages", json={"model": "ai/tiny", "max_tokens": 3, "stream": True,
+                                                      "messages": [{"role": "user", "content": "go"}]})
+        for stream in queued:
+            stream.read_until(b"event: message_stop")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["type"] == "error" and refused.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_a_queued_anthropic_stream_whose_client_leaves_gives_its_place_back(roomy_server: RunningServer) -> None:
+    server = roomy_server
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert chat(http, "ai/tiny").status_code == 200
+        with held_slot(http, server, "ai/tiny"):
+            impatient = _anthropic_stream(server)
+            impatient.read_until(b"event: message_start")
+            wait_until(lambda: _queued(http) == 1, what="the stream to queue")
+            impatient.hang_up()
+            wait_until(lambda: _queued(http) == 0, what="the stream to leave the queue")
+        wait_until(lambda: running(http)[MODEL]["active_requests"] == 0, what="every slot to be free")
+        assert chat(http, "ai/tiny").status_code == 200

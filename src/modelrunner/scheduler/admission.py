@@ -26,11 +26,12 @@ class AdmissionGate:
     def is_idle(self) -> bool:
         return self.active == 0 and not self._waiters
 
-    async def enter(self) -> None:
-        """Take a slot, waiting in the queue if all are taken. Cancelling the wait leaves the queue."""
+    def reserve(self) -> Place:
+        """Take a slot now, or a place at the back of the queue, or raise Overloaded now: the part of
+        admission a client can be told before anything has been streamed to it."""
         if self.active < self.capacity and not self._waiters:
             self.active += 1
-            return
+            return Place(self, None)
         if len(self._waiters) >= self.queue_limit:
             raise Overloaded(
                 f"{self.label} is busy: {self.active} requests running and {len(self._waiters)} waiting; "
@@ -39,14 +40,17 @@ class AdmissionGate:
             )
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-            elif waiter.done() and not waiter.cancelled():
-                self.leave()  # the slot was handed to us just as we were cancelled: pass it on
-            raise
+        return Place(self, waiter)
+
+    async def enter(self) -> None:
+        """Take a slot, waiting in the queue if all are taken. Cancelling the wait leaves the queue."""
+        await self.reserve().wait()
+
+    def _withdraw(self, waiter: asyncio.Future[None]) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+        elif waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            self.leave()  # the slot was handed over just as its taker gave up: pass it on
 
     def leave(self) -> None:
         """Give a slot back, straight to the longest-waiting request if there is one."""
@@ -63,3 +67,31 @@ class AdmissionGate:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(error)
+
+
+class Place:
+    """What `AdmissionGate.reserve` hands out: a slot already held, or a place in the queue for one."""
+
+    __slots__ = ("_gate", "_waiter")
+
+    def __init__(self, gate: AdmissionGate, waiter: asyncio.Future[None] | None) -> None:
+        self._gate = gate
+        self._waiter = waiter
+
+    async def wait(self) -> None:
+        """Until the slot is ours (the holder gives it back with `AdmissionGate.leave`). Cancelling the
+        wait leaves the queue."""
+        if self._waiter is None:
+            return
+        try:
+            await self._waiter
+        except asyncio.CancelledError:
+            self._gate._withdraw(self._waiter)
+            raise
+
+    def give_up(self) -> None:
+        """Give back a place that was never waited for: the slot, or the place in the queue."""
+        if self._waiter is None:
+            self._gate.leave()
+        else:
+            self._gate._withdraw(self._waiter)

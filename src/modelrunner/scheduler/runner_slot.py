@@ -4,13 +4,14 @@ stored settings become the RunnerConfig an engine starts it with."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelrunner.engines.base import RunnerConfig
-from modelrunner.scheduler.admission import AdmissionGate
+from modelrunner.scheduler.admission import AdmissionGate, Place
 from modelrunner.scheduler.keep_alive import DEFAULT_KEEP_ALIVE_S
 from modelrunner.scheduler.memory import MemoryEstimate
 from modelrunner.scheduler.model_config import ModelSettings
@@ -83,6 +84,27 @@ class Lease:
     runner: Any
     requested: str
     context_size: int
+
+
+class Reservation:
+    """A generation slot, or a place in the queue for one, taken before the client is answered.
+    `async with` waits for the slot and lends the runner; `give_up` returns one never entered."""
+
+    def __init__(self, lease: contextlib.AbstractAsyncContextManager[Lease], place: Place) -> None:
+        self._lease = lease
+        self._place = place
+        self._is_entered = False
+
+    async def __aenter__(self) -> Lease:
+        self._is_entered = True
+        return await self._lease.__aenter__()
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        return await self._lease.__aexit__(*exc_info)
+
+    def give_up(self) -> None:
+        if not self._is_entered:
+            self._place.give_up()
 
 
 def _trained_context(model: StoredModel) -> int | None:

@@ -26,16 +26,17 @@ from modelrunner.core.errors import (
     ModelRunnerError,
 )
 from modelrunner.engines.base import ModelFiles, RunnerConfig
+from modelrunner.scheduler.admission import Place
 from modelrunner.scheduler.keep_alive import parse_keep_alive
 from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
-from modelrunner.scheduler.runner_slot import Lease, RunnerSlot, runner_config
+from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config
 from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel, display_name
 from modelrunner.store.store import ModelStore
 
-__all__ = ["Lease", "RunnerSlot", "Scheduler"]
+__all__ = ["Lease", "Reservation", "RunnerSlot", "Scheduler"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,23 +101,57 @@ class Scheduler:
     ) -> AsyncIterator[Lease]:
         """Lend the runner for `requested`, loading it first if needed and waiting for a free slot.
         `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising)."""
+        if needs_slot:
+            async with await self.reserve(requested, keep_alive=keep_alive) as lease:
+                yield lease
+            return
         requested_keep_alive = parse_keep_alive(keep_alive)
         model = await self.resolve(requested)
-        slot = await (self._admitted_slot(model) if needs_slot else self._ready_slot(model))
-        if not needs_slot:
-            slot.borrowers += 1  # keeps the runner from being unloaded under this request
+        slot = await self._ready_slot(model)
+        slot.borrowers += 1  # keeps the runner from being unloaded under this request
         try:
             yield Lease(model=model, runner=slot.runner, requested=requested, context_size=slot.config.context_size)
         finally:
-            if needs_slot:
-                slot.gate.leave()
-            else:
-                slot.borrowers -= 1
-            slot.touch()
-            if requested_keep_alive is not None:
-                slot.keep_alive_s = requested_keep_alive
-            if slot.is_idle and slot.keep_alive_s == 0:
-                self._retire(slot, "keep_alive is 0")
+            slot.borrowers -= 1
+            self._after_use(slot, requested_keep_alive)
+
+    async def reserve(self, requested: str, *, keep_alive: str | float | None = None) -> Reservation:
+        """Load the model if needed and take a generation slot or a place in its queue now, so that a full
+        queue is refused before a stream has started; `async with` the reservation waits for the slot."""
+        model = await self.resolve(requested)
+        slot = await self._ready_slot(model)
+        place = slot.gate.reserve()
+        return Reservation(self._lease_after(place, model, slot, requested, parse_keep_alive(keep_alive)), place)
+
+    @contextlib.asynccontextmanager
+    async def _lease_after(self, place: Place, model: StoredModel, slot: RunnerSlot, requested: str,
+                           keep_alive_s: float | None) -> AsyncIterator[Lease]:
+        slot = await self._slot_after_wait(place, model, slot)
+        try:
+            yield Lease(model=model, runner=slot.runner, requested=requested, context_size=slot.config.context_size)
+        finally:
+            slot.gate.leave()
+            self._after_use(slot, keep_alive_s)
+
+    async def _slot_after_wait(self, place: Place, model: StoredModel, slot: RunnerSlot) -> RunnerSlot:
+        """The slot `place` queued for, or one on a fresh runner if that one was reaped meanwhile."""
+        try:
+            await place.wait()
+        except EngineFailed:
+            if self._slots.get(model.id) is slot:
+                raise
+            return await self._admitted_slot(model)
+        if self._slots.get(model.id) is slot and slot.runner is not None and slot.runner.is_alive:
+            return slot
+        slot.gate.leave()
+        return await self._admitted_slot(model)
+
+    def _after_use(self, slot: RunnerSlot, keep_alive_s: float | None) -> None:
+        slot.touch()
+        if keep_alive_s is not None:
+            slot.keep_alive_s = keep_alive_s
+        if slot.is_idle and slot.keep_alive_s == 0:
+            self._retire(slot, "keep_alive is 0")
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [slot.describe(self.backend_name) for slot in self._slots.values()]

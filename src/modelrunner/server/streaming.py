@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from modelrunner.core.chat import EngineChunk, Usage
 from modelrunner.core.errors import EngineFailed, ModelRunnerError
@@ -62,5 +63,42 @@ async def guarded_events(
             await cleanup.aclose()
 
 
-def event_stream_response(body: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
+class OwningStreamingResponse(StreamingResponse):
+    """A streamed response that owns what its stream holds (a lease, a reserved slot): `cleanup` runs
+    when the response is over, even if the client left before the body was ever iterated, which would
+    skip the body's own `finally`."""
+
+    def __init__(self, body: AsyncIterator[bytes], cleanup: contextlib.AsyncExitStack, *, media_type: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(body, media_type=media_type, headers=headers)
+        self._cleanup = cleanup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._cleanup.aclose()
+
+
+def guarded_stream(
+    events: AsyncIterator[bytes],
+    *,
+    cleanup: contextlib.AsyncExitStack,
+    error_event: Callable[[ModelRunnerError], bytes],
+    media_type: str,
+    headers: dict[str, str] | None = None,
+) -> OwningStreamingResponse:
+    """Stream `events`; a failure after the 200 becomes one error event, and `cleanup` always runs."""
+    body = guarded_events(events, cleanup=cleanup, error_event=error_event)
+    return OwningStreamingResponse(body, cleanup, media_type=media_type, headers=headers)
+
+
+def event_stream_response(
+    events: AsyncIterator[bytes],
+    *,
+    cleanup: contextlib.AsyncExitStack,
+    error_event: Callable[[ModelRunnerError], bytes],
+) -> OwningStreamingResponse:
+    return guarded_stream(events, cleanup=cleanup, error_event=error_event, media_type="text/event-stream",
+                          headers=SSE_HEADERS)

@@ -33,7 +33,7 @@ from modelrunner.server.keepalive import with_keepalive
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
 from modelrunner.server.services import services_of
-from modelrunner.server.streaming import event_stream_response, guarded_events
+from modelrunner.server.streaming import event_stream_response
 from modelrunner.store import media_types
 
 PING_INTERVAL_S = 5.0
@@ -114,19 +114,21 @@ async def create_message(request: Request) -> Response:
         return json_response(message(answer, model=body.model))
 
     await _refuse_if_too_long(request, body.model, prepared)
+    reservation = await scheduler.reserve(body.model)  # a full queue is a 429 here, not an error event later
     encoder = MessageStreamEncoder(body.model)
     cleanup = contextlib.AsyncExitStack()
+    cleanup.callback(reservation.give_up)
 
     async def events() -> AsyncIterator[bytes]:
         yield encoder.message_start()
-        lease = await cleanup.enter_async_context(scheduler.acquire(body.model))
+        lease = await cleanup.enter_async_context(reservation)
         async for chunk in await start_chunks(lease, cleanup, start, request.state):
             event = encoder.feed(chunk)
             if event:
                 yield event
 
     streamed = with_keepalive(events(), ping=PING_EVENT, interval_s=PING_INTERVAL_S)
-    return event_stream_response(guarded_events(streamed, cleanup=cleanup, error_event=_error_event(request)))
+    return event_stream_response(streamed, cleanup=cleanup, error_event=_error_event(request))
 
 
 @router.post("/messages/count_tokens")

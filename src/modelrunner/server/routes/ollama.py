@@ -33,7 +33,7 @@ from modelrunner.server.bodies import read_body
 from modelrunner.server.generation import open_generation, open_lease
 from modelrunner.server.responses import json_response
 from modelrunner.server.services import services_of
-from modelrunner.server.streaming import guarded_events
+from modelrunner.server.streaming import guarded_stream
 from modelrunner.store import media_types
 from modelrunner.store.gguf_metadata import read_gguf_summary
 
@@ -78,8 +78,7 @@ async def _answer(request: Request, internal: ChatRequest | CompletionRequest, *
             answer = await CompletedAnswer.collect(generation.chunks)
         return json_response(whole(answer, model=internal.model, piece=piece, clock=clock))
     lines = ndjson_lines(generation.chunks, model=internal.model, piece=piece, clock=clock)
-    return StreamingResponse(guarded_events(lines, cleanup=generation.cleanup, error_event=_error_line),
-                             media_type=NDJSON)
+    return guarded_stream(lines, cleanup=generation.cleanup, error_event=_error_line, media_type=NDJSON)
 
 
 @router.post("/chat")

@@ -22,7 +22,7 @@ from modelrunner.server.generation import StartGeneration, is_preload_only, open
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
 from modelrunner.server.services import services_of
-from modelrunner.server.streaming import event_stream_response, guarded_events
+from modelrunner.server.streaming import event_stream_response
 
 router = APIRouter()
 
@@ -60,7 +60,7 @@ async def _serve(
             answer = await CompletedAnswer.collect(generation.chunks)
         return json_response(whole(answer))
     body = events(generation.chunks, model=model, include_usage=include_usage)
-    return event_stream_response(guarded_events(body, cleanup=generation.cleanup, error_event=_stream_error_event))
+    return event_stream_response(body, cleanup=generation.cleanup, error_event=_stream_error_event)
 
 
 def _wants_usage(options: StreamOptions | None) -> bool:
