@@ -202,6 +202,17 @@ def test_disconnecting_a_stream_returns_the_runner(server: RunningServer) -> Non
     assert not any(runner["in_use"] for runner in httpx.get(server.url + "/engines/ps").json())
 
 
+def test_named_tool_with_local_refs_in_its_schema_yields_valid_input(tiny: anthropic.Anthropic) -> None:
+    digit = {"type": "integer", "minimum": 0, "maximum": 9}
+    tool = {"name": "add", "description": "Add two digits", "input_schema": {
+        "type": "object", "$defs": {"Digit": digit}, "properties": {"a": {"$ref": "#/$defs/Digit"}, "b": {"$ref": "#/$defs/Digit"}},
+        "required": ["a", "b"], "additionalProperties": False}}
+    message = tiny.messages.create(model=TINY, max_tokens=400, messages=ASK_WEATHER, tools=[tool],
+                                   tool_choice={"type": "tool", "name": "add"})
+    assert message.stop_reason == "tool_use" and message.content[0].name == "add"
+    jsonschema.validate(message.content[0].input, ADD_TOOL["input_schema"])
+
+
 # The default model: a real conversation, a template that knows nothing of tools.
 
 def test_default_model_answers_claude_names_and_echoes_them(smol: anthropic.Anthropic) -> None:

@@ -136,3 +136,18 @@ def test_rendering_is_deterministic_for_the_same_request() -> None:
 def test_conversation_with_only_blank_content_is_a_400() -> None:
     with pytest.raises(InvalidRequest):
         translated(messages=[{"role": "user", "content": " "}])
+
+
+def test_call_schemas_keep_a_tools_local_refs_resolvable() -> None:
+    digit = {"type": "integer", "minimum": 0, "maximum": 9}
+    pydantic_like = {"name": "add", "input_schema": {
+        "type": "object", "$defs": {"Digit": digit},
+        "properties": {"a": {"$ref": "#/$defs/Digit"}, "default": {"$ref": "#/$defs/Digit"},
+                       "tag": {"const": {"$ref": "#/not/a/schema"}}},
+        "required": ["a", "default"]}}
+    forced = translated(messages=TOOL_LOOP[:1], tools=[WEATHER, pydantic_like], tool_choice={"type": "tool", "name": "add"})
+    schema = forced.chat.response_format["json_schema"]["schema"]
+    jsonschema.validate({"name": "add", "input": {"a": 1, "default": 2}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "add", "input": {"a": 1, "default": 12}}, schema)
+    assert '"#/not/a/schema"' in str(schema).replace("'", '"')

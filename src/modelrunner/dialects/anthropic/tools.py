@@ -155,15 +155,50 @@ def tool_result_text(tool_use_id: str, text: str, is_error: bool) -> str:
     return f'<tool_result tool_use_id="{tool_use_id}"{error}>\n{text}\n</tool_result>'
 
 
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+
+
+def _scoped_refs(schema: Any, base: str) -> Any:
+    """`schema` with its local `$ref`s ("#...") pointing below `base`: a tool's `#/$defs/X` means its
+    own root, which is no longer the root once the schema sits inside a call."""
+    if isinstance(schema, list):
+        return [_scoped_refs(item, base) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    scoped: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "$ref" and isinstance(value, str) and value.startswith("#"):
+            scoped[key] = base + value[1:]
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            scoped[key] = {name: _scoped_refs(sub, base) for name, sub in value.items()}
+        elif key in _DATA_KEYWORDS:
+            scoped[key] = value
+        else:
+            scoped[key] = _scoped_refs(value, base)
+    return scoped
+
+
+def _call_schema(inputs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """A JSON schema whose every instance is one call `{"name": N, "input": {...}}` of a listed tool.
+    An input schema with local `$ref`s moves under `$defs`, its references rewritten to match."""
+    definitions: dict[str, Any] = {}
+    variants = []
+    for position, (name, input_schema) in enumerate(inputs):
+        key = f"input_{position}"
+        scoped = _scoped_refs(input_schema, f"#/$defs/{key}")
+        if scoped != input_schema:
+            definitions[key] = scoped
+            input_schema = {"$ref": f"#/$defs/{key}"}
+        variants.append({"type": "object", "properties": {"name": {"const": name}, "input": input_schema},
+                         "required": ["name", "input"], "additionalProperties": False})
+    schema = variants[0] if len(variants) == 1 else {"anyOf": variants}
+    return {**schema, "$defs": definitions} if definitions else schema
+
+
 def required_call_schema(specs: list[ToolSpec], choice: ToolChoice) -> dict[str, Any]:
-    """A JSON schema whose every instance is one valid call: `{"name": N, "input": {...}}`."""
-    offered = [s for s in specs if choice.kind != "tool" or s.name == choice.name]
-    variants = [
-        {"type": "object", "properties": {"name": {"const": s.name}, "input": s.input_schema},
-         "required": ["name", "input"], "additionalProperties": False}
-        for s in offered
-    ]
-    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+    """One valid call of an offered tool: every tool under `any`, only the named one under `tool`."""
+    return _call_schema([(s.name, s.input_schema) for s in specs if choice.kind != "tool" or s.name == choice.name])
 
 
 def json_schema_format(schema: dict[str, Any], name: str) -> dict[str, Any]:
