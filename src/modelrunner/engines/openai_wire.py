@@ -1,5 +1,6 @@
 """The OpenAI chat-completions wire format as engines speak it (llama.cpp's server, vLLM, any
 OpenAI-compatible server): building a request body from a ChatRequest and decoding stream chunks.
+`thinking_budget_tokens` is llama.cpp's own field; other servers ignore it.
 Pure functions; the hot path works on dicts and slotted chunks only."""
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ def _streaming_body(sampling: Sampling, model: str | None, **payload: Any) -> di
     return body
 
 
+def _reasoning_fields(request: ChatRequest) -> dict[str, Any]:
+    """Both are per request in llama.cpp (tools/server/server-common.cpp, oaicompat_chat_params_parse):
+    `chat_template_kwargs.enable_thinking` switches the template's thinking; `thinking_budget_tokens`
+    limits the reasoning-budget sampler, over the model's configured budget, where the template has
+    thinking tags (past it the end tag is forced). A body `reasoning_budget` is not read at all. No
+    zero budget: the pinned build then forces a garbled end tag; off is `enable_thinking: false`."""
+    if request.reasoning is False:
+        return {"chat_template_kwargs": {"enable_thinking": False}}
+    budget = request.reasoning_budget_tokens
+    if request.reasoning and budget is not None and budget > 0:
+        return {"thinking_budget_tokens": budget}
+    return {}
+
+
 def chat_body(request: ChatRequest, *, model: str | None = None) -> dict[str, Any]:
     """The streaming request body for an engine. Stop sequences are left out on purpose: the caller
     matches them itself so that it knows which one matched."""
@@ -62,9 +77,7 @@ def chat_body(request: ChatRequest, *, model: str | None = None) -> dict[str, An
             body["parallel_tool_calls"] = request.parallel_tool_calls
     if request.response_format is not None:
         body["response_format"] = request.response_format
-    if request.reasoning is False:
-        body["chat_template_kwargs"] = {"enable_thinking": False}
-        body["reasoning_budget"] = 0
+    body.update(_reasoning_fields(request))
     return body
 
 
