@@ -1,12 +1,13 @@
 """The official `anthropic` Python SDK against a real server: the tiny model (fast, native template
-tools) and the default SmolLM2 model (real text, a template without tools). Every stream goes through
-the grammar checker."""
+tools), the same model behind a template without tools (prompted tools), and the default SmolLM2
+model (real text, a template without tools). Every stream goes through the grammar checker."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -15,11 +16,21 @@ import jsonschema
 import psutil
 import pytest
 
+from modelrunner.core.references import parse_reference
+from modelrunner.store.packaging import PackageSpec, package_gguf
+from modelrunner.store.store import ModelStore
 from tests.support.anthropic_stream import CheckedStream, check_sdk_events, check_stream, parse_sse
 from tests.support.server import RunningServer
 
 TINY = "ai/tiny"
 SMOL = "ai/smollm2"
+PLAIN_TINY = "ai/tiny-plain"
+PLAIN_CHATML = (  # ChatML that renders no tools, so tools reach the model as a prompt
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message.role + '\\n' + (message.content if message.content is string else '') + '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
 CITY_TOOL = {"name": "get_weather", "description": "Get the current weather in a city",
              "input_schema": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
                               "required": ["city"]}}
@@ -52,6 +63,19 @@ def tiny(server: RunningServer) -> anthropic.Anthropic:
 @pytest.fixture(scope="module")
 def smol(default_model_server: RunningServer) -> anthropic.Anthropic:
     return client_for(default_model_server)
+
+
+@pytest.fixture(scope="module")
+def plain_tiny(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[anthropic.Anthropic]:
+    """The tiny random model behind a template without tools: a fast model whose every unconstrained
+    call is garbage, so a valid one proves the constraint."""
+    root = tmp_path_factory.mktemp("plain-tiny")
+    template = root / "chatml.jinja"
+    template.write_text(PLAIN_CHATML)
+    store = ModelStore(root / "store")
+    package_gguf(store, PackageSpec(gguf_paths=[tiny_gguf], chat_template_path=template), [parse_reference(PLAIN_TINY)])
+    with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "plain-tiny.log") as running:
+        yield client_for(running)
 
 
 def streamed(client: anthropic.Anthropic, **request: Any) -> CheckedStream:
@@ -211,6 +235,46 @@ def test_named_tool_with_local_refs_in_its_schema_yields_valid_input(tiny: anthr
                                    tool_choice={"type": "tool", "name": "add"})
     assert message.stop_reason == "tool_use" and message.content[0].name == "add"
     jsonschema.validate(message.content[0].input, ADD_TOOL["input_schema"])
+
+
+# The tiny model with prompted tools: strict calls under tool_choice auto.
+
+STRICT_ADD = {**ADD_TOOL, "strict": True,  # strict schemas close their objects, as Anthropic requires
+              "input_schema": {**ADD_TOOL["input_schema"], "additionalProperties": False}}
+OPEN_CALL = [{"role": "user", "content": "Add 2 and 3."}, {"role": "assistant", "content": "<tool_call>"}]
+WARM = {"temperature": 1.0}
+RUNS = 6
+
+
+def valid_add_call(content: list[Any]) -> bool:
+    calls = [block for block in content if block.type == "tool_use"]
+    return len(calls) == 1 and calls[0].name == "add" and jsonschema.Draft202012Validator(
+        ADD_TOOL["input_schema"]).is_valid(calls[0].input)
+
+
+def test_prompted_strict_tool_calls_under_auto_are_valid_once_the_model_opens_one(plain_tiny: anthropic.Anthropic) -> None:
+    request = {"model": PLAIN_TINY, "max_tokens": 120, "messages": OPEN_CALL, "tools": [STRICT_ADD],
+               "tool_choice": {"type": "auto", "disable_parallel_tool_use": True}, "extra_body": WARM}
+    for _ in range(RUNS):
+        message = plain_tiny.messages.create(**request)
+        assert message.stop_reason == "tool_use" and valid_add_call(message.content), message.content
+    checked = streamed(plain_tiny, **request)
+    assert checked.stop_reason == "tool_use" and [t["name"] for t in checked.tool_uses] == ["add"]
+    jsonschema.validate(checked.tool_uses[0]["input"], ADD_TOOL["input_schema"])
+
+
+def test_prompted_calls_of_a_tool_that_is_not_strict_are_not_constrained(plain_tiny: anthropic.Anthropic) -> None:
+    request = {"model": PLAIN_TINY, "max_tokens": 120, "messages": OPEN_CALL, "tools": [{**STRICT_ADD, "strict": False}],
+               "tool_choice": {"type": "auto", "disable_parallel_tool_use": True}, "extra_body": WARM}
+    answers = [plain_tiny.messages.create(**request).content for _ in range(RUNS)]
+    assert not all(valid_add_call(content) for content in answers)
+
+
+def test_prompted_strict_tools_leave_the_text_free_until_a_call_opens(plain_tiny: anthropic.Anthropic) -> None:
+    message = plain_tiny.messages.create(model=PLAIN_TINY, max_tokens=24, messages=ASK_WEATHER, tools=[STRICT_ADD],
+                                         extra_body=WARM)
+    assert message.stop_reason == "max_tokens" and [block.type for block in message.content] == ["text"]
+    assert not message.content[0].text.lstrip().startswith(("{", "<tool_call>"))
 
 
 # The default model: a real conversation, a template that knows nothing of tools.

@@ -29,6 +29,21 @@ class Sampling:
     frequency_penalty: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ToolCallConstraint:
+    """Tool calls the model writes as text (`open` JSON `close`), for a template that cannot render
+    tools. Text is free until the model writes `open`; from there decoding is constrained so that
+    each call is one instance of `call_schema`, and after a call only another call or the end may
+    follow. `max_calls` None is unlimited. `opened`: the prompt (a prefill) already ends with `open`,
+    so the answer starts inside a call."""
+
+    open: str
+    close: str
+    call_schema: dict[str, Any]
+    max_calls: int | None = None
+    opened: bool = False
+
+
 @dataclass(slots=True)
 class ChatRequest:
     """One chat generation, as an engine sees it.
@@ -36,6 +51,7 @@ class ChatRequest:
     `model` is the name the client used (answers echo it); the scheduler resolves it separately.
     `messages` and `tools` are OpenAI chat-completions shapes. `response_format` is OpenAI's
     (`json_object` / `json_schema`), enforced by the engine with constrained decoding.
+    `tool_call_constraint` only comes without `tools` (the calls are text, not engine tool calls).
     """
 
     model: str
@@ -45,6 +61,7 @@ class ChatRequest:
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
+    tool_call_constraint: ToolCallConstraint | None = None
     reasoning: bool | None = None
     reasoning_budget_tokens: int | None = None
     continue_final_message: bool = False

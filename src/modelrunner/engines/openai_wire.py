@@ -1,11 +1,13 @@
 """The OpenAI chat-completions wire format as engines speak it (llama.cpp's server, vLLM, any
 OpenAI-compatible server): building a request body from a ChatRequest and decoding stream chunks.
-`thinking_budget_tokens` is llama.cpp's own field; other servers ignore it.
+`grammar` and `thinking_budget_tokens` are llama.cpp's own fields; other servers ignore them.
 Pure functions; the hot path works on dicts and slotted chunks only."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
 
 from modelrunner.core.chat import (
     ChatRequest,
@@ -17,6 +19,7 @@ from modelrunner.core.chat import (
     Sampling,
     TextDelta,
     ToolCallDelta,
+    ToolCallConstraint,
     Usage,
 )
 
@@ -51,6 +54,55 @@ def _streaming_body(sampling: Sampling, model: str | None, **payload: Any) -> di
     return body
 
 
+# llguidance's own JSON options: compact separators, so that a weak model cannot spend its tokens
+# on whitespace inside a call, and lenient, so that a schema keyword llguidance does not implement
+# is skipped instead of failing the whole grammar (llama.cpp then logs "llg error" and samples with
+# no constraint at all).
+_JSON_OPTIONS = {"whitespace_flexible": False, "key_separator": ": ", "item_separator": ", ", "lenient": True}
+
+
+def _inline_json(schema: dict[str, Any]) -> str:
+    return "%json " + orjson.dumps({**schema, "x-guidance": _JSON_OPTIONS}).decode()
+
+
+def _answer_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    if response_format is None:
+        return None
+    if response_format.get("type") == "json_schema":
+        return (response_format.get("json_schema") or {}).get("schema") or {}
+    if response_format.get("type") == "json_object":
+        return response_format.get("schema") or {"type": "object"}
+    return None
+
+
+def tool_call_grammar(constraint: ToolCallConstraint, answer_schema: dict[str, Any] | None = None) -> str:
+    """An llguidance (Lark) grammar: text stays free, and from a call's opening marker on the call
+    must be valid (the `lazy` head ends at the first `open`). It is eager and encodes the laziness
+    itself: /v1/chat/completions overwrites `grammar_lazy` and `grammar_triggers` with the template's
+    values, and llguidance grammars ignore both (common/sampling.cpp, common_sampler_init); xllamacpp
+    is always built with LLAMA_LLGUIDANCE. While it binds, no special token but the end of generation
+    gets through (think tags that are special tokens, say). With `answer_schema` (structured output)
+    the answer is that JSON or calls, with no text before them."""
+    opener = orjson.dumps(constraint.open).decode()
+    closer = orjson.dumps(constraint.close).decode()
+    if constraint.max_calls is None:
+        more = " more*"
+    elif constraint.max_calls > 1:
+        more = f" more{{0,{constraint.max_calls - 1}}}"
+    else:
+        more = ""
+    if constraint.opened:
+        rules = [f"start: call{more}"]
+    elif answer_schema is not None:
+        rules = [f"start: answer | {opener} call{more}", f"answer: {_inline_json(answer_schema)}"]
+    else:
+        rules = [f"start: TEXT | head call{more}", f"head[lazy]: TEXT {opener}", "TEXT: /(?s:.*)/"]
+    rules.append(f'call: "\\n"? {_inline_json(constraint.call_schema)} "\\n"? {closer}')
+    if more:
+        rules.append(f'more: "\\n"? {opener} call')
+    return "\n".join(["%llguidance {}", *rules]) + "\n"
+
+
 def _reasoning_fields(request: ChatRequest) -> dict[str, Any]:
     """Both are per request in llama.cpp (tools/server/server-common.cpp, oaicompat_chat_params_parse):
     `chat_template_kwargs.enable_thinking` switches the template's thinking; `thinking_budget_tokens`
@@ -75,7 +127,10 @@ def chat_body(request: ChatRequest, *, model: str | None = None) -> dict[str, An
             body["tool_choice"] = request.tool_choice
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
-    if request.response_format is not None:
+    if request.tool_call_constraint is not None:
+        # llama.cpp refuses a grammar beside response_format, so the answer format joins the grammar.
+        body["grammar"] = tool_call_grammar(request.tool_call_constraint, _answer_schema(request.response_format))
+    elif request.response_format is not None:
         body["response_format"] = request.response_format
     body.update(_reasoning_fields(request))
     return body

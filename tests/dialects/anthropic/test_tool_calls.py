@@ -74,3 +74,15 @@ def test_constrained_answer_becomes_one_call_and_a_cut_one_stays_text() -> None:
     assert out[1] == ToolCallDelta(0, None, "add", '{"a":1}') and out[-1] == Finish("tool_calls")
     cut = run([TextDelta('{"name": "add", "inp'), Usage(1, 5), Finish("length")], constrained_calls)
     assert cut == [TextDelta('{"name": "add", "inp'), Usage(1, 5), Finish("length")]
+
+
+def test_a_call_opened_by_the_prefill_is_continued_and_its_markup_never_sent_back() -> None:
+    def feed_opened(open_call: str, pieces: list[str]) -> list[EngineChunk]:
+        extractor = PromptedCallExtractor(None, open_call)
+        return [out for piece in pieces for out in extractor.feed(piece)] + extractor.finish()
+
+    out = feed_opened("", ['{"name": "a", "in', 'put": {"x": 1}}</tool_call>'])
+    assert out == [ToolCallDelta(0, None, "a", '{"x":1}')]
+    assert feed_opened('{"name": "a", ', ['"input": {}}</tool_call>']) == [ToolCallDelta(0, None, "a", "{}")]
+    assert text_of(feed_opened('{"na', ["x!</tool_call> then"])) == "x!</tool_call> then"
+    assert text_of(feed_opened("", ["not json"])) == "not json"

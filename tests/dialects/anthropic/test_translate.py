@@ -138,16 +138,63 @@ def test_conversation_with_only_blank_content_is_a_400() -> None:
         translated(messages=[{"role": "user", "content": " "}])
 
 
+STRICT_WEATHER = {**WEATHER, "strict": True}
+
+
+def test_strict_tools_under_auto_without_template_tools_constrain_each_call_not_the_text() -> None:
+    translation = translated(native=False, messages=TOOL_LOOP[:1], tools=[STRICT_WEATHER, ADD])
+    chat = translation.chat
+    constraint = chat.tool_call_constraint
+    assert translation.tool_output == "prompted" and chat.response_format is None and chat.tools is None
+    assert (constraint.open, constraint.close, constraint.max_calls, constraint.opened) == (
+        "<tool_call>", "</tool_call>", None, False)
+    jsonschema.validate({"name": "get_weather", "input": {"city": "Rome"}}, constraint.call_schema)
+    jsonschema.validate({"name": "add", "input": {"a": "not checked: add is not strict"}}, constraint.call_schema)
+    for invalid in ({"name": "get_weather", "input": {}}, {"name": "add", "input": []}, {"name": "nope", "input": {}},
+                    {"name": "get_weather", "input": {"city": "Rome"}, "extra": 1}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(invalid, constraint.call_schema)
+    one = translated(native=False, messages=TOOL_LOOP[:1], tools=[STRICT_WEATHER],
+                     tool_choice={"type": "auto", "disable_parallel_tool_use": True})
+    assert one.chat.tool_call_constraint.max_calls == 1
+
+
+def test_no_strict_constraint_without_a_strict_tool_with_template_tools_or_when_a_call_is_required() -> None:
+    assert translated(native=False, messages=TOOL_LOOP[:1], tools=[WEATHER, ADD]).chat.tool_call_constraint is None
+    native = translated(messages=TOOL_LOOP[:1], tools=[STRICT_WEATHER])  # llama.cpp's own grammar does it
+    assert native.tool_output == "native" and native.chat.tool_call_constraint is None
+    forced = translated(native=False, messages=TOOL_LOOP[:1], tools=[STRICT_WEATHER], tool_choice={"type": "any"})
+    assert forced.tool_output == "constrained" and forced.chat.tool_call_constraint is None
+    assert translated(native=False, messages=TOOL_LOOP[:1], tools=[STRICT_WEATHER],
+                      tool_choice={"type": "none"}).chat.tool_call_constraint is None
+
+
+def test_a_prefill_that_opens_a_call_starts_the_answer_inside_it() -> None:
+    def with_prefill(text: str):
+        return translated(native=False, tools=[STRICT_WEATHER],
+                          messages=[*TOOL_LOOP[:1], {"role": "assistant", "content": text}])
+
+    opened = with_prefill("Checking. <tool_call>")
+    assert opened.open_call == "" and opened.chat.tool_call_constraint.opened
+    half = with_prefill('<tool_call>{"name": "get_weather", "input": {"ci')
+    assert half.open_call == '{"name": "get_weather", "input": {"ci'
+    assert half.chat.tool_call_constraint is None  # a schema cannot take over mid-document
+    closed = with_prefill('<tool_call>{"name": "get_weather", "input": {"city": "Rome"}}</tool_call> So')
+    assert closed.open_call is None and not closed.chat.tool_call_constraint.opened
+    assert translated(native=False, tools=[WEATHER], messages=TOOL_LOOP[:1]).open_call is None
+
+
 def test_call_schemas_keep_a_tools_local_refs_resolvable() -> None:
     digit = {"type": "integer", "minimum": 0, "maximum": 9}
-    pydantic_like = {"name": "add", "input_schema": {
+    pydantic_like = {"name": "add", "strict": True, "input_schema": {
         "type": "object", "$defs": {"Digit": digit},
         "properties": {"a": {"$ref": "#/$defs/Digit"}, "default": {"$ref": "#/$defs/Digit"},
                        "tag": {"const": {"$ref": "#/not/a/schema"}}},
         "required": ["a", "default"]}}
     forced = translated(messages=TOOL_LOOP[:1], tools=[WEATHER, pydantic_like], tool_choice={"type": "tool", "name": "add"})
-    schema = forced.chat.response_format["json_schema"]["schema"]
-    jsonschema.validate({"name": "add", "input": {"a": 1, "default": 2}}, schema)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"name": "add", "input": {"a": 1, "default": 12}}, schema)
-    assert '"#/not/a/schema"' in str(schema).replace("'", '"')
+    strict = translated(native=False, messages=TOOL_LOOP[:1], tools=[WEATHER, pydantic_like])
+    for schema in (forced.chat.response_format["json_schema"]["schema"], strict.chat.tool_call_constraint.call_schema):
+        jsonschema.validate({"name": "add", "input": {"a": 1, "default": 2}}, schema)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"name": "add", "input": {"a": 1, "default": 12}}, schema)
+        assert '"#/not/a/schema"' in str(schema).replace("'", '"')

@@ -63,16 +63,19 @@ async def constrained_calls(chunks: AsyncIterator[EngineChunk]) -> AsyncIterator
 
 
 class PromptedCallExtractor:
-    """Feed streamed text; get back chunks: text outside calls, one ToolCallDelta per complete call."""
+    """Feed streamed text; get back chunks: text outside calls, one ToolCallDelta per complete call.
+    `open_call`: the answer starts inside a call (a prefill opened it), this being its body so far."""
 
-    __slots__ = ("_held", "_inside", "_calls", "_max_calls", "_seen_text")
+    __slots__ = ("_held", "_inside", "_calls", "_max_calls", "_seen_text", "_prefilled")
 
-    def __init__(self, max_calls: int | None) -> None:
-        self._held = ""
-        self._inside = False
+    def __init__(self, max_calls: int | None, open_call: str | None = None) -> None:
+        self._held = open_call or ""
+        self._inside = open_call is not None
         self._calls = 0
         self._max_calls = max_calls
         self._seen_text = False
+        # The markup the client already has (its prefill): never sent back, even if the call fails.
+        self._prefilled = TOOL_CALL_OPEN + open_call if open_call is not None else ""
 
     @property
     def call_count(self) -> int:
@@ -87,7 +90,7 @@ class PromptedCallExtractor:
                 if at == -1:
                     break
                 self._inside = False
-                self._end_call(buffer[:at], out)
+                self._end_call(buffer[:at], out, closed=True)
                 buffer = buffer[at + len(TOOL_CALL_CLOSE):]
                 continue
             at = buffer.find(TOOL_CALL_OPEN)
@@ -113,7 +116,7 @@ class PromptedCallExtractor:
         held, self._held = self._held, ""
         if self._inside:
             self._inside = False
-            self._end_call(held, out)
+            self._end_call(held, out, closed=False)
         elif held.strip() or self._seen_text:
             self._text(held, out)
         return out
@@ -123,10 +126,11 @@ class PromptedCallExtractor:
             out.append(TextDelta(text))
             self._seen_text = True
 
-    def _end_call(self, body: str, out: list[EngineChunk]) -> None:
+    def _end_call(self, body: str, out: list[EngineChunk], *, closed: bool) -> None:
         call = parse_call(body)
+        prefilled, self._prefilled = self._prefilled, ""
         if call is None:
-            self._text(TOOL_CALL_OPEN + body + TOOL_CALL_CLOSE, out)
+            self._text((TOOL_CALL_OPEN + body)[len(prefilled):] + (TOOL_CALL_CLOSE if closed else ""), out)
         elif self._max_calls is None or self._calls < self._max_calls:
             out.append(_call_delta(self._calls, *call))
             self._calls += 1
@@ -139,8 +143,9 @@ def _partial_prefix_length(buffer: str, marker: str) -> int:
     return 0
 
 
-async def prompted_calls(chunks: AsyncIterator[EngineChunk], max_calls: int | None) -> AsyncIterator[EngineChunk]:
-    extractor = PromptedCallExtractor(max_calls)
+async def prompted_calls(chunks: AsyncIterator[EngineChunk], max_calls: int | None,
+                         open_call: str | None = None) -> AsyncIterator[EngineChunk]:
+    extractor = PromptedCallExtractor(max_calls, open_call)
     async for chunk in chunks:
         kind = type(chunk)
         if kind is TextDelta:
@@ -170,7 +175,7 @@ def decode_tool_calls(chunks: AsyncIterator[EngineChunk], translation: Translati
     if translation.tool_output == "constrained":
         return constrained_calls(chunks)
     if translation.tool_output == "prompted":
-        return prompted_calls(chunks, translation.max_tool_calls)
+        return prompted_calls(chunks, translation.max_tool_calls, translation.open_call)
     if translation.tool_output == "native" and translation.max_tool_calls is not None:
         return limited_native_calls(chunks, translation.max_tool_calls)
     return chunks

@@ -1,6 +1,7 @@
 """Anthropic tools -> what a model needs to call them: engine function tools when the chat template
-knows tools, otherwise a description in the system prompt; plus the JSON schema that constrains
-decoding when a call is required (`tool_choice` any/tool)."""
+knows tools, otherwise a description in the system prompt; plus the JSON schema of a valid call,
+which constrains decoding when a call is required (`tool_choice` any/tool) and, for strict tools,
+whenever the model writes a call."""
 
 from __future__ import annotations
 
@@ -199,6 +200,12 @@ def _call_schema(inputs: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 def required_call_schema(specs: list[ToolSpec], choice: ToolChoice) -> dict[str, Any]:
     """One valid call of an offered tool: every tool under `any`, only the named one under `tool`."""
     return _call_schema([(s.name, s.input_schema) for s in specs if choice.kind != "tool" or s.name == choice.name])
+
+
+def strict_call_schema(specs: list[ToolSpec]) -> dict[str, Any]:
+    """One call of any tool, its input valid for a strict tool and any JSON object for the others
+    (their input is not validated, as with Anthropic, so an exotic schema cannot break the call)."""
+    return _call_schema([(s.name, s.input_schema if s.strict else {"type": "object"}) for s in specs])
 
 
 def json_schema_format(schema: dict[str, Any], name: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
-from modelrunner.core.chat import ChatRequest, Message, Sampling
+from modelrunner.core.chat import ChatRequest, Message, Sampling, ToolCallConstraint
 from modelrunner.core.errors import InvalidRequest
 from modelrunner.dialects.anthropic import tools as tooling
 from modelrunner.dialects.anthropic.normalize import (
@@ -47,9 +47,13 @@ class PreparedMessages:
 
 @dataclass(frozen=True)
 class Translation:
+    """`open_call`: with prompted tools, the start of a call body that a prefill left open (often
+    ""): the answer continues inside that call."""
+
     chat: ChatRequest
     tool_output: ToolOutput
     max_tool_calls: int | None
+    open_call: str | None = None
 
 
 def _thinking(thinking: Block | None) -> tuple[bool | None, int | None]:
@@ -173,6 +177,35 @@ def _tool_output(prepared: PreparedMessages, native_tools: bool) -> ToolOutput:
     return "native" if native_tools else "prompted"
 
 
+def _open_call(messages: list[Message], is_prefill: bool) -> str | None:
+    """What follows the last `<tool_call>` of a prefill that does not close it, else None."""
+    if not is_prefill or not messages or messages[-1]["role"] != "assistant":
+        return None
+    text = messages[-1]["content"]
+    at = text.rfind(tooling.TOOL_CALL_OPEN)
+    if at == -1 or tooling.TOOL_CALL_CLOSE in text[at:]:
+        return None
+    return text[at + len(tooling.TOOL_CALL_OPEN):]
+
+
+def _strict_constraint(prepared: PreparedMessages, open_call: str | None,
+                       max_calls: int | None) -> ToolCallConstraint | None:
+    """Prompted calls of strict tools are constrained from their `<tool_call>` on; the text around
+    them stays free. A prefill that left a call half written cannot be: a JSON schema cannot take
+    over in the middle of a document, so that call's input goes unchecked.
+
+    With a template that renders tools this is llama.cpp's own work: its tool-call grammar
+    (common/chat.cpp, lazy under tool_choice auto, triggered by the format's call opener) holds
+    every call's arguments to that tool's parameters, strict or not."""
+    if not any(spec.strict for spec in prepared.tools):
+        return None
+    if open_call is not None and open_call.strip():
+        return None
+    return ToolCallConstraint(open=tooling.TOOL_CALL_OPEN, close=tooling.TOOL_CALL_CLOSE,
+                              call_schema=tooling.strict_call_schema(prepared.tools), max_calls=max_calls,
+                              opened=open_call is not None)
+
+
 def to_chat_request(prepared: PreparedMessages, *, native_tools: bool) -> Translation:
     """`native_tools`: the model's chat template renders tools, so the engine describes and parses them."""
     native = native_tools and bool(prepared.tools)
@@ -189,9 +222,12 @@ def to_chat_request(prepared: PreparedMessages, *, native_tools: bool) -> Transl
         else:
             builder.user(turn)
     choice = prepared.tool_choice
+    max_calls = 1 if output == "constrained" or not choice.allow_parallel else None
     response_format = prepared.response_format
     if output == "constrained":
         response_format = tooling.json_schema_format(tooling.required_call_schema(prepared.tools, choice), "tool_call")
+    open_call = _open_call(builder.messages, prepared.conversation.is_prefill) if output == "prompted" else None
+    constraint = _strict_constraint(prepared, open_call, max_calls) if output == "prompted" else None
     chat = ChatRequest(
         model=prepared.model,
         messages=builder.messages,
@@ -200,9 +236,9 @@ def to_chat_request(prepared: PreparedMessages, *, native_tools: bool) -> Transl
         tool_choice=("auto" if output == "native" else "none") if native else None,
         parallel_tool_calls=choice.allow_parallel if native else None,
         response_format=response_format,
+        tool_call_constraint=constraint,
         reasoning=prepared.reasoning,
         reasoning_budget_tokens=prepared.reasoning_budget_tokens,
         continue_final_message=prepared.conversation.is_prefill,
     )
-    max_calls = 1 if output == "constrained" or not choice.allow_parallel else None
-    return Translation(chat=chat, tool_output=output, max_tool_calls=max_calls)
+    return Translation(chat=chat, tool_output=output, max_tool_calls=max_calls, open_call=open_call)
