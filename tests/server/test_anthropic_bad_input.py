@@ -47,6 +47,9 @@ def assert_anthropic_error(response: httpx.Response, status: int, error_type: st
       "tools": [{"name": "y", "input_schema": {"type": "object"}}]}, ["tool_choice"]),
     ({"model": "ai/tiny", "max_tokens": 5, "messages": HELLO, "tools": [{"name": "y"}]}, ["input_schema"]),
     ({"model": "ai/tiny", "max_tokens": 5, "messages": HELLO, "stop_sequences": ["s"] * 17}, ["stop_sequences"]),
+    ({"model": "ai/tiny", "max_tokens": 5, "stream": True, "tool_choice": {"type": "any"},
+      "tools": [{"name": "y", "input_schema": {"type": "object"}}],
+      "messages": [*HELLO, {"role": "assistant", "content": "Sure"}]}, ["prefilled", "tool_choice"]),
 ])
 def test_invalid_bodies_are_invalid_request_errors(http: httpx.Client, body: dict, words: list[str]) -> None:
     response = http.post(MESSAGES, json=body)

@@ -114,6 +114,13 @@ def test_sampling_stop_sequences_thinking_and_prefill() -> None:
     assert enabled.chat.reasoning is True and enabled.chat.reasoning_budget_tokens == 2048
 
 
+@pytest.mark.parametrize("constraint", [{"tool_choice": {"type": "any"}, "tools": [WEATHER]},
+                                        {"output_config": {"format": {"type": "json_schema", "schema": {}}}}])
+def test_a_prefill_with_a_constrained_answer_is_a_clear_400(constraint: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequest, match="prefilled"):
+        translated(messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "A:"}], **constraint)
+
+
 def test_structured_output_becomes_a_json_schema_constraint() -> None:
     schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
     chat = translated(messages=[{"role": "user", "content": "q"}],
