@@ -67,6 +67,15 @@ def test_prompted_calls_turn_a_plain_stop_into_tool_calls() -> None:
     assert isinstance(out[0], ToolCallDelta) and out[-1] == Finish("tool_calls") and isinstance(out[-2], Usage)
 
 
+def test_a_complete_call_then_rambling_until_max_tokens_is_a_tool_use_answer() -> None:
+    out = run([TextDelta('<tool_call>{"name": "a", "input": {}}</tool_call>'), TextDelta(" and then I will"),
+               Usage(1, 50), Finish("length")], lambda s: prompted_calls(s, None))
+    assert [type(c) for c in out] == [ToolCallDelta, Usage, Finish] and out[-1] == Finish("tool_calls")
+    cut_in_call = run([TextDelta('<tool_call>{"name": "a", "inp'), Usage(1, 50), Finish("length")],
+                      lambda s: prompted_calls(s, None))
+    assert cut_in_call[-1] == Finish("length") and not any(isinstance(c, ToolCallDelta) for c in cut_in_call)
+
+
 def test_constrained_answer_becomes_one_call_and_a_cut_one_stays_text() -> None:
     out = run([ReasoningDelta("r"), TextDelta('{ "name" : "add",\n "input": {"a": 1'), TextDelta("}}"),
                Usage(1, 9), Finish("stop")], constrained_calls)

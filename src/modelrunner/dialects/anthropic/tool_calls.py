@@ -34,7 +34,9 @@ def _call_delta(index: int, name: str, arguments: dict[str, Any]) -> ToolCallDel
 
 
 def _finish_with_calls(finish: Finish, has_calls: bool) -> Finish:
-    if has_calls and finish.reason == "stop" and finish.stop_sequence is None:
+    """Text after a call is never sent, so running out of tokens there cut nothing the client sees: the
+    answer is its complete calls (a client such as Claude Code runs them rather than retrying)."""
+    if has_calls and finish.stop_sequence is None:
         return Finish("tool_calls")
     return finish
 
