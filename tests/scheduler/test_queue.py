@@ -109,6 +109,8 @@ def test_a_stream_whose_client_leaves_mid_answer_frees_its_slot(tmp_path: Path, 
                 wait_until(lambda: running(http)[MODEL]["active_requests"] == 0, what="the slot to be freed")
             response = chat(http, "ai/tiny")
             assert response.status_code == 200, response.text
+        wait_until(lambda: "POST /engines/v1/chat/completions 200 incomplete" in server.log(),
+                   what="the access log line of the abandoned stream")
     finally:
         server.stop()
 

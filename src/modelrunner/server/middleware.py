@@ -42,18 +42,28 @@ class EdgeMiddleware:
         request_id = new_request_id()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
-        status_holder = {"status": 0}
+        status, is_complete = 0, False
         headers = dict(scope.get("headers") or [])
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status, is_complete
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode()),
                                       (b"x-request-id", request_id.encode())]
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
-                self._log(scope, state, status_holder["status"], started)
+                is_complete = True
+                self._log(scope, state, status, started)
 
+        try:
+            await self._serve(scope, receive, send_with_id, headers, request_id)
+        finally:
+            if not is_complete:  # the client left mid-answer (or the handler failed): log it too
+                self._log(scope, state, status, started, outcome=" incomplete")
+
+    async def _serve(self, scope: Scope, receive: Receive, send_with_id: Send, headers: dict[bytes, bytes],
+                     request_id: str) -> None:
         rejection = self._rejection(headers, scope["path"])
         if rejection is not None:
             await error_response(scope["path"], rejection, request_id)(scope, receive, send_with_id)
@@ -93,10 +103,10 @@ class EdgeMiddleware:
         return authorization.lower().startswith(b"bearer ") and secrets.compare_digest(authorization[7:].strip(), expected)
 
     @staticmethod
-    def _log(scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+    def _log(scope: Scope, state: dict[str, Any], status: int, started: float, *, outcome: str = "") -> None:
         logger.info(
-            "%s %s %d model=%s prompt_tokens=%s completion_tokens=%s %.1fms %s",
-            scope["method"], scope["path"], status, state.get("model", "-"),
+            "%s %s %d%s model=%s prompt_tokens=%s completion_tokens=%s %.1fms %s",
+            scope["method"], scope["path"], status, outcome, state.get("model", "-"),
             state.get("prompt_tokens", "-"), state.get("completion_tokens", "-"),
             (time.perf_counter() - started) * 1000, state["request_id"],
         )
