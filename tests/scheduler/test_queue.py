@@ -3,6 +3,7 @@ worker is paused (SIGSTOP), so "busy" does not depend on how fast the tiny model
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -165,3 +166,19 @@ def test_a_queued_anthropic_stream_whose_client_leaves_gives_its_place_back(room
             wait_until(lambda: _queued(http) == 0, what="the stream to leave the queue")
         wait_until(lambda: running(http)[MODEL]["active_requests"] == 0, what="every slot to be free")
         assert chat(http, "ai/tiny").status_code == 200
+
+
+def test_a_queued_anthropic_stream_is_kept_alive_with_pings(roomy_server: RunningServer) -> None:
+    """The wait for a slot can be long (here: as long as the worker stays paused); the spec wants a ping
+    at least every 10 s while nothing else flows."""
+    server = roomy_server
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert chat(http, "ai/tiny").status_code == 200
+        with held_slot(http, server, "ai/tiny"):
+            waiting = _anthropic_stream(server)
+            waiting.read_until(b"event: message_start")
+            started = time.monotonic()
+            waiting.read_until(b'event: ping\ndata: {"type":"ping"}\n\n')
+            assert time.monotonic() - started < 10
+        received = waiting.read_until(b"event: message_stop")
+    assert received.index(b"event: ping") < received.index(b"event: content_block_start")

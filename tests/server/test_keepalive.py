@@ -5,64 +5,64 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from modelrunner.server.keepalive import with_keepalive
+import pytest
+
+from modelrunner.server.keepalive import Keepalive, send_with_keepalive
 
 PING = b"ping"
 
 
-def test_pings_flow_while_the_producer_is_quiet_and_stop_when_it_ends() -> None:
+def test_pings_flow_while_the_stream_is_quiet_and_stop_when_it_ends() -> None:
     async def scenario() -> list[bytes]:
-        quiet = asyncio.Event()
+        sent: list[bytes] = []
+        three_pings = asyncio.Event()
 
         async def events() -> AsyncIterator[bytes]:
             yield b"start"
-            await quiet.wait()
+            await three_pings.wait()
             yield b"token"
 
-        out: list[bytes] = []
-        async for event in with_keepalive(events(), ping=PING, interval_s=0.001):
-            out.append(event)
-            if out.count(PING) == 3:
-                quiet.set()
-        return out
+        async def send(data: bytes) -> None:
+            sent.append(data)
+            if sent.count(PING) == 3:
+                three_pings.set()
 
-    out = asyncio.run(scenario())
-    assert out[0] == b"start" and out[-1] == b"token" and out.count(PING) >= 3
+        await send_with_keepalive(events(), send, Keepalive(PING, interval_s=0.001))
+        await asyncio.sleep(0.01)  # no ping may follow the last event
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert sent[0] == b"start" and sent[-1] == b"token" and sent.count(PING) >= 3
 
 
-def test_closing_the_stream_closes_the_producer_even_mid_wait() -> None:
-    async def scenario() -> bool:
-        closed = asyncio.Event()
+def test_a_stream_that_keeps_flowing_gets_no_pings() -> None:
+    async def scenario() -> list[bytes]:
+        sent: list[bytes] = []
 
         async def events() -> AsyncIterator[bytes]:
-            try:
-                yield b"start"
-                await asyncio.Event().wait()
-                yield b"never"
-            finally:
-                closed.set()
+            for n in range(20):
+                await asyncio.sleep(0.001)
+                yield str(n).encode()
 
-        stream = with_keepalive(events(), ping=PING, interval_s=0.001)
-        assert await anext(stream) == b"start"
-        assert await anext(stream) == PING
-        await stream.aclose()
-        return closed.is_set()
+        async def send(data: bytes) -> None:
+            sent.append(data)
 
-    assert asyncio.run(scenario())
+        await send_with_keepalive(events(), send, Keepalive(PING, interval_s=1.0))
+        return sent
+
+    assert PING not in asyncio.run(scenario())
 
 
-def test_errors_of_the_producer_propagate() -> None:
+def test_errors_of_the_stream_propagate_and_stop_the_pings() -> None:
     async def scenario() -> None:
         async def events() -> AsyncIterator[bytes]:
             yield b"start"
             raise ValueError("engine failed")
 
-        async for _ in with_keepalive(events(), ping=PING, interval_s=1.0):
+        async def send(data: bytes) -> None:
             pass
 
-    try:
+        await send_with_keepalive(events(), send, Keepalive(PING, interval_s=0.001))
+
+    with pytest.raises(ValueError, match="engine failed"):
         asyncio.run(scenario())
-    except ValueError as exc:
-        assert str(exc) == "engine failed"
-    else:
-        raise AssertionError("the producer's error was swallowed")

@@ -1,43 +1,53 @@
 """Keep a quiet event stream alive: clients (and proxies) give up on streams that stay silent, and a
-model loading or a long prompt being processed on a CPU can take minutes before the first token."""
+model loading or a long prompt being processed on a CPU can take minutes before the first token.
+
+Pings are written beside the stream, not woven into it: a timer task sends one whenever nothing was
+sent for `interval_s`, so the per-event path costs a lock and a clock read instead of a task and a
+timed wait per event.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-
-import anyio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 
-async def with_keepalive(events: AsyncIterator[bytes], *, ping: bytes, interval_s: float) -> AsyncIterator[bytes]:
-    """Yield `events`, and `ping` whenever nothing else was sent for `interval_s`.
+@dataclass(frozen=True)
+class Keepalive:
+    ping: bytes
+    interval_s: float
 
-    The next event is awaited in a task that survives each timeout, so waiting never cancels the
-    producer half-way; closing this generator cancels that task and closes `events`.
-    """
-    pending: asyncio.Future[bytes] | None = None
-    try:
+
+SendBody = Callable[[bytes], Awaitable[None]]
+
+
+async def send_with_keepalive(events: AsyncIterator[bytes], send_body: SendBody, keepalive: Keepalive) -> None:
+    """Send every event of `events`, and `keepalive.ping` whenever nothing was sent for its interval.
+    Pings go between whole events; they stop when `events` ends or fails."""
+    loop = asyncio.get_running_loop()
+    sending = asyncio.Lock()
+    last_sent = loop.time()
+
+    async def send(data: bytes) -> None:
+        nonlocal last_sent
+        async with sending:
+            await send_body(data)
+        last_sent = loop.time()
+
+    async def ping_while_quiet() -> None:
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(events))
-            done, _ = await asyncio.wait({pending}, timeout=interval_s)
-            if not done:
-                yield ping
-                continue
-            finished, pending = pending, None
-            try:
-                event = finished.result()
-            except StopAsyncIteration:
-                return
-            yield event
+            await asyncio.sleep(max(0.0, last_sent + keepalive.interval_s - loop.time()))
+            if loop.time() - last_sent >= keepalive.interval_s:
+                await send(keepalive.ping)
+
+    pinging = asyncio.create_task(ping_while_quiet())
+    # A ping that failed (the client left) fails the stream's own next send too; nothing to report twice.
+    pinging.add_done_callback(lambda task: task.cancelled() or task.exception())
+    try:
+        async for event in events:
+            await send(event)
     finally:
-        # Shielded: a disconnect cancels through an anyio scope that would cancel these awaits too, and
-        # the producer must finish closing (its engine stream) before we return.
-        with anyio.CancelScope(shield=True):
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            with contextlib.suppress(RuntimeError):
-                await events.aclose()  # type: ignore[attr-defined]
+        pinging.cancel()
+    async with sending:  # a ping being written when the stream ended goes out whole before the caller's end
+        pass

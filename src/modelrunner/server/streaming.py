@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from modelrunner.core.chat import EngineChunk, Usage
 from modelrunner.core.errors import EngineFailed, ModelRunnerError
+from modelrunner.server.keepalive import Keepalive, send_with_keepalive
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +70,23 @@ class OwningStreamingResponse(StreamingResponse):
     skip the body's own `finally`."""
 
     def __init__(self, body: AsyncIterator[bytes], cleanup: contextlib.AsyncExitStack, *, media_type: str,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, keepalive: Keepalive | None = None) -> None:
         super().__init__(body, media_type=media_type, headers=headers)
+        self._events = body
         self._cleanup = cleanup
+        self._keepalive = keepalive
+
+    async def stream_response(self, send: Send) -> None:
+        if self._keepalive is None:
+            await super().stream_response(send)
+            return
+
+        async def send_body(data: bytes) -> None:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send_with_keepalive(self._events, send_body, self._keepalive)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -88,10 +103,11 @@ def guarded_stream(
     error_event: Callable[[ModelRunnerError], bytes],
     media_type: str,
     headers: dict[str, str] | None = None,
+    keepalive: Keepalive | None = None,
 ) -> OwningStreamingResponse:
     """Stream `events`; a failure after the 200 becomes one error event, and `cleanup` always runs."""
     body = guarded_events(events, cleanup=cleanup, error_event=error_event)
-    return OwningStreamingResponse(body, cleanup, media_type=media_type, headers=headers)
+    return OwningStreamingResponse(body, cleanup, media_type=media_type, headers=headers, keepalive=keepalive)
 
 
 def event_stream_response(
@@ -99,6 +115,7 @@ def event_stream_response(
     *,
     cleanup: contextlib.AsyncExitStack,
     error_event: Callable[[ModelRunnerError], bytes],
+    keepalive: Keepalive | None = None,
 ) -> OwningStreamingResponse:
     return guarded_stream(events, cleanup=cleanup, error_event=error_event, media_type="text/event-stream",
-                          headers=SSE_HEADERS)
+                          headers=SSE_HEADERS, keepalive=keepalive)

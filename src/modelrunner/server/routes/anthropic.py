@@ -29,14 +29,14 @@ from modelrunner.server.generation import (
     open_lease,
     start_chunks,
 )
-from modelrunner.server.keepalive import with_keepalive
+from modelrunner.server.keepalive import Keepalive
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
 from modelrunner.server.services import services_of
 from modelrunner.server.streaming import event_stream_response
 from modelrunner.store import media_types
 
-PING_INTERVAL_S = 5.0
+KEEPALIVE = Keepalive(PING_EVENT, interval_s=5.0)
 TEMPLATE_TEXT_ALLOWANCE_BYTES = 4096
 
 router = APIRouter()
@@ -127,8 +127,7 @@ async def create_message(request: Request) -> Response:
             if event:
                 yield event
 
-    streamed = with_keepalive(events(), ping=PING_EVENT, interval_s=PING_INTERVAL_S)
-    return event_stream_response(streamed, cleanup=cleanup, error_event=_error_event(request))
+    return event_stream_response(events(), cleanup=cleanup, error_event=_error_event(request), keepalive=KEEPALIVE)
 
 
 @router.post("/messages/count_tokens")
