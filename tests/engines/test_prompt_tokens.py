@@ -66,15 +66,17 @@ def test_a_growing_conversation_tokenises_only_its_new_turns() -> None:
     tokenizer = RecordingTokenizer()
     counter = counter_over(tokenizer)
     turns = [("system", "be brief"), ("user", "tell me about harbours and their boats")]
-    counts = []
+    counts, calls_per_step = [], []
     for step in range(6):
         prompt = chatml(*turns)
+        calls_before = len(tokenizer.calls)
         counts.append(asyncio.run(counter.count(prompt)))
+        calls_per_step.append(len(tokenizer.calls) - calls_before)
         assert counts[-1] == asyncio.run(RecordingTokenizer()(prompt, add_special=True))
         turns += [("assistant", f"answer number {step}"), ("user", f"question number {step}")]
-    late_calls = tokenizer.calls[-2:]
-    assert all("harbours" not in text and not add_special for text, add_special in late_calls)
-    assert sum(len(text) for text, _ in late_calls) < len(chatml(*turns)) / 3
+    assert calls_per_step[-2:] == [1, 1]  # the new turns only: the generation prompt's count is remembered
+    [(late_text, add_special)] = tokenizer.calls[-1:]
+    assert "harbours" not in late_text and not add_special and late_text.startswith("<|im_start|>assistant\nanswer")
 
 
 def test_the_same_prompt_again_needs_no_tokenizer_call() -> None:

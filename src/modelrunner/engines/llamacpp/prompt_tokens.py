@@ -23,6 +23,8 @@ from typing import Protocol
 logger = logging.getLogger(__name__)
 
 REMEMBERED_PREFIXES = 4096
+REMEMBERED_LAST_SEGMENTS = 64
+LAST_SEGMENT_MAX_CHARS = 512
 CHECKED_SPLITS = 3
 
 
@@ -61,6 +63,7 @@ class PromptTokenCounter:
         self._boundaries: re.Pattern[str] | None = None
         self._boundaries_known = False
         self._prefix_counts: OrderedDict[bytes, int] = OrderedDict()
+        self._last_segment_counts: OrderedDict[str, int] = OrderedDict()
         self._splits_left_to_check = CHECKED_SPLITS
         self._splits_are_exact = True
 
@@ -86,14 +89,28 @@ class PromptTokenCounter:
         last_start = keys[-2][0] if len(keys) > 1 else 0
         add_special = known is None
         if last_start <= start:
-            total = before + await self._tokenize(prompt[start:], add_special=add_special)
-            return self._remember(keys[-1][1], total), known is not None
+            if known is None:
+                return self._remember(keys[-1][1], await self._tokenize(prompt, add_special=True)), False
+            return self._remember(keys[-1][1], before + await self._last_segment_count(prompt[start:])), True
         head, tail = await asyncio.gather(
             self._tokenize(prompt[start:last_start], add_special=add_special),
-            self._tokenize(prompt[last_start:], add_special=False),
+            self._last_segment_count(prompt[last_start:]),
         )
         self._remember(keys[-2][1], before + head)
         return self._remember(keys[-1][1], before + head + tail), True
+
+    async def _last_segment_count(self, segment: str) -> int:
+        """A prompt's last segment is most often the same generation prompt (`<|im_start|>assistant\n`):
+        short ones are remembered, so a grown conversation costs one tokenizer call, not two."""
+        known = self._last_segment_counts.get(segment)
+        if known is not None:
+            return known
+        count = await self._tokenize(segment, add_special=False)
+        if len(segment) <= LAST_SEGMENT_MAX_CHARS:
+            self._last_segment_counts[segment] = count
+            while len(self._last_segment_counts) > REMEMBERED_LAST_SEGMENTS:
+                self._last_segment_counts.popitem(last=False)
+        return count
 
     async def _checked(self, prompt: str, assembled: int) -> int:
         self._splits_left_to_check -= 1
@@ -103,6 +120,7 @@ class PromptTokenCounter:
                            "(%d whole, %d in parts): counting whole prompts from now on", whole, assembled)
             self._splits_are_exact = False
             self._prefix_counts.clear()
+            self._last_segment_counts.clear()
         return whole
 
     def _longest_known_prefix(self, keys: list[tuple[int, bytes]]) -> int | None:
