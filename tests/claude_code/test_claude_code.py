@@ -151,8 +151,8 @@ def test_claude_names_are_served_by_the_default_model(conversation: Conversation
         assert stream.text == turn.output["result"]
     log = runner.log()
     assert "loaded ai/smollm2:135M-Q4_1" in log
-    assert "POST /v1/messages 200 model=claude-sonnet-4-5" in log
-    assert "POST /v1/messages 200 model=claude-haiku-4-5" in log
+    assert "POST /v1/messages 200 model=claude-sonnet-4-5 served_by=ai/smollm2:135M-Q4_1" in log
+    assert "POST /v1/messages 200 model=claude-haiku-4-5 served_by=ai/smollm2:135M-Q4_1" in log
     loaded = httpx.get(runner.url + "/engines/ps", timeout=10).json()
     assert [runner_row["model_name"] for runner_row in loaded] == ["ai/smollm2:135M-Q4_1"]
 

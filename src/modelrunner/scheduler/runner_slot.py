@@ -78,11 +78,13 @@ class RunnerSlot:
 
 @dataclass(frozen=True)
 class Lease:
-    """A runner lent to one request; `requested` is the client's name for the model."""
+    """A runner lent to one request; `requested` is the client's name for the model, `label` the name
+    of the model that serves it (they differ for aliases and the `claude-*` fallback)."""
 
     model: StoredModel
     runner: Any
     requested: str
+    label: str
     context_size: int
 
 

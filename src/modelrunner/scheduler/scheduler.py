@@ -110,7 +110,8 @@ class Scheduler:
         slot = await self._ready_slot(model)
         slot.borrowers += 1  # keeps the runner from being unloaded under this request
         try:
-            yield Lease(model=model, runner=slot.runner, requested=requested, context_size=slot.config.context_size)
+            yield Lease(model=model, runner=slot.runner, requested=requested, label=slot.label,
+                        context_size=slot.config.context_size)
         finally:
             slot.borrowers -= 1
             self._after_use(slot, requested_keep_alive)
@@ -128,7 +129,8 @@ class Scheduler:
                            keep_alive_s: float | None) -> AsyncIterator[Lease]:
         slot = await self._slot_after_wait(place, model, slot)
         try:
-            yield Lease(model=model, runner=slot.runner, requested=requested, context_size=slot.config.context_size)
+            yield Lease(model=model, runner=slot.runner, requested=requested, label=slot.label,
+                        context_size=slot.config.context_size)
         finally:
             slot.gate.leave()
             self._after_use(slot, keep_alive_s)

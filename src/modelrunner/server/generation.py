@@ -40,6 +40,7 @@ async def start_chunks(
     lease: Lease, stack: contextlib.AsyncExitStack, start: StartGeneration, state: Any
 ) -> AsyncIterator[EngineChunk]:
     """Start the engine stream under `stack`, so it is closed before the lease is returned."""
+    state.served_model = lease.label
     engine_chunks = start(lease)
     stack.push_async_callback(engine_chunks.aclose)  # type: ignore[attr-defined]
     recorded = record_usage(engine_chunks, state)

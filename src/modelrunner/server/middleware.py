@@ -104,9 +104,11 @@ class EdgeMiddleware:
 
     @staticmethod
     def _log(scope: Scope, state: dict[str, Any], status: int, started: float, *, outcome: str = "") -> None:
+        requested, served = state.get("model", "-"), state.get("served_model")
         logger.info(
             "%s %s %d%s model=%s prompt_tokens=%s completion_tokens=%s %.1fms %s",
-            scope["method"], scope["path"], status, outcome, state.get("model", "-"),
+            scope["method"], scope["path"], status, outcome,
+            requested if served in (None, requested) else f"{requested} served_by={served}",
             state.get("prompt_tokens", "-"), state.get("completion_tokens", "-"),
             (time.perf_counter() - started) * 1000, state["request_id"],
         )
