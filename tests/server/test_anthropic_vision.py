@@ -153,18 +153,19 @@ def test_bytes_that_are_no_image_are_a_400(client: anthropic.Anthropic) -> None:
     assert "image" in caught.value.body["error"]["message"]
 
 
-def test_count_tokens_accepts_images(client: anthropic.Anthropic) -> None:
-    text_only = client.messages.count_tokens(model=VISION_TINY, messages=[{"role": "user", "content": [QUESTION]}])
-    with_image = client.messages.count_tokens(model=VISION_TINY,
-                                              messages=[{"role": "user", "content": [PICTURE, QUESTION]}])
-    assert with_image.input_tokens > text_only.input_tokens > 0
+def test_an_image_url_that_cannot_be_fetched_is_a_400(client: anthropic.Anthropic) -> None:
+    unreachable = {"type": "image", "source": {"type": "url", "url": "http://127.0.0.1:9/nothing.png"}}
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        ask(client, [{"role": "user", "content": [unreachable, QUESTION]}])
+    assert refused.value.body["error"]["type"] == "invalid_request_error"
+    assert "could not fetch an image from its URL" in refused.value.body["error"]["message"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "count_tokens renders the prompt with llama.cpp's /apply-template, which puts a random "
-    "'<__media_XXXX__>' marker where each image goes, and /tokenize counts the marker's text "
-    "(about 44 tokens with the tiny tokenizer) instead of the image's embeddings (IMAGE_TOKENS)"))
-def test_count_tokens_counts_an_image_as_generation_does(client: anthropic.Anthropic) -> None:
-    messages = [{"role": "user", "content": [PICTURE, QUESTION]}]
+@pytest.mark.parametrize("images", [1, 2])
+def test_count_tokens_counts_images_as_generation_does(client: anthropic.Anthropic, images: int) -> None:
+    """llama.cpp's render puts a text marker where an image goes and its tokenizer would count the
+    marker (about 44 tokens here) instead of the image's embeddings: images are counted by evaluation."""
+    messages = [{"role": "user", "content": [*[PICTURE] * images, QUESTION]}]
     counted = client.messages.count_tokens(model=VISION_TINY, messages=messages).input_tokens
-    assert counted == prompt_tokens(ask(client, messages).usage)
+    text_only = client.messages.count_tokens(model=VISION_TINY, messages=[{"role": "user", "content": [QUESTION]}])
+    assert counted == prompt_tokens(ask(client, messages).usage) == text_only.input_tokens + images * IMAGE_TOKENS

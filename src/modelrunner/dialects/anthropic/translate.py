@@ -116,6 +116,13 @@ def _joined_text(blocks: list[Block]) -> str:
     return "\n\n".join(block["text"] for block in blocks if block.get("type") == "text")
 
 
+def has_images(chat: ChatRequest) -> bool:
+    """Whether the engine will see an image part (from a user turn or a tool result)."""
+    return any(isinstance(message.get("content"), list)
+               and any(part.get("type") == "image_url" for part in message["content"])
+               for message in chat.messages)
+
+
 def _image_part(block: Block) -> dict[str, Any]:
     source = block["source"]
     if source.get("type") == "url":

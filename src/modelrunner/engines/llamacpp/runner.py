@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 _DATA_PREFIX = b"data: "
 _ERROR_PREFIX = b"error: "
 _DONE = b"[DONE]"
+_MEDIA_FETCH_FAILED = "cannot make GET request"
 
 
 def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
@@ -47,6 +48,8 @@ def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Ex
     kind = error.get("type")
     if kind == "exceed_context_size_error":
         return ContextOverflow(int(error.get("n_prompt_tokens") or 0), int(error.get("n_ctx") or 0))
+    if _MEDIA_FETCH_FAILED in message:  # llama.cpp fetches image URLs itself and answers a 500 when it cannot
+        return InvalidRequest(f"could not fetch an image from its URL ({message}); send it as base64 data instead")
     if kind == "not_supported_error" or status == 501:
         return Unsupported(message)
     if status == 400 or kind == "invalid_request_error":

@@ -5,20 +5,27 @@ whose base URL is `/anthropic`), mounted under `/v1`, `/anthropic/v1`, `/engines
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelrunner.core.answer import CompletedAnswer
-from modelrunner.core.chat import EngineChunk
-from modelrunner.core.errors import ContextOverflow, ModelRunnerError
+from modelrunner.core.chat import EngineChunk, Usage
+from modelrunner.core.errors import ContextOverflow, EngineFailed, ModelRunnerError
 from modelrunner.dialects.anthropic.errors import anthropic_status, error_body
 from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
 from modelrunner.dialects.anthropic.response import message
 from modelrunner.dialects.anthropic.stream import PING_EVENT, MessageStreamEncoder, error_event
 from modelrunner.dialects.anthropic.tool_calls import decode_tool_calls
-from modelrunner.dialects.anthropic.translate import PreparedMessages, Translation, prepare, to_chat_request
+from modelrunner.dialects.anthropic.translate import (
+    PreparedMessages,
+    Translation,
+    has_images,
+    prepare,
+    to_chat_request,
+)
 from modelrunner.scheduler.scheduler import Lease
 from modelrunner.server.bodies import read_body
 from modelrunner.server.errors import status_for
@@ -77,22 +84,39 @@ def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
     return encode
 
 
-async def _prompt_tokens(request: Request, lease: Lease, prepared: PreparedMessages) -> int:
-    translation = await _translation(request, lease, prepared)
+async def _rendered_tokens(lease: Lease, translation: Translation) -> int:
     return await lease.runner.count_tokens(await lease.runner.render_prompt(translation.chat))
+
+
+async def _evaluated_tokens(request: Request, model: str, translation: Translation) -> int:
+    """llama.cpp renders an image as a text marker and its tokenizer counts the marker, not the image's
+    embeddings, whose number only the projector knows (and, for some, the image's size). A prompt with
+    images is therefore counted by evaluating it: one generated token, in a generation slot."""
+    probe = dataclasses.replace(translation.chat, sampling=dataclasses.replace(
+        translation.chat.sampling, max_tokens=1, stop=[]))
+    async with services_of(request).scheduler.acquire(model) as lease:
+        async with contextlib.aclosing(lease.runner.chat(probe)) as chunks:
+            async for chunk in chunks:
+                if type(chunk) is Usage:
+                    return chunk.prompt_tokens
+    raise EngineFailed(f"the engine reported no token counts for {model}")
 
 
 async def _refuse_if_too_long(request: Request, model: str, prepared: PreparedMessages) -> None:
     """Once a stream's 200 is out, "prompt is too long" can only be an error event, and clients such as
     Claude Code compact their conversation on the 400. So a body that could overflow the context is
     counted first. A token spans at least one byte, so a body with fewer bytes than the context has
-    room for (less the template's own text) cannot overflow and skips the count."""
+    room for (less the template's own text) cannot overflow and skips the count. A prompt with images
+    is not counted here (that would evaluate it twice): the engine reports its overflow, as an event."""
     body_bytes = len(await request.body())
     scheduler = services_of(request).scheduler
     async with scheduler.acquire(model, needs_slot=False) as lease:
         if body_bytes + TEMPLATE_TEXT_ALLOWANCE_BYTES < lease.context_size:
             return
-        tokens = await _prompt_tokens(request, lease, prepared)
+        translation = await _translation(request, lease, prepared)
+        if has_images(translation.chat):
+            return
+        tokens = await _rendered_tokens(lease, translation)
     if tokens >= lease.context_size:
         raise ContextOverflow(tokens, lease.context_size)
 
@@ -137,8 +161,10 @@ async def count_tokens(request: Request) -> Response:
     body = await read_body(request, CountTokensBody)
     prepared = await _prepared(request, body)
     async with services_of(request).scheduler.acquire(body.model, needs_slot=False) as lease:
-        tokens = await _prompt_tokens(request, lease, prepared)
-    return json_response({"input_tokens": tokens})
+        translation = await _translation(request, lease, prepared)
+        if not has_images(translation.chat):
+            return json_response({"input_tokens": await _rendered_tokens(lease, translation)})
+    return json_response({"input_tokens": await _evaluated_tokens(request, body.model, translation)})
 
 
 @model_list_router.get("/models")
