@@ -130,9 +130,11 @@ def roomy_server(tmp_path: Path, tiny_gguf: Path) -> Iterator[RunningServer]:
         running_server.stop()
 
 
+ANTHROPIC_STREAM = {"model": "ai/tiny", "max_tokens": 3, "stream": True, "messages": [{"role": "user", "content": "go"}]}
+
+
 def _anthropic_stream(server: RunningServer) -> RawRequest:
-    return RawRequest(server, "/v1/messages", {"model": "ai/tiny", "max_tokens": 3, "stream": True,
-                                               "messages": [{"role": "user", "content": "go"}]})
+    return RawRequest(server, "/v1/messages", ANTHROPIC_STREAM)
 
 
 def test_an_anthropic_stream_beyond_the_queue_is_refused_with_a_429_before_it_starts(
@@ -146,8 +148,7 @@ def test_an_anthropic_stream_beyond_the_queue_is_refused_with_a_429_before_it_st
             for stream in queued:  # a queued stream is accepted: message_start at once, the answer later
                 stream.read_until(b"event: message_start")
             wait_until(lambda: _queued(http) == QUEUE_LENGTH, what="the queue to fill")
-            refused = http.post("/v1/messages", json={"model": "ai/tiny", "max_tokens": 3, "stream": True,
-                                                      "messages": [{"role": "user", "content": "go"}]})
+            refused = http.post("/v1/messages", json=ANTHROPIC_STREAM)
         for stream in queued:
             stream.read_until(b"event: message_stop")
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1

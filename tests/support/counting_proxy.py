@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler
 
 import httpx
 
-from tests.support.http_threads import ThreadedHTTPServer
+from tests.support.http_threads import relay_server
 from tests.support.server import free_port
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length"}
@@ -48,20 +48,7 @@ class CountingProxy:
         self.stalled = threading.Event()
         self._release = threading.Event()
         self._client = httpx.Client(timeout=30.0)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                proxy._relay(self)
-
-            do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_GET
-
-        self._server = ThreadedHTTPServer(self.port, Handler)
+        self._server = relay_server(self.port, self._relay)
 
     def reset(self) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ service, a counting proxy): one loopback server on a daemon thread, stopped on e
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -19,3 +20,20 @@ class ThreadedHTTPServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def relay_server(port: int, relay: Callable[[BaseHTTPRequestHandler], None]) -> ThreadedHTTPServer:
+    """A server that hands every request, whatever its method, to `relay` (the proxies' shape)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            relay(self)
+
+        do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_GET
+
+    return ThreadedHTTPServer(port, Handler)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.http_threads import ThreadedHTTPServer
+from tests.support.http_threads import relay_server
 from tests.support.server import free_port
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length",
@@ -47,20 +47,7 @@ class RecordingProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=httpx.Timeout(600.0, connect=10.0))
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                proxy._relay(self)
-
-            do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_GET
-
-        self._server = ThreadedHTTPServer(self.port, Handler)
+        self._server = relay_server(self.port, self._relay)
 
     def requests_to(self, path: str) -> list[Exchange]:
         """The exchanges whose path (query string left out) is `path`, in the order they were sent."""
