@@ -14,13 +14,13 @@ from modelrunner.scheduler.admission import AdmissionGate
 def test_slots_then_queue_then_overloaded() -> None:
     async def scenario() -> None:
         gate = AdmissionGate(2, 1, label="m")
-        await gate.enter()
-        await gate.enter()
-        queued = asyncio.create_task(gate.enter())
+        await gate.reserve().wait()
+        await gate.reserve().wait()
+        queued = asyncio.create_task(gate.reserve().wait())
         await asyncio.sleep(0)
         assert (gate.active, gate.waiting) == (2, 1)
         with pytest.raises(Overloaded) as refused:
-            await gate.enter()
+            await gate.reserve().wait()
         assert refused.value.retry_after_s is not None
         gate.leave()
         await queued
@@ -35,11 +35,11 @@ def test_slots_then_queue_then_overloaded() -> None:
 def test_waiters_are_served_in_arrival_order() -> None:
     async def scenario() -> list[int]:
         gate = AdmissionGate(1, 5, label="m")
-        await gate.enter()
+        await gate.reserve().wait()
         served: list[int] = []
 
         async def wait(number: int) -> None:
-            await gate.enter()
+            await gate.reserve().wait()
             served.append(number)
 
         tasks = [asyncio.create_task(wait(n)) for n in range(3)]
@@ -56,14 +56,14 @@ def test_waiters_are_served_in_arrival_order() -> None:
 def test_a_cancelled_waiter_leaves_the_queue_and_frees_its_place() -> None:
     async def scenario() -> None:
         gate = AdmissionGate(1, 1, label="m")
-        await gate.enter()
-        waiter = asyncio.create_task(gate.enter())
+        await gate.reserve().wait()
+        waiter = asyncio.create_task(gate.reserve().wait())
         await asyncio.sleep(0)
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
         assert gate.waiting == 0
-        second = asyncio.create_task(gate.enter())
+        second = asyncio.create_task(gate.reserve().wait())
         await asyncio.sleep(0)
         assert gate.waiting == 1
         gate.leave()

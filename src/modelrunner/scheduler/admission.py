@@ -42,10 +42,6 @@ class AdmissionGate:
         self._waiters.append(waiter)
         return Place(self, waiter)
 
-    async def enter(self) -> None:
-        """Take a slot, waiting in the queue if all are taken. Cancelling the wait leaves the queue."""
-        await self.reserve().wait()
-
     def _withdraw(self, waiter: asyncio.Future[None]) -> None:
         if waiter in self._waiters:
             self._waiters.remove(waiter)

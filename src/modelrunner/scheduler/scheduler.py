@@ -136,17 +136,20 @@ class Scheduler:
             self._after_use(slot, keep_alive_s)
 
     async def _slot_after_wait(self, place: Place, model: StoredModel, slot: RunnerSlot) -> RunnerSlot:
-        """The slot `place` queued for, or one on a fresh runner if that one was reaped meanwhile."""
-        try:
-            await place.wait()
-        except EngineFailed:
-            if self._slots.get(model.id) is slot:
-                raise
-            return await self._admitted_slot(model)
-        if self._slots.get(model.id) is slot and slot.runner is not None and slot.runner.is_alive:
-            return slot
-        slot.gate.leave()
-        return await self._admitted_slot(model)
+        """The slot `place` queued for, or, if that runner was reaped while this request waited, a slot
+        on a fresh one (queueing again there)."""
+        while True:
+            try:
+                await place.wait()
+            except EngineFailed:
+                if self._slots.get(model.id) is slot:
+                    raise
+            else:
+                if self._slots.get(model.id) is slot and slot.runner is not None and slot.runner.is_alive:
+                    return slot
+                slot.gate.leave()
+            slot = await self._ready_slot(model)
+            place = slot.gate.reserve()
 
     def _after_use(self, slot: RunnerSlot, keep_alive_s: float | None) -> None:
         slot.touch()
@@ -213,19 +216,6 @@ class Scheduler:
 
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
         return runner_config(model, self._configs.settings_for(model.id), self._settings)
-
-    async def _admitted_slot(self, model: StoredModel) -> RunnerSlot:
-        while True:
-            slot = await self._ready_slot(model)
-            try:
-                await slot.gate.enter()
-            except EngineFailed:
-                if self._slots.get(model.id) is slot:
-                    raise
-                continue  # the runner was reaped while this request waited: start over on a fresh one
-            if self._slots.get(model.id) is slot and slot.runner is not None and slot.runner.is_alive:
-                return slot
-            slot.gate.leave()
 
     async def _ready_slot(self, model: StoredModel) -> RunnerSlot:
         while True:
