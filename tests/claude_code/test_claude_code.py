@@ -60,7 +60,7 @@ class ClaudeRun:
 def claude() -> Path:
     binary = claude_binary()
     if binary is None:
-        pytest.skip("Claude Code is not installed: run scripts/setup.sh --test (needs npm)")
+        pytest.fail("Claude Code is not installed: run scripts/setup.sh --test (needs npm)")
     return binary
 
 
