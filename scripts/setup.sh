@@ -35,4 +35,5 @@ if [[ $want_tests == 1 ]]; then
     if [[ -x scripts/install-registry.sh ]]; then
         scripts/install-registry.sh
     fi
+    scripts/install-chromium.sh
 fi
