@@ -102,7 +102,7 @@ def split_flags(raw: str | list[str] | None) -> list[str]:
             return shlex.split(raw)
         except ValueError as exc:
             raise InvalidRequest(f"runtime flags could not be read: {exc}", param=PARAM) from None
-    if not all(isinstance(item, str) for item in raw):
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
         raise InvalidRequest("runtime-flags must be a list of strings", param=PARAM)
     return list(raw)
 

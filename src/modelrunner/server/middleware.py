@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelrunner.core.errors import AuthenticationFailed, ModelRunnerError, RequestTooLarge
+from modelrunner.core.errors import AuthenticationFailed, EngineFailed, ModelRunnerError, RequestTooLarge
 from modelrunner.server.errors import error_response
 
 logger = logging.getLogger("modelrunner.access")
@@ -42,13 +42,13 @@ class EdgeMiddleware:
         request_id = new_request_id()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
-        status, is_complete = 0, False
+        status, is_started, is_complete = 0, False, False
         headers = dict(scope.get("headers") or [])
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, is_complete
+            nonlocal status, is_started, is_complete
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, is_started = message["status"], True
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode()),
                                       (b"x-request-id", request_id.encode())]
             await send(message)
@@ -58,6 +58,14 @@ class EdgeMiddleware:
 
         try:
             await self._serve(scope, receive, send_with_id, headers, request_id)
+        except Exception as exc:  # noqa: BLE001 - the one place an unexpected fault becomes an answer
+            # Re-raising would make the ASGI server close the keep-alive connection and answer without
+            # a request id: log it once here and answer a 500 in the route's envelope instead.
+            logger.error("unexpected error on %s %s (%s)", scope["method"], scope["path"], request_id,
+                         exc_info=exc)
+            if not is_started:
+                internal = EngineFailed("internal error: " + type(exc).__name__)
+                await error_response(scope["path"], internal, request_id)(scope, receive, send_with_id)
         finally:
             if not is_complete:  # the client left mid-answer (or the handler failed): log it too
                 self._log(scope, state, status, started, outcome=" incomplete")

@@ -120,7 +120,7 @@ def tool_choice(choice: Block | None, specs: list[ToolSpec]) -> ToolChoice:
                              param="tool_choice.type")
     allow_parallel = not choice.get("disable_parallel_tool_use", False)
     name = choice.get("name")
-    if kind == "tool" and specs and name not in {spec.name for spec in specs}:
+    if kind == "tool" and specs and (not isinstance(name, str) or name not in {spec.name for spec in specs}):
         raise InvalidRequest(f"tool_choice.name: no tool named {name!r} in tools", param="tool_choice.name")
     return ToolChoice(kind=kind, name=name if kind == "tool" else None, allow_parallel=allow_parallel)
 

@@ -73,7 +73,7 @@ def _output_format(body: CountTokensBody) -> dict[str, Any] | None:
     fmt = (body.output_config or {}).get("format") or body.output_format
     if not fmt:
         return None
-    if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
         raise InvalidRequest("output_config.format: expected {\"type\": \"json_schema\", \"schema\": {...}}",
                              param="output_config.format")
     return tooling.json_schema_format(fmt["schema"], "output")

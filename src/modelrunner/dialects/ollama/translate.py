@@ -57,7 +57,7 @@ def _with_images(text: str, images: list[str] | None) -> str | list[dict[str, An
 
 def _message(position: int, message: dict[str, Any]) -> Message:
     role = message.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise InvalidRequest(f"messages[{position}].role must be one of {', '.join(sorted(_ROLES))}",
                              param=f"messages[{position}].role")
     content = message.get("content") or ""

@@ -25,7 +25,7 @@ def _check_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     checked = []
     for position, message in enumerate(messages):
         role = message.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise InvalidRequest(f"messages[{position}].role must be one of {', '.join(sorted(_ROLES))}",
                                  param=f"messages[{position}].role")
         if role == "developer":
