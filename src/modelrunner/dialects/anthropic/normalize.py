@@ -142,6 +142,8 @@ def content_blocks(content: str | list[Block], where: str, *, accepts_images: bo
     for position, block in enumerate(raw):
         at = f"{where}.content.{position}"
         kind = block.get("type") if isinstance(block, dict) else None
+        if kind is not None and not isinstance(kind, str):
+            raise InvalidRequest(f"{at}.type: expected a string", param=f"{at}.type")
         if kind == "document":
             blocks.extend(_document_blocks(block, at))
         elif kind not in _KEPT_BLOCKS or _is_blank(block):

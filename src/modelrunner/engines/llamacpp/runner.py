@@ -34,6 +34,11 @@ _DATA_PREFIX = b"data: "
 _ERROR_PREFIX = b"error: "
 _DONE = b"[DONE]"
 _MEDIA_FETCH_FAILED = "cannot make GET request"
+# llama.cpp answers a 500 when it cannot read the request it was given (its JSON accessors throw, its
+# tool and message parsers raise runtime errors): these are the caller's input, so a 400 quoting the reason.
+_INPUT_REJECTIONS = ("[json.exception.", "Failed to parse", "Missing tool", "Unsupported tool type",
+                     "Unsupported content part type", "Invalid ", "Expected ", "Unable to generate parser",
+                     "must be a", "must be an", "must not be", "unsupported type", "is not supported")
 
 
 def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
@@ -54,6 +59,8 @@ def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Ex
         return Unsupported(message)
     if status == 400 or kind == "invalid_request_error":
         return InvalidRequest(message)
+    if any(marker in message for marker in _INPUT_REJECTIONS):
+        return InvalidRequest(f"the engine refused the request: {message}")
     return EngineFailed(f"{label}: {message}")
 
 
