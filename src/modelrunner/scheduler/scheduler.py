@@ -193,20 +193,28 @@ class Scheduler:
         loads it with the new settings; a busy one is left alone and the change refused."""
         model = await self.resolve(requested)
         async with self._configuring:
+            await asyncio.to_thread(self._configs.refresh)
             updated = apply_configure_body(self._configs.settings_for(model.id), body)
             runner_config(model, updated, self._settings)
             slot = self._slots.get(model.id)
             if slot is not None and not slot.is_idle:
                 raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} waiting"
                                f"{', loading' if slot.is_loading else ''}); configure it when it is idle")
-            if slot is not None:
+
+            def change(current: ModelSettings) -> ModelSettings:  # on the file's settings, under its lock
+                merged = apply_configure_body(current, body)
+                runner_config(model, merged, self._settings)
+                return merged
+
+            updated = await asyncio.to_thread(self._configs.update, model.id, self._label(model), change)
+            if slot is not None:  # after the write: a failed write leaves the runner as it was
                 self._retire(slot, "its configuration changed")
             self._failed_loads.pop(model.id, None)
-            await asyncio.to_thread(self._configs.save, model.id, self._label(model), updated)
         return model, updated
 
     async def configurations(self, requested: str | None = None) -> list[dict[str, Any]]:
         """Stored configurations, all or that of one model."""
+        await asyncio.to_thread(self._configs.refresh)
         if requested is not None:
             model = await self.resolve(requested)
             return [{"model": self._label(model), "id": model.id, **self._configs.settings_for(model.id).to_api()}]
@@ -241,6 +249,7 @@ class Scheduler:
             failed = self._failed_loads.get(model.id)
             if failed is not None and time.monotonic() - failed[0] < FAILED_LOAD_COOLDOWN_S:
                 raise failed[1]
+            await asyncio.to_thread(self._configs.refresh)
             settings = self._configs.settings_for(model.id)
             config = runner_config(model, settings, self._settings)
             label = self._label(model)

@@ -55,19 +55,24 @@ def package_gguf(store: ModelStore, spec: PackageSpec, tags: list[ModelReference
     summary = read_gguf_summary(spec.gguf_paths[0])
 
     layers: list[dict[str, Any]] = []
+    sources: dict[str, Path | bytes] = {}
     total_size = 0
     for path in spec.gguf_paths:
         digest, size = store.put_blob_file(path)
+        sources[digest] = path
         total_size += size
         layers.append(_layer(media_types.GGUF, digest, size, path.name))
     if spec.mmproj_path is not None:
         digest, size = store.put_blob_file(spec.mmproj_path)
+        sources[digest] = spec.mmproj_path
         layers.append(_layer(media_types.MMPROJ, digest, size, spec.mmproj_path.name))
     if spec.chat_template_path is not None:
         digest, size = store.put_blob_file(spec.chat_template_path)
+        sources[digest] = spec.chat_template_path
         layers.append(_layer(media_types.CHAT_TEMPLATE, digest, size, spec.chat_template_path.name))
     for path in spec.license_paths:
         digest, size = store.put_blob_file(path)
+        sources[digest] = path
         layers.append(_layer(media_types.LICENSE, digest, size, path.name))
 
     model_config: dict[str, Any] = {
@@ -88,10 +93,11 @@ def package_gguf(store: ModelStore, spec: PackageSpec, tags: list[ModelReference
     }
     config_bytes = orjson.dumps(config_document)
     config_digest = store.put_blob_bytes(config_bytes)
+    sources[config_digest] = config_bytes
     manifest = {
         "schemaVersion": 2,
         "mediaType": media_types.OCI_MANIFEST,
         "config": {"mediaType": media_types.CONFIG_V01, "size": len(config_bytes), "digest": config_digest},
         "layers": layers,
     }
-    return store.add_model(orjson.dumps(manifest), tags)
+    return store.add_model(orjson.dumps(manifest), tags, sources)

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from filelock import FileLock
 
 from modelrunner.core.errors import Conflict, InvalidRequest, ModelNotFound, StoreError, UnsupportedArtifact
 from modelrunner.core.references import ModelReference, model_id_from, parse_reference
 from modelrunner.store import media_types
 from modelrunner.store.files import link_or_copy, sha256_of_file, write_atomically
+from modelrunner.store.locking import InterProcessLock
 from modelrunner.store.models import Bundle, StoredModel, layer_filename
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class ModelStore:
         self.root = root
         self._index_cache: tuple[tuple[int, int, int], list[dict[str, Any]]] | None = None
         self._documents_cache: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-        self._lock = FileLock(str(root / ".modelrunner.lock"), thread_local=False)
+        self._lock = InterProcessLock(root / ".modelrunner.lock")
 
     @property
     def index_path(self) -> Path:
@@ -120,8 +120,12 @@ class ModelStore:
             documents = self._documents_cache[model_id] = (manifest, config_document)
         return documents
 
-    def _load(self, entry: dict[str, Any]) -> StoredModel:
-        manifest, config_document = self._documents(entry["id"])
+    def _load(self, entry: dict[str, Any], name: str | None = None) -> StoredModel:
+        """The model an index entry names; one deleted meanwhile (by another runner) is not found."""
+        try:
+            manifest, config_document = self._documents(entry["id"])
+        except FileNotFoundError:
+            raise ModelNotFound(name or entry["id"]) from None
         return StoredModel(
             id=entry["id"],
             tags=tuple(entry.get("tags") or ()),
@@ -145,11 +149,11 @@ class ModelStore:
         if hex_id is not None:
             matches = [e for e in entries if e["id"].removeprefix("sha256:").startswith(hex_id)]
             if len(matches) == 1:
-                return self._load(matches[0])
+                return self._load(matches[0], name)
         reference = parse_reference(name)
         for entry in entries:
             if reference.canonical in (entry.get("tags") or ()):
-                return self._load(entry)
+                return self._load(entry, name)
         if "/" not in name.strip() and ":" not in name.strip():
             matches = [
                 e for e in entries
@@ -157,7 +161,7 @@ class ModelStore:
                        parse_reference(tag).tag == reference.tag for tag in e.get("tags") or ())
             ]
             if len(matches) == 1:
-                return self._load(matches[0])
+                return self._load(matches[0], name)
         raise ModelNotFound(name)
 
     # -- writing -------------------------------------------------------------------------------
@@ -189,9 +193,22 @@ class ModelStore:
             raise StoreError(f"blob digest mismatch: expected {digest}, got {actual}")
         partial.replace(self.blob_path(digest))
 
-    def add_model(self, manifest_bytes: bytes, tags: list[ModelReference]) -> StoredModel:
+    def _restore_blob(self, digest: str, source: Path | bytes) -> None:
+        """Put back a blob a concurrent delete removed between its write and the manifest's (rare)."""
+        if isinstance(source, bytes):
+            if self.put_blob_bytes(source) != digest:
+                raise StoreError(f"blob {digest} changed while it was being added")
+            return
+        link_or_copy(source, self.blob_path(digest))
+        if "sha256:" + sha256_of_file(self.blob_path(digest)) != digest:
+            self.blob_path(digest).unlink(missing_ok=True)
+            raise StoreError(f"{source.name} changed while it was being added to the store")
+
+    def add_model(self, manifest_bytes: bytes, tags: list[ModelReference],
+                  sources: dict[str, Path | bytes] | None = None) -> StoredModel:
         """Record a manifest whose blobs are all present, and point `tags` at it (moving them from
-        any model that had them)."""
+        any model that had them). `sources` (digest -> file or bytes) restore a blob that another
+        writer's delete removed after it was written: the check and the index change are one step."""
         manifest = orjson.loads(manifest_bytes)
         config = manifest.get("config") or {}
         if config.get("mediaType") not in media_types.READABLE_CONFIGS:
@@ -199,12 +216,15 @@ class ModelStore:
                 f"unsupported model artifact: config media type {config.get('mediaType')!r} is not one of "
                 f"{', '.join(sorted(media_types.READABLE_CONFIGS))}"
             )
-        missing = [d for d in [config["digest"], *(l["digest"] for l in manifest.get("layers", []))]
-                   if not self.has_blob(d)]
-        if missing:
-            raise StoreError(f"cannot add model: blobs missing from the store: {', '.join(missing)}")
         model_id = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
         with self._lock:
+            missing = [d for d in [config["digest"], *(l["digest"] for l in manifest.get("layers", []))]
+                       if not self.has_blob(d)]
+            for digest in [d for d in missing if d in (sources or {})]:
+                self._restore_blob(digest, (sources or {})[digest])
+            missing = [d for d in missing if not self.has_blob(d)]
+            if missing:
+                raise StoreError(f"cannot add model: blobs missing from the store: {', '.join(missing)}")
             manifest_path = self.manifest_path(model_id)
             if not manifest_path.exists():
                 write_atomically(manifest_path, manifest_bytes)
@@ -233,19 +253,29 @@ class ModelStore:
 
     def tag(self, name: str, target: ModelReference) -> StoredModel:
         model = self.find(name)
-        manifest_bytes = self.manifest_path(model.id).read_bytes()
-        return self.add_model(manifest_bytes, [target])
+        try:
+            manifest_bytes = self.manifest_path(model.id).read_bytes()
+        except FileNotFoundError:
+            raise ModelNotFound(name) from None  # deleted by another runner since it was found
+        try:
+            return self.add_model(manifest_bytes, [target])
+        except StoreError:
+            if not any(entry["id"] == model.id for entry in self._read_index()):
+                raise ModelNotFound(name) from None  # its blobs went with a concurrent delete
+            raise
 
     def remove(self, name: str, *, force: bool = False) -> list[str]:
         """Untag `name`; removing the last tag (or a model ID) removes the model. Returns what was
         untagged or deleted, in Docker's wording."""
-        model = self.find(name)
-        by_id = model_id_from(name) is not None and not any(
-            parse_reference(name).canonical == t for t in model.tags
-        )
         with self._lock:
+            model = self.find(name)  # under the lock: what another writer did before us is seen
+            by_id = model_id_from(name) is not None and not any(
+                parse_reference(name).canonical == t for t in model.tags
+            )
             entries = self._read_index()
-            entry = next(e for e in entries if e["id"] == model.id)
+            entry = next((e for e in entries if e["id"] == model.id), None)
+            if entry is None:
+                raise ModelNotFound(name)
             if by_id or len(entry["tags"]) <= 1:
                 if by_id and len(entry["tags"]) > 1 and not force:
                     raise Conflict(
@@ -258,8 +288,10 @@ class ModelStore:
                 return [f"Untagged: {t}" for t in entry["tags"]] + [f"Deleted: {model.id}"]
             canonical = parse_reference(name).canonical
             if canonical not in entry["tags"]:
-                canonical = next(t for t in entry["tags"]
-                                 if parse_reference(t).short_name == parse_reference(name).short_name)
+                canonical = next((t for t in entry["tags"]
+                                  if parse_reference(t).short_name == parse_reference(name).short_name), None)
+                if canonical is None:
+                    raise ModelNotFound(name)
             entry["tags"].remove(canonical)
             self._write_index(entries)
             return [f"Untagged: {canonical}"]
