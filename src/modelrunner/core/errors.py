@@ -108,3 +108,17 @@ class RegistryUnavailable(ModelRunnerError):
     """A model registry could not be reached or answered with a server error; a retry may succeed."""
 
     retryable = True
+
+
+class InsufficientStorage(StoreError):
+    """The disk has no room for a write; the store was left as it was before the operation."""
+
+    def __init__(self, needed_bytes: int, free_bytes: int, detail: str = "") -> None:
+        super().__init__(f"no space left on device: needs {_mib(needed_bytes)}, free {_mib(free_bytes)}"
+                         + (f"; {detail}" if detail else ""))
+        self.needed_bytes = needed_bytes
+        self.free_bytes = free_bytes
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB ({size} bytes)"

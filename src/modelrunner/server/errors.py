@@ -30,6 +30,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.ModelRunnerError], int], ...] = (
     (errors.InsufficientMemory, 503),
     (errors.Overloaded, 429),
     (errors.RegistryUnavailable, 502),
+    (errors.InsufficientStorage, 507),
 )
 
 EnvelopeBuilder = Callable[[errors.ModelRunnerError, int], dict[str, Any]]

@@ -16,6 +16,7 @@ import orjson
 from modelrunner.core.errors import InvalidRequest, StoreError
 from modelrunner.core.references import ModelReference, parse_reference
 from modelrunner.store import media_types
+from modelrunner.store.disk_space import is_out_of_space, out_of_space
 from modelrunner.store.models import StoredModel
 from modelrunner.store.registry.manifests import check_manifest
 from modelrunner.store.store import ModelStore
@@ -83,12 +84,18 @@ def _read_index(archive: tarfile.TarFile) -> list[dict[str, Any]]:
     return manifests
 
 
-def _copy_verified(handle: IO[bytes], target: Path, digest: str) -> None:
+def _copy_verified(handle: IO[bytes], target: Path, digest: str, size: int) -> None:
     hasher = hashlib.sha256()
-    with target.open("wb") as out:
-        while chunk := handle.read(READ_BYTES):
-            hasher.update(chunk)
-            out.write(chunk)
+    try:
+        with target.open("wb") as out:
+            while chunk := handle.read(READ_BYTES):
+                hasher.update(chunk)
+                out.write(chunk)
+    except OSError as exc:
+        target.unlink(missing_ok=True)
+        if is_out_of_space(exc):
+            raise out_of_space(target.parent, size, "nothing was imported") from exc
+        raise
     if "sha256:" + hasher.hexdigest() != digest:
         target.unlink(missing_ok=True)
         raise StoreError(f"archive blob {digest} does not match its digest; nothing was imported")
@@ -126,16 +133,23 @@ def load_archive(store: ModelStore, archive_path: Path, tag_override: ModelRefer
         if "sha256:" + hashlib.sha256(manifest_bytes).hexdigest() != manifest_digest:
             raise StoreError("archive manifest does not match its digest; nothing was imported")
         remote = check_manifest(tags[0], manifest_bytes, media_types.OCI_MANIFEST)
-        for blob in remote.blobs:
-            if store.has_blob(blob.digest):
-                continue
-            try:
-                handle = archive.extractfile(archive.getmember(f"blobs/sha256/{blob.digest[7:]}"))
-            except KeyError:
-                handle = None
-            if handle is None:
-                raise InvalidRequest(f"not a model archive: blob {blob.digest} is missing from it")
-            partial = store.incomplete_blob_path(blob.digest)
-            _copy_verified(handle, partial, blob.digest)
-            store.commit_blob(partial, blob.digest, verified=True)
-        return store.add_model(manifest_bytes, tags)
+        added: list[str] = []
+        try:
+            for blob in remote.blobs:
+                if store.has_blob(blob.digest):
+                    continue
+                try:
+                    handle = archive.extractfile(archive.getmember(f"blobs/sha256/{blob.digest[7:]}"))
+                except KeyError:
+                    handle = None
+                if handle is None:
+                    raise InvalidRequest(f"not a model archive: blob {blob.digest} is missing from it")
+                partial = store.incomplete_blob_path(blob.digest)
+                _copy_verified(handle, partial, blob.digest, blob.size)
+                store.commit_blob(partial, blob.digest, verified=True)
+                added.append(blob.digest)
+            return store.add_model(manifest_bytes, tags)
+        except BaseException:
+            for digest in added:  # the store is left as it was: no blob without its manifest
+                store.blob_path(digest).unlink(missing_ok=True)
+            raise

@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelrunner.core.errors import InvalidRequest
+from modelrunner.core.errors import InsufficientStorage, InvalidRequest
 from modelrunner.core.references import ModelReference, model_id_from, parse_reference
 from modelrunner.settings import Settings
 from modelrunner.store import media_types
+from modelrunner.store.disk_space import free_bytes
 from modelrunner.store.huggingface import HuggingFacePull
 from modelrunner.store.models import StoredModel
 from modelrunner.store.packaging import PackageSpec, package_gguf
@@ -49,6 +50,7 @@ class RegistryPull:
     distribution: Distribution
     client: RegistryClient
     remote: RemoteModel
+    keep_partial: bool | None = None
 
     async def run(self, emit: EmitEvent) -> Event:
         store, remote = self.distribution.store, self.remote
@@ -59,7 +61,8 @@ class RegistryPull:
         await asyncio.to_thread(store.ensure_layout)
         settings = self.distribution.settings
         puller = Puller(store, self.client, self.distribution.blob_flights,
-                        concurrency=settings.pull_concurrency, max_attempts=settings.registry_max_attempts)
+                        concurrency=settings.pull_concurrency, max_attempts=settings.registry_max_attempts,
+                        keep_partial=self.keep_partial)
         await puller.download(remote, PullProgress(remote.total_bytes, emit))
         model = await asyncio.to_thread(store.add_model, remote.manifest_bytes, tags)
         return success_event("Model pulled successfully", id=model.id)
@@ -68,6 +71,18 @@ class RegistryPull:
         store = self.distribution.store
         return store.manifest_path(self.remote.model_id).exists() and all(
             store.has_blob(blob.digest) for blob in self.remote.blobs)
+
+    def check_space(self) -> None:
+        """Refuse (507) before any byte moves when the missing blobs cannot fit on the disk."""
+        store = self.distribution.store
+        needed = 0
+        for blob in self.remote.blobs:
+            if not store.has_blob(blob.digest):
+                partial = store.incomplete_blob_path(blob.digest)
+                needed += blob.size - (partial.stat().st_size if partial.exists() else 0)
+        free = free_bytes(store.root)
+        if needed > free:
+            raise InsufficientStorage(needed, free, f"{self.remote.reference.display} was not pulled")
 
 
 @dataclass(frozen=True)
@@ -92,9 +107,10 @@ class Distribution:
             self._ssl_context = await asyncio.to_thread(registry_ssl_context, self.settings)
         return RegistryClient(self.settings, reference, push=push, ssl_context=self._ssl_context)
 
-    async def pull(self, name: str) -> AsyncIterator[Event]:
-        """Resolve `name` at its registry now (so a bad name, a missing model, a refused login or an
-        unsupported artifact fail before any byte moves), then return the pull's event stream."""
+    async def pull(self, name: str, *, keep_partial: bool | None = None) -> AsyncIterator[Event]:
+        """Resolve `name` at its registry now (so a bad name, a missing model, a refused login, an
+        unsupported artifact or a disk too small fail before any byte moves), then return the pull's
+        event stream. `keep_partial`: see Puller."""
         reference = parse_reference(name)
         if reference.is_hugging_face:
             hf_pull = await HuggingFacePull.prepare(self.settings, self.store, name, reference)
@@ -103,10 +119,12 @@ class Distribution:
         try:
             raw, content_type = await client.get_manifest(reference.digest or reference.tag)
             remote = check_manifest(reference, raw, content_type)
+            registry_pull = RegistryPull(self, client, remote, keep_partial)
+            await asyncio.to_thread(registry_pull.check_space)
         except BaseException:
             await client.aclose()
             raise
-        return self._closing(client, events_of(RegistryPull(self, client, remote).run))
+        return self._closing(client, events_of(registry_pull.run))
 
     @staticmethod
     async def _closing(client: RegistryClient, events: AsyncIterator[Event]) -> AsyncIterator[Event]:

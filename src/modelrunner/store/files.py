@@ -1,4 +1,5 @@
-"""Small filesystem primitives the store is built on: atomic writes and content hashing."""
+"""Small filesystem primitives the store is built on: atomic writes and content hashing. A write
+that finds the disk full removes what it started and raises InsufficientStorage (a 507)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from modelrunner.store.disk_space import is_out_of_space, out_of_space
+
 HASH_CHUNK_BYTES = 4 * 1024 * 1024
 
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        if is_out_of_space(exc):
+            raise out_of_space(path.parent, len(data), f"{path.name} was not written") from exc
+        raise
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -23,8 +31,10 @@ def write_atomically(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
+        if is_out_of_space(exc):
+            raise out_of_space(path.parent, len(data), f"{path.name} was not written") from exc
         raise
 
 
@@ -48,6 +58,8 @@ def link_or_copy(source: Path, target: Path) -> None:
         except OSError:
             shutil.copyfile(source, tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if is_out_of_space(exc):
+            raise out_of_space(target.parent, source.stat().st_size, f"{source.name} was not added") from exc
         raise

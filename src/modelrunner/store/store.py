@@ -16,7 +16,14 @@ from typing import Any
 
 import orjson
 
-from modelrunner.core.errors import Conflict, InvalidRequest, ModelNotFound, StoreError, UnsupportedArtifact
+from modelrunner.core.errors import (
+    Conflict,
+    InsufficientStorage,
+    InvalidRequest,
+    ModelNotFound,
+    StoreError,
+    UnsupportedArtifact,
+)
 from modelrunner.core.references import ModelReference, model_id_from, parse_reference
 from modelrunner.store import media_types
 from modelrunner.store.files import link_or_copy, sha256_of_file, write_atomically
@@ -335,7 +342,10 @@ class ModelStore:
                 link_or_copy(source, target)
         config_path = root / "config.json"
         if not config_path.exists():
-            write_atomically(config_path, orjson.dumps(model.config_document))
+            try:  # Docker's bundle layout has it; nothing here reads it, so a full disk must not stop a load
+                write_atomically(config_path, orjson.dumps(model.config_document))
+            except InsufficientStorage as exc:
+                logger.warning("bundle of %s without config.json: %s", model.short_id, exc.message)
         return Bundle(
             root=root,
             gguf_path=root / "model" / gguf_names[0],

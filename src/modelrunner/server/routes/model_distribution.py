@@ -26,6 +26,7 @@ from modelrunner.server.bodies import read_body
 from modelrunner.server.responses import json_response
 from modelrunner.server.services import services_of
 from modelrunner.store.archive import export_chunks, load_archive
+from modelrunner.store.disk_space import is_out_of_space, out_of_space
 from modelrunner.store.distribution import PackageRequest
 from modelrunner.store.progress import Event, error_event, success_event
 
@@ -39,6 +40,9 @@ class CreateBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     from_: str = Field(alias="from", min_length=1)
+    # A failed pull's partial files: true keeps them for a resume, false removes them; left out, they
+    # are kept after a network failure and removed when the disk is full.
+    keep_partial: bool | None = Field(default=None, alias="keep-partial")
 
 
 class PackageBody(BaseModel):
@@ -76,7 +80,7 @@ def _stream(events: AsyncIterator[Event]) -> StreamingResponse:
 @router.post("/models/create")
 async def pull_model(request: Request) -> Response:
     body = await read_body(request, CreateBody)
-    events = await services_of(request).distribution.pull(body.from_)
+    events = await services_of(request).distribution.pull(body.from_, keep_partial=body.keep_partial)
     return _stream(events)
 
 
@@ -120,9 +124,18 @@ async def load_model(request: Request) -> Response:
                                      prefix=".load-", suffix=".tar", delete=False)
     spool = Path(handle.name)
     try:
-        async for chunk in request.stream():
-            await asyncio.to_thread(handle.write, chunk)
-        await asyncio.to_thread(handle.close)
+        received = 0
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                await asyncio.to_thread(handle.write, chunk)
+            await asyncio.to_thread(handle.close)
+        except OSError as exc:
+            if is_out_of_space(exc):
+                announced = request.headers.get("content-length", "")
+                needed = max(received, int(announced) if announced.isdigit() else 0)
+                raise out_of_space(spool.parent, needed, "the archive was not imported") from exc
+            raise
         model = await asyncio.to_thread(load_archive, services.store, spool, override)
     finally:
         await asyncio.to_thread(handle.close)
