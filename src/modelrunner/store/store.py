@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import time
 from pathlib import Path
@@ -34,6 +35,12 @@ logger = logging.getLogger(__name__)
 
 LAYOUT_VERSION = {"version": "1.0.0"}
 STALE_PARTIAL_AGE_S = 7 * 24 * 3600
+# What survives of an index entry in a damaged models.json (it is written with this key order).
+_SALVAGEABLE_ENTRY = re.compile(rb'"id"\s*:\s*"(sha256:[0-9a-f]{64})"\s*,\s*"tags"\s*:\s*\[([^\]]*)\]')
+
+
+class _CorruptIndex(Exception):
+    """models.json cannot be read as an index; it is set aside and rebuilt under the lock."""
 
 
 def _hex_of(digest: str) -> str:
@@ -93,13 +100,63 @@ class ModelStore:
     # -- index ---------------------------------------------------------------------------------
 
     def _read_index(self) -> list[dict[str, Any]]:
+        """The index as it is on disk; the caller holds the lock (a damaged index is rebuilt here)."""
         try:
-            document = orjson.loads(self.index_path.read_bytes())
+            return self._parsed_index()
+        except _CorruptIndex as exc:
+            return self._rebuild_index(str(exc))
+
+    def _parsed_index(self) -> list[dict[str, Any]]:
+        try:
+            raw = self.index_path.read_bytes()
         except FileNotFoundError:
             return []
+        try:
+            document = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise StoreError(f"{self.index_path} is not valid JSON: {exc}") from exc
-        return list(document.get("models") or [])
+            raise _CorruptIndex(f"not valid JSON: {exc}") from None
+        entries = document.get("models") if isinstance(document, dict) else None
+        if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("id"), str) and isinstance(e.get("tags", []), list)
+                for e in entries):
+            raise _CorruptIndex("not an index of models")
+        return entries
+
+    def _rebuild_index(self, reason: str) -> list[dict[str, Any]]:
+        """Set a damaged models.json aside (renamed with a timestamp) and rebuild it from the manifests
+        on disk, keeping the tags that can still be read from the damaged copy. Holds the lock."""
+        try:
+            raw = self.index_path.read_bytes()
+        except FileNotFoundError:
+            raw = b""
+        try:
+            return self._parsed_index()  # another runner rebuilt it meanwhile
+        except _CorruptIndex:
+            pass
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.index_path.with_name(f"models.json.corrupt-{stamp}")
+        self.index_path.replace(aside)
+        salvaged: dict[str, list[str]] = {}
+        for match in _SALVAGEABLE_ENTRY.finditer(raw):
+            tags = re.findall(rb'"([^"\\]+)"', match.group(2))
+            salvaged[match.group(1).decode()] = [t.decode() for t in tags]
+        entries = []
+        for manifest_path in sorted((self.root / "manifests" / "sha256").glob("*")):
+            if manifest_path.name.startswith(".") or len(manifest_path.name) != 64:
+                continue
+            try:
+                manifest = orjson.loads(manifest_path.read_bytes())
+                files = [manifest["config"]["digest"], *(layer["digest"] for layer in manifest.get("layers", []))]
+            except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                logger.warning("not rebuilding damaged manifest %s: %s", manifest_path.name, exc)
+                continue
+            model_id = "sha256:" + manifest_path.name
+            entries.append({"id": model_id, "tags": salvaged.get(model_id, []), "files": files})
+        self._write_index(entries)
+        logger.warning("%s was damaged (%s): set aside as %s and rebuilt from %d manifests on disk, %d with "
+                       "their tags", self.index_path, reason, aside.name, len(entries),
+                       sum(1 for e in entries if e["tags"]))
+        return entries
 
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
         write_atomically(self.index_path, orjson.dumps({"models": entries}, option=orjson.OPT_INDENT_2))
@@ -114,7 +171,11 @@ class ModelStore:
         key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
         cached = self._index_cache
         if cached is None or cached[0] != key:
-            cached = (key, self._read_index())
+            try:
+                cached = (key, self._parsed_index())
+            except _CorruptIndex:
+                with self._lock:
+                    return self._read_index()
             self._index_cache = cached
         return cached[1]
 
@@ -124,6 +185,8 @@ class ModelStore:
         if documents is None:
             manifest = orjson.loads(self.manifest_path(model_id).read_bytes())
             config_document = orjson.loads(self.blob_path(manifest["config"]["digest"]).read_bytes())
+            if not isinstance(config_document, dict):
+                raise TypeError("the config blob is not a JSON object")
             documents = self._documents_cache[model_id] = (manifest, config_document)
         return documents
 
@@ -133,6 +196,11 @@ class ModelStore:
             manifest, config_document = self._documents(entry["id"])
         except FileNotFoundError:
             raise ModelNotFound(name or entry["id"]) from None
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            label = name or (entry.get("tags") or [entry["id"]])[0]
+            raise StoreError(f"model {label} ({entry['id'][7:19]}) is damaged: its manifest or config blob "
+                             f"cannot be read ({exc}); `modelrunner verify` checks its files, then remove it "
+                             "and pull it again") from None
         return StoredModel(
             id=entry["id"],
             tags=tuple(entry.get("tags") or ()),
@@ -145,7 +213,7 @@ class ModelStore:
         for entry in self._index_for_lookup():
             try:
                 models.append(self._load(entry))
-            except (FileNotFoundError, KeyError, orjson.JSONDecodeError) as exc:
+            except (ModelNotFound, StoreError) as exc:
                 logger.warning("skipping damaged store entry %s: %s", entry.get("id"), exc)
         return models
 

@@ -165,8 +165,29 @@ def package(
     print(message or f"Packaged {target}")
 
 
+def verify(
+    model: Annotated[str | None, typer.Argument(help="Model to check; every model when left out.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runner's JSON.")] = False,
+) -> None:
+    """Check that every file of the stored models still matches its digest (exit status 1 if not).
+
+    Example: modelrunner verify ai/smollm2
+    """
+    report = connect().post_json("/models/verify", {"model": model} if model else {})
+    if as_json:
+        print_json(report)
+    else:
+        for checked in report["models"]:
+            name = ", ".join(checked["tags"]) or short_id(checked["id"])
+            print(f"{name}: {'ok' if checked['ok'] else 'DAMAGED'} ({checked['blobs_checked']} files checked)")
+            for problem in checked["problems"]:
+                print(f"  {problem['digest']}: {problem['problem']}")
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("list")(list_models)
     app.command("ls", hidden=True)(list_models)
-    for command in (inspect, pull, push, rm, tag, package):
+    for command in (inspect, pull, push, rm, tag, package, verify):
         app.command()(command)

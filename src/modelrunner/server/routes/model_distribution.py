@@ -29,6 +29,7 @@ from modelrunner.store.archive import export_chunks, load_archive
 from modelrunner.store.disk_space import is_out_of_space, out_of_space
 from modelrunner.store.distribution import PackageRequest
 from modelrunner.store.progress import Event, error_event, success_event
+from modelrunner.store.verify import verify_store
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -43,6 +44,12 @@ class CreateBody(BaseModel):
     # A failed pull's partial files: true keeps them for a resume, false removes them; left out, they
     # are kept after a network failure and removed when the disk is full.
     keep_partial: bool | None = Field(default=None, alias="keep-partial")
+
+
+class VerifyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(default=None, min_length=1)
 
 
 class PackageBody(BaseModel):
@@ -142,6 +149,17 @@ async def load_model(request: Request) -> Response:
         await asyncio.to_thread(spool.unlink, True)
     return json_response({"message": "Model loaded successfully", "id": model.id,
                           "tags": [parse_reference(t).display for t in model.tags]})
+
+
+@router.post("/models/verify")
+async def verify_models(request: Request) -> Response:
+    """Hash every blob of one model (`{"model": name}`) or of all, and say which do not match."""
+    raw = await request.body()
+    body = await read_body(request, VerifyBody) if raw.strip() else VerifyBody()
+    services = services_of(request)
+    checks = await asyncio.to_thread(verify_store, services.store, body.model)
+    return json_response({"ok": all(not check.problems for check in checks),
+                          "models": [check.to_api() for check in checks]})
 
 
 @router.get("/models/{name:path}/export")
