@@ -23,6 +23,7 @@ from modelrunner.server.routes import engines, observability
 from modelrunner.server.routes import anthropic
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
 from modelrunner.server.services import Services
+from modelrunner.server.shutdown import ShutdownDrain
 from modelrunner.settings import Settings
 from modelrunner.store.default_model import import_default_model
 from modelrunner.store.distribution import Distribution
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(observability.router)
     app.state.metrics = metrics
     app.state.log_lines = log_lines
+    app.state.shutdown_drain = ShutdownDrain()
     for prefix in OPENAI_PREFIXES:
         app.include_router(openai.router, prefix=prefix)
     for prefix in ANTHROPIC_PREFIXES:
