@@ -4,7 +4,7 @@ make the machine swap, not to account for every byte."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psutil
@@ -15,6 +15,11 @@ from modelrunner.store.gguf_metadata import format_size
 from modelrunner.store.models import StoredModel
 
 DEFAULT_BUDGET_FRACTION = 0.8
+# llama.cpp keeps prompts' KV state in host memory for reuse (8 GiB by default, per runner, outside any
+# budget). We size it: at most one full KV cache of the model, and at most this share of the budget.
+PROMPT_CACHE_BUDGET_SHARE = 1 / 16
+PROMPT_CACHE_SETTING = "cache_ram_mib"  # xllamacpp's CommonParams field behind llama.cpp's --cache-ram
+MIB = 1024 * 1024
 FIXED_OVERHEAD_BYTES = 32 * 1024 * 1024
 DEFAULT_UBATCH = 512
 F16_BYTES = 2.0
@@ -28,14 +33,16 @@ class MemoryEstimate:
     weights_bytes: int
     kv_cache_bytes: int
     overhead_bytes: int
+    prompt_cache_bytes: int = 0
 
     @property
     def total_bytes(self) -> int:
-        return self.weights_bytes + self.kv_cache_bytes + self.overhead_bytes
+        return self.weights_bytes + self.kv_cache_bytes + self.overhead_bytes + self.prompt_cache_bytes
 
     def to_api(self) -> dict[str, int]:
         return {"weights": self.weights_bytes, "kv_cache": self.kv_cache_bytes,
-                "overhead": self.overhead_bytes, "total": self.total_bytes}
+                "overhead": self.overhead_bytes, "prompt_cache": self.prompt_cache_bytes,
+                "total": self.total_bytes}
 
 
 def default_budget_bytes() -> int:
@@ -97,4 +104,34 @@ def estimate_memory(model: StoredModel, config: RunnerConfig) -> MemoryEstimate:
         weights_bytes=_weights_bytes(model),
         kv_cache_bytes=_kv_cache_bytes(metadata, architecture, config),
         overhead_bytes=_compute_bytes(metadata, architecture, config),
+        prompt_cache_bytes=max(0, int(config.runtime_settings.get(PROMPT_CACHE_SETTING, 0))) * MIB,
     )
+
+
+def with_prompt_cache(model: StoredModel, config: RunnerConfig, budget_bytes: int) -> RunnerConfig:
+    """`config` with the engine's host prompt cache sized from the budget (0 MiB turns it off), so
+    that a runner never holds more than its estimate says."""
+    if PROMPT_CACHE_SETTING in config.runtime_settings:
+        return config
+    metadata = model.config.get("gguf") or {}
+    architecture = str(model.config.get("architecture") or metadata.get("general.architecture") or "")
+    kv_bytes = _kv_cache_bytes(metadata, architecture, config)
+    cache_mib = int(min(kv_bytes, budget_bytes * PROMPT_CACHE_BUDGET_SHARE) // MIB)
+    return replace(config, runtime_settings={**config.runtime_settings, PROMPT_CACHE_SETTING: cache_mib})
+
+
+def resident_bytes(pid: int | None) -> int | None:
+    """A process's measured resident memory (RSS), or None when it is gone. Blocking (reads /proc)."""
+    if pid is None:
+        return None
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def add_resident_memory(runners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Put each worker's measured memory beside its estimate in `/engines/ps` rows."""
+    for runner in runners:
+        runner.setdefault("memory", {})["resident"] = resident_bytes(runner.get("pid"))
+    return runners

@@ -28,7 +28,7 @@ from modelrunner.core.errors import (
 from modelrunner.engines.base import ModelFiles, RunnerConfig
 from modelrunner.scheduler.admission import Place
 from modelrunner.scheduler.keep_alive import parse_keep_alive
-from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory
+from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory, with_prompt_cache
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
 from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config
@@ -223,7 +223,8 @@ class Scheduler:
                 for model_id, entry in self._configs.entries().items()]
 
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
-        return runner_config(model, self._configs.settings_for(model.id), self._settings)
+        return with_prompt_cache(model, runner_config(model, self._configs.settings_for(model.id), self._settings),
+                                 self.memory_budget_bytes)
 
     async def _ready_slot(self, model: StoredModel) -> RunnerSlot:
         while True:
@@ -251,7 +252,8 @@ class Scheduler:
                 raise failed[1]
             await asyncio.to_thread(self._configs.refresh)
             settings = self._configs.settings_for(model.id)
-            config = runner_config(model, settings, self._settings)
+            config = with_prompt_cache(model, runner_config(model, settings, self._settings),
+                                       self.memory_budget_bytes)
             label = self._label(model)
             estimate = estimate_memory(model, config)
             await self._make_room(label, estimate.total_bytes)

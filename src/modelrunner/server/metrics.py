@@ -17,9 +17,22 @@ from modelrunner.scheduler.scheduler import Scheduler
 
 CLIENT_CLOSED_STATUS = 499
 MAX_LABEL_CHARS = 100
+UNKNOWN_MODEL = "unknown"
 _STREAMING_TYPES = (b"text/event-stream", b"application/x-ndjson")
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _LOAD_BUCKETS_S = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+
+
+def model_label(state: dict[str, Any], status: int) -> str:
+    """The model a request names, as a label only when it exists (a runner served it, or the request
+    succeeded). Names that were not found (any string a client sends) share one label, so the
+    exposition stays bounded whatever is asked for."""
+    requested = state.get("model")
+    if not requested:
+        return "-"
+    if state.get("served_model") or status < 400:
+        return str(requested)[:MAX_LABEL_CHARS]
+    return UNKNOWN_MODEL
 
 
 def route_label(scope: Scope) -> str:
@@ -95,7 +108,7 @@ class ServerMetrics:
     def record_request(self, scope: Scope, status: int, started: float, first_event: float | None) -> None:
         state: dict[str, Any] = scope.get("state") or {}
         route = route_label(scope)
-        model = str(state.get("model") or "-")[:MAX_LABEL_CHARS]
+        model = model_label(state, status)
         now = time.perf_counter()
         self.requests.labels(route=route, status=str(status), model=model).inc()
         self.request_duration.labels(route=route, model=model).observe(now - started)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from modelrunner.core.errors import InvalidRequest, NotFound
+from modelrunner.scheduler.memory import add_resident_memory
 from modelrunner.server.bodies import read_json
 from modelrunner.server.responses import json_response
 from modelrunner.server.services import services_of
@@ -61,7 +62,8 @@ async def _object_body(request: Request) -> dict[str, Any]:
 
 @router.get("/engines/ps")
 async def running_models(request: Request) -> Response:
-    return json_response(services_of(request).scheduler.snapshot())
+    runners = services_of(request).scheduler.snapshot()
+    return json_response(await asyncio.to_thread(add_resident_memory, runners))
 
 
 @router.post("/engines/unload")
