@@ -80,3 +80,25 @@ def test_verify_finds_flipped_weight_bytes(tmp_path: Path, tiny_gguf: Path) -> N
         assert "DAMAGED" in result.stdout and problem["digest"] in result.stdout
         unknown = httpx.post(runner.url + "/models/verify", json={"model": "ai/nope"}, timeout=30)
         assert unknown.status_code == 404
+
+
+def test_an_internal_fault_is_a_500_with_request_id_that_keeps_the_connection(tmp_path: Path,
+                                                                               tiny_gguf: Path) -> None:
+    """A fault nobody planned for (here the index replaced by a directory) is answered once, in the
+    envelope, with request-id, logged once, and the keep-alive connection serves the next request."""
+    store = make_tiny_store(tmp_path / "store", tiny_gguf)
+    with RunningServer(store.root, tmp_path / "server.log") as runner, \
+            httpx.Client(base_url=runner.url, timeout=30) as http:
+        assert http.get("/models").status_code == 200
+        store.index_path.rename(store.root / "models.json.moved")
+        store.index_path.mkdir()
+        broken = http.get("/models")
+        assert broken.status_code == 500
+        assert broken.json()["error"]["message"] == "internal error: IsADirectoryError"
+        request_id = broken.headers["request-id"]
+        after = http.get("/")
+        assert after.status_code == 200
+        assert after.extensions["network_stream"] is broken.extensions["network_stream"]
+    log = runner.log()
+    assert log.count(f"unexpected error on GET /models ({request_id})") == 1
+    assert "Exception in ASGI application" not in log
