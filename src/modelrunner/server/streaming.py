@@ -48,6 +48,13 @@ async def _until_cut(events: AsyncIterator[bytes], cutoff: StreamCutoff | None) 
         return
     iterator = events.__aiter__()
     while True:
+        if not cutoff.armed:
+            try:
+                event = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            yield event
+            continue
         with cutoff.waiting():
             try:
                 event = await iterator.__anext__()
