@@ -23,6 +23,7 @@ from modelrunner.dialects.anthropic.translate import (
     PreparedMessages,
     Translation,
     has_images,
+    has_parallel_calls,
     prepare,
     to_chat_request,
 )
@@ -59,8 +60,10 @@ async def _prepared(request: Request, body: CountTokensBody) -> PreparedMessages
 
 
 async def _translation(request: Request, lease: Lease, prepared: PreparedMessages) -> Translation:
-    native = bool(prepared.tools) and await services_of(request).template_tools.renders_tools(lease.runner)
-    return to_chat_request(prepared, native_tools=native)
+    template_tools = services_of(request).template_tools
+    native = bool(prepared.tools) and await template_tools.renders_tools(lease.runner)
+    parallel = not (native and has_parallel_calls(prepared)) or await template_tools.renders_parallel_calls(lease.runner)
+    return to_chat_request(prepared, native_tools=native, parallel_calls=parallel)
 
 
 def _generate(request: Request, prepared: PreparedMessages) -> StartGeneration:
