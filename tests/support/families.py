@@ -343,7 +343,10 @@ class Family:
 
     `native_tools`: the template renders tools, so calls go through llama.cpp's parser.
     `reasons`: the family writes reasoning (thinking blocks come back).
-    `tool_id_length`: a template that checks call ids wants them exactly this long."""
+    `tool_id_length`: a template that checks call ids wants them exactly this long.
+    `thinking_switch`: the template reads `enable_thinking`. `opens_thinking`: its generation prompt
+    opens the think block itself, so even random weights reason first.
+    `writes_harmony`: llama.cpp's parser only accepts harmony channels, which random weights never write."""
 
     name: str
     chat_template: str
@@ -356,6 +359,9 @@ class Family:
     reasons: bool = False
     parallel_calls: bool = True
     tool_id_length: int | None = None
+    thinking_switch: bool = False
+    opens_thinking: bool = False
+    writes_harmony: bool = False
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -365,7 +371,7 @@ FAMILIES: tuple[Family, ...] = (
            bos_token="<|endoftext|>", eos_token="<|im_end|>",
            user_defined=frozenset({"<tool_call>", "</tool_call>", "<think>", "</think>", "<tool_response>",
                                    "</tool_response>"}),
-           reasons=True),
+           reasons=True, thinking_switch=True),
     Family("llama3", LLAMA3_TEMPLATE,
            ("<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
             "<|eom_id|>", "<|python_tag|>"),
@@ -379,14 +385,14 @@ FAMILIES: tuple[Family, ...] = (
     Family("gpt-oss", GPT_OSS_TEMPLATE,
            ("<|endoftext|>", "<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|constrain|>", "<|return|>",
             "<|call|>"),
-           bos_token="<|endoftext|>", eos_token="<|return|>", reasons=True),
+           bos_token="<|endoftext|>", eos_token="<|return|>", reasons=True, writes_harmony=True),
     Family("deepseek-r1-distill", DEEPSEEK_R1_TEMPLATE,
            ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>", "<think>", "</think>",
             "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>", "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>",
             "<｜tool▁sep｜>", "<｜tool▁outputs▁begin｜>", "<｜tool▁outputs▁end｜>", "<｜tool▁output▁begin｜>",
             "<｜tool▁output▁end｜>"),
            bos_token="<｜begin▁of▁sentence｜>", eos_token="<｜end▁of▁sentence｜>",
-           user_defined=frozenset({"<think>", "</think>"}), reasons=True),
+           user_defined=frozenset({"<think>", "</think>"}), reasons=True, opens_thinking=True),
     Family("phi4-mini", PHI4_MINI_TEMPLATE,
            ("<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<|tool|>", "<|/tool|>",
             "<|tool_call|>", "<|/tool_call|>", "<|tool_response|>"),
@@ -394,7 +400,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("smollm3", SMOLLM3_TEMPLATE,
            ("<|end_of_text|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>", "<tool_call>", "</tool_call>"),
            bos_token="<|end_of_text|>", eos_token="<|im_end|>",
-           user_defined=frozenset({"<think>", "</think>", "<tool_call>", "</tool_call>"}), reasons=True),
+           user_defined=frozenset({"<think>", "</think>", "<tool_call>", "</tool_call>"}), reasons=True,
+           thinking_switch=True),
 )
 
 FAMILY_BY_NAME = {family.name: family for family in FAMILIES}

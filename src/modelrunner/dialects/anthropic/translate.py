@@ -28,8 +28,8 @@ from modelrunner.dialects.anthropic.protocol import Block, CountTokensBody, Mess
 
 MAX_STOP_SEQUENCES = 16
 FORCED_CALL_THINKING_BUDGET = 1
-"""Reasoning tokens allowed before a forced call, for templates that open thinking themselves
-(DeepSeek-R1 distills): past it llama.cpp closes the thinking and the call's grammar takes over."""
+"""Reasoning tokens allowed before a forced call or with thinking disabled, for templates that open
+thinking themselves (DeepSeek-R1 distills): past it llama.cpp closes the think block."""
 
 ToolOutput = Literal["text", "native", "prompted", "constrained"]
 """How tool calls come back: not at all, parsed by the engine, parsed from `<tool_call>` text by us,
@@ -59,6 +59,8 @@ class Translation:
     tool_output: ToolOutput
     max_tool_calls: int | None
     open_call: str | None = None
+    drop_reasoning: bool = False
+    """Thinking was turned off, yet a template that opens it itself still reasons a token: not sent."""
 
 
 def _thinking(thinking: Block | None) -> tuple[bool | None, int | None]:
@@ -300,8 +302,9 @@ def to_chat_request(prepared: PreparedMessages, *, native_tools: bool,
     if output == "constrained":
         response_format = tooling.json_schema_format(tooling.required_call_schema(prepared.tools, choice), "tool_call")
     reasoning, budget = prepared.reasoning, prepared.reasoning_budget_tokens
-    if output == "constrained":
-        reasoning, budget = False, FORCED_CALL_THINKING_BUDGET  # the call starts at once
+    if output == "constrained" or reasoning is False:
+        # The call or answer starts at once, also where the template opens thinking by itself.
+        reasoning, budget = False, FORCED_CALL_THINKING_BUDGET
     open_call = _open_call(builder.messages, prepared.conversation.is_prefill) if output == "prompted" else None
     constraint = _strict_constraint(prepared, open_call, max_calls) if output == "prompted" else None
     chat = ChatRequest(
@@ -317,4 +320,5 @@ def to_chat_request(prepared: PreparedMessages, *, native_tools: bool,
         reasoning_budget_tokens=budget,
         continue_final_message=prepared.conversation.is_prefill,
     )
-    return Translation(chat=chat, tool_output=output, max_tool_calls=max_calls, open_call=open_call)
+    return Translation(chat=chat, tool_output=output, max_tool_calls=max_calls, open_call=open_call,
+                       drop_reasoning=reasoning is False)
