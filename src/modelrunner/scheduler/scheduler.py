@@ -206,10 +206,11 @@ class Scheduler:
         return model, updated
 
     async def configurations(self, requested: str | None = None) -> list[dict[str, Any]]:
-        """Stored configurations, all or that of one model."""
+        """Stored configurations, all or that of one model (with the context it loads with)."""
         if requested is not None:
             model = await self.resolve(requested)
-            return [{"model": self._label(model), "id": model.id, **self._configs.settings_for(model.id).to_api()}]
+            return [{"model": self._label(model), "id": model.id, **self._configs.settings_for(model.id).to_api(),
+                     "context-window": self.runner_config_for(model).context_size}]
         return [{"model": entry.get("model"), "id": model_id,
                  **ModelSettings.from_stored(entry.get("settings", {})).to_api()}
                 for model_id, entry in self._configs.entries().items()]
