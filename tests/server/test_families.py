@@ -204,3 +204,19 @@ def test_thinking_with_a_forced_tool_call_is_a_clear_400(claude: anthropic.Anthr
     with pytest.raises(anthropic.BadRequestError, match="tool_choice"):
         claude.messages.create(model=model_of(FAMILIES[0]), max_tokens=1100, messages=ASK, tools=TOOLS,
                                tool_choice={"type": "any"}, thinking={"type": "enabled", "budget_tokens": 1024})
+
+
+IMPOSSIBLE_TOOL = {"name": "pick", "description": "Pick a number",
+                   "input_schema": {"type": "object", "properties": {"n": {"type": "integer", "minimum": 5,
+                                                                            "maximum": 1}}, "required": ["n"]}}
+
+
+WRITE_JSON = [family for family in FAMILIES if not family.writes_harmony]
+
+
+@pytest.mark.parametrize("writer", WRITE_JSON, ids=[f.name for f in WRITE_JSON])
+def test_an_unsatisfiable_tool_schema_is_a_clear_400(claude: anthropic.Anthropic, writer: Family) -> None:
+    """llama.cpp fails once the grammar admits no token (at the integer here): a 400, not a 500."""
+    with pytest.raises(anthropic.BadRequestError, match="input_schema"):
+        claude.messages.create(model=model_of(writer), max_tokens=600, messages=ASK, tools=[IMPOSSIBLE_TOOL],
+                               tool_choice={"type": "any"}, extra_body=GREEDY)
