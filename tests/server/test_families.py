@@ -225,3 +225,26 @@ def test_an_unsatisfiable_tool_schema_is_a_clear_400(claude: anthropic.Anthropic
     with pytest.raises(anthropic.BadRequestError, match="input_schema"):
         claude.messages.create(model=model_of(writer), max_tokens=600, messages=ASK, tools=[IMPOSSIBLE_TOOL],
                                tool_choice={"type": "any"}, extra_body=GREEDY)
+
+
+OPENAI_TWO_CALLS = [
+    {"role": "user", "content": "What is the weather in Paris and what is 2 + 3?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_weather_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+        {"id": "call_add_2", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}}]},
+    {"role": "tool", "tool_call_id": "call_weather_1", "content": "18C and sunny"},
+    {"role": "tool", "tool_call_id": "call_add_2", "content": "5"},
+]
+OPENAI_TOOLS = [{"type": "function", "function": {"name": tool["name"], "description": tool["description"],
+                                                  "parameters": tool["input_schema"]}} for tool in TOOLS]
+
+
+def test_openai_tool_history_is_answered_or_refused_never_a_500(family_server: RunningServer, family: Family) -> None:
+    """OpenAI clients bring their own call ids and parallel calls: a family whose template refuses them
+    (Mistral's 9-character ids, Llama 3's one call per turn) must say so in a 4xx."""
+    answer = httpx.post(family_server.url + "/v1/chat/completions", timeout=120, json={
+        "model": model_of(family), "messages": OPENAI_TWO_CALLS, "tools": OPENAI_TOOLS, "max_tokens": 4,
+        "temperature": 0})
+    assert answer.status_code < 500 or family.writes_harmony, answer.text
+    if answer.status_code >= 400:
+        assert answer.json()["error"]["message"]
