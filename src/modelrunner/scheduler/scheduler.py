@@ -31,7 +31,7 @@ from modelrunner.scheduler.keep_alive import parse_keep_alive
 from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory, with_prompt_cache
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
-from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config
+from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config, trained_context
 from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel, display_name
 from modelrunner.store.store import ModelStore
@@ -195,7 +195,7 @@ class Scheduler:
         async with self._configuring:
             await asyncio.to_thread(self._configs.refresh)
             updated = apply_configure_body(self._configs.settings_for(model.id), body)
-            runner_config(model, updated, self._settings)
+            self._check_fits(model, runner_config(model, updated, self._settings))
             slot = self._slots.get(model.id)
             if slot is not None and not slot.is_idle:
                 raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} waiting"
@@ -213,14 +213,32 @@ class Scheduler:
         return model, updated
 
     async def configurations(self, requested: str | None = None) -> list[dict[str, Any]]:
-        """Stored configurations, all or that of one model."""
+        """Stored configurations, all or that of one model (with the context it loads with)."""
         await asyncio.to_thread(self._configs.refresh)
         if requested is not None:
             model = await self.resolve(requested)
-            return [{"model": self._label(model), "id": model.id, **self._configs.settings_for(model.id).to_api()}]
+            return [{"model": self._label(model), "id": model.id, **self._configs.settings_for(model.id).to_api(),
+                     "context-window": self.runner_config_for(model).context_size}]
         return [{"model": entry.get("model"), "id": model_id,
                  **ModelSettings.from_stored(entry.get("settings", {})).to_api()}
                 for model_id, entry in self._configs.entries().items()]
+
+    def _check_fits(self, model: StoredModel, config: RunnerConfig) -> None:
+        """A configuration whose model can never fit (a context too large, say) is refused up front."""
+        needed = estimate_memory(model, config).total_bytes
+        if needed > self.memory_budget_bytes:
+            raise InsufficientMemory(
+                f"not enough memory for {self._label(model)} with a context of {config.context_size} tokens: "
+                f"needs {describe_bytes(needed)}, available {describe_bytes(self.memory_budget_bytes)} "
+                "(the whole memory budget)")
+
+    @staticmethod
+    def _warn_if_extended(label: str, model: StoredModel, config: RunnerConfig) -> None:
+        trained = trained_context(model)
+        if trained and config.context_size > trained:
+            logger.warning("%s: context %d is beyond the %d tokens it was trained on; RoPE scaled with YaRN "
+                           "(factor %.2f), expect weaker answers on long prompts", label, config.context_size,
+                           trained, config.context_size / trained)
 
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
         return with_prompt_cache(model, runner_config(model, self._configs.settings_for(model.id), self._settings),
@@ -257,6 +275,7 @@ class Scheduler:
             label = self._label(model)
             estimate = estimate_memory(model, config)
             await self._make_room(label, estimate.total_bytes)
+            self._warn_if_extended(label, model, config)
             keep_alive = parse_keep_alive(settings.keep_alive)
             slot = RunnerSlot(model=model, label=label, config=config, estimate=estimate,
                               queue_limit=self._settings.max_queued_requests,

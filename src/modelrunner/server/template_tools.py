@@ -7,6 +7,7 @@ import weakref
 from typing import Any
 
 from modelrunner.core.chat import ChatRequest
+from modelrunner.core.errors import ModelRunnerError
 
 _PROBE_TOOL_NAME = "modelrunner_probe_tool"
 _PROBE_TOOLS = [{"type": "function", "function": {
@@ -14,6 +15,10 @@ _PROBE_TOOLS = [{"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
 }}]
 _PROBE_MESSAGES = [{"role": "user", "content": "hello"}]
+_PROBE_CALLS = [*_PROBE_MESSAGES, {"role": "assistant", "content": "", "tool_calls": [
+    {"id": f"call0000{n}", "type": "function", "function": {"name": _PROBE_TOOL_NAME, "arguments": "{}"}}
+    for n in (1, 2)
+]}]
 
 
 class TemplateToolSupport:
@@ -21,6 +26,21 @@ class TemplateToolSupport:
 
     def __init__(self) -> None:
         self._known: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+        self._parallel: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+    async def renders_parallel_calls(self, runner: Any) -> bool:
+        """Whether the template renders two calls in one assistant turn: Llama 3.x's raises instead."""
+        known = self._parallel.get(runner)
+        if known is not None:
+            return known
+        try:
+            await runner.render_prompt(ChatRequest(model="probe", messages=_PROBE_CALLS, tools=_PROBE_TOOLS,
+                                                   tool_choice="auto"))
+            known = True
+        except ModelRunnerError:
+            known = False
+        self._parallel[runner] = known
+        return known
 
     async def renders_tools(self, runner: Any) -> bool:
         known = self._known.get(runner)

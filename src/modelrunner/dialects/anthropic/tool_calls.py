@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from modelrunner.core.chat import EngineChunk, Finish, TextDelta, ToolCallDelta, Usage
+from modelrunner.core.chat import EngineChunk, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from modelrunner.dialects.anthropic.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 from modelrunner.dialects.anthropic.translate import Translation
 
@@ -172,8 +172,17 @@ async def limited_native_calls(chunks: AsyncIterator[EngineChunk], max_calls: in
         yield chunk
 
 
+async def without_reasoning(chunks: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
+    async for chunk in chunks:
+        if type(chunk) is not ReasoningDelta:
+            yield chunk
+
+
 def decode_tool_calls(chunks: AsyncIterator[EngineChunk], translation: Translation) -> AsyncIterator[EngineChunk]:
-    """Wrap an engine stream so tool calls come out as ToolCallDelta whatever the model's template."""
+    """Wrap an engine stream so tool calls come out as ToolCallDelta whatever the model's template
+    (and no thinking comes out when it was turned off)."""
+    if translation.drop_reasoning:
+        chunks = without_reasoning(chunks)
     if translation.tool_output == "constrained":
         return constrained_calls(chunks)
     if translation.tool_output == "prompted":

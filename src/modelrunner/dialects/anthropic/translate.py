@@ -7,6 +7,8 @@ renders tools. `prepare` validates and normalises (before any byte is sent, so m
 
 from __future__ import annotations
 
+import hashlib
+import string
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +27,9 @@ from modelrunner.dialects.anthropic.normalize import (
 from modelrunner.dialects.anthropic.protocol import Block, CountTokensBody, MessagesBody
 
 MAX_STOP_SEQUENCES = 16
+FORCED_CALL_THINKING_BUDGET = 1
+"""Reasoning tokens allowed before a forced call or with thinking disabled, for templates that open
+thinking themselves (DeepSeek-R1 distills): past it llama.cpp closes the think block."""
 
 ToolOutput = Literal["text", "native", "prompted", "constrained"]
 """How tool calls come back: not at all, parsed by the engine, parsed from `<tool_call>` text by us,
@@ -54,6 +59,8 @@ class Translation:
     tool_output: ToolOutput
     max_tool_calls: int | None
     open_call: str | None = None
+    drop_reasoning: bool = False
+    """Thinking was turned off, yet a template that opens it itself still reasons a token: not sent."""
 
 
 def _thinking(thinking: Block | None) -> tuple[bool | None, int | None]:
@@ -94,6 +101,8 @@ def prepare(body: CountTokensBody, *, accepts_images: bool) -> PreparedMessages:
     choice = tooling.tool_choice(body.tool_choice, specs)
     reasoning, budget = _thinking(body.thinking)
     response_format = _output_format(body)
+    if reasoning and specs and choice.requires_call:
+        raise InvalidRequest("Thinking may not be enabled when tool_choice forces tool use.", param="thinking")
     if response_format is not None and specs and choice.requires_call:
         raise InvalidRequest("output_config.format cannot be combined with a tool_choice that forces a tool call",
                              param="output_config.format")
@@ -138,6 +147,48 @@ def _user_content(blocks: list[Block]) -> str | list[dict[str, Any]]:
     return [{"type": "text", "text": b["text"]} if b.get("type") == "text" else _image_part(b) for b in blocks]
 
 
+_ID_ALPHABET = string.digits + string.ascii_letters
+ENGINE_TOOL_ID_LENGTH = 9
+
+
+def engine_tool_id(tool_use_id: str) -> str:
+    """The id a chat template sees for a tool call: 9 alphanumerics derived from the client's id.
+    Mistral's templates refuse any other form, and the others do not care; derived rather than random,
+    so the same history renders the same prompt turn after turn (and stays in the prefix cache).
+    Answers never carry it back: every call the model makes gets a fresh `toolu_` id."""
+    value = int.from_bytes(hashlib.sha256(tool_use_id.encode()).digest()[:8], "big")
+    digits = []
+    for _ in range(ENGINE_TOOL_ID_LENGTH):
+        value, digit = divmod(value, len(_ID_ALPHABET))
+        digits.append(_ID_ALPHABET[digit])
+    return "".join(digits)
+
+
+def one_call_per_turn(messages: list[Message]) -> list[Message]:
+    """Split each assistant turn with several tool calls into one turn per call, each followed by its
+    result, for templates that render a single call per turn (Llama 3.x raises otherwise)."""
+    out: list[Message] = []
+    position = 0
+    while position < len(messages):
+        message = messages[position]
+        calls = message.get("tool_calls") or []
+        position += 1
+        if message["role"] != "assistant" or len(calls) < 2:
+            out.append(message)
+            continue
+        results: dict[str, Message] = {}
+        while position < len(messages) and messages[position]["role"] == "tool":
+            results[messages[position]["tool_call_id"]] = messages[position]
+            position += 1
+        for number, call in enumerate(calls):
+            out.append({"role": "assistant", "content": message["content"] if number == 0 else "",
+                        "tool_calls": [call]})
+            if call["id"] in results:
+                out.append(results.pop(call["id"]))
+        out.extend(results.values())
+    return out
+
+
 class _MessageBuilder:
     """Renders turns as engine messages, with tool calls and results native or as text."""
 
@@ -156,7 +207,7 @@ class _MessageBuilder:
         message: Message = {"role": "assistant", "content": text}
         if calls:
             message["tool_calls"] = [
-                {"id": str(c.get("id") or f"toolu_{n}"), "type": "function",
+                {"id": engine_tool_id(str(c.get("id") or f"toolu_{n}")), "type": "function",
                  "function": {"name": c["name"], "arguments": orjson.dumps(as_json_object(c.get("input"))).decode()}}
                 for n, c in enumerate(calls)
             ]
@@ -173,7 +224,8 @@ class _MessageBuilder:
             result_images += [b for b in result["content"] if b.get("type") == "image"]
             if self.native_tools:
                 shown = f"Error: {text}" if result["is_error"] else text
-                self.messages.append({"role": "tool", "tool_call_id": result["tool_use_id"], "content": shown})
+                self.messages.append({"role": "tool", "tool_call_id": engine_tool_id(result["tool_use_id"]),
+                                      "content": shown})
             else:
                 result_texts.append(tooling.tool_result_text(result["tool_use_id"], text, result["is_error"]))
         rest = [*(text_block(t) for t in result_texts), *result_images, *rest]
@@ -219,8 +271,16 @@ def _strict_constraint(prepared: PreparedMessages, open_call: str | None,
                               opened=open_call is not None)
 
 
-def to_chat_request(prepared: PreparedMessages, *, native_tools: bool) -> Translation:
-    """`native_tools`: the model's chat template renders tools, so the engine describes and parses them."""
+def has_parallel_calls(prepared: PreparedMessages) -> bool:
+    """Whether an assistant turn of the conversation holds more than one tool call."""
+    return any(turn.role == "assistant" and sum(b.get("type") == "tool_use" for b in turn.blocks) > 1
+               for turn in prepared.conversation.turns)
+
+
+def to_chat_request(prepared: PreparedMessages, *, native_tools: bool,
+                    parallel_calls: bool = True) -> Translation:
+    """`native_tools`: the model's chat template renders tools, so the engine describes and parses them.
+    `parallel_calls`: it renders several calls in one assistant turn (else each gets a turn of its own)."""
     native = native_tools and bool(prepared.tools)
     output = _tool_output(prepared, native)
     system = list(prepared.conversation.system)
@@ -234,11 +294,17 @@ def to_chat_request(prepared: PreparedMessages, *, native_tools: bool) -> Transl
             builder.assistant(turn)
         else:
             builder.user(turn)
+    if native and not parallel_calls:
+        builder.messages = one_call_per_turn(builder.messages)
     choice = prepared.tool_choice
-    max_calls = 1 if output == "constrained" or not choice.allow_parallel else None
+    max_calls = 1 if output == "constrained" or not choice.allow_parallel or not parallel_calls else None
     response_format = prepared.response_format
     if output == "constrained":
         response_format = tooling.json_schema_format(tooling.required_call_schema(prepared.tools, choice), "tool_call")
+    reasoning, budget = prepared.reasoning, prepared.reasoning_budget_tokens
+    if output == "constrained" or reasoning is False:
+        # The call or answer starts at once, also where the template opens thinking by itself.
+        reasoning, budget = False, FORCED_CALL_THINKING_BUDGET
     open_call = _open_call(builder.messages, prepared.conversation.is_prefill) if output == "prompted" else None
     constraint = _strict_constraint(prepared, open_call, max_calls) if output == "prompted" else None
     chat = ChatRequest(
@@ -247,11 +313,12 @@ def to_chat_request(prepared: PreparedMessages, *, native_tools: bool) -> Transl
         sampling=prepared.sampling,
         tools=tooling.engine_tools(prepared.tools) if native else None,
         tool_choice=("auto" if output == "native" else "none") if native else None,
-        parallel_tool_calls=choice.allow_parallel if native else None,
+        parallel_tool_calls=choice.allow_parallel and parallel_calls if native else None,
         response_format=response_format,
         tool_call_constraint=constraint,
-        reasoning=prepared.reasoning,
-        reasoning_budget_tokens=prepared.reasoning_budget_tokens,
+        reasoning=reasoning,
+        reasoning_budget_tokens=budget,
         continue_final_message=prepared.conversation.is_prefill,
     )
-    return Translation(chat=chat, tool_output=output, max_tool_calls=max_calls, open_call=open_call)
+    return Translation(chat=chat, tool_output=output, max_tool_calls=max_calls, open_call=open_call,
+                       drop_reasoning=reasoning is False)

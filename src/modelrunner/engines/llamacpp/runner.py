@@ -39,6 +39,7 @@ _MEDIA_FETCH_FAILED = "cannot make GET request"
 _INPUT_REJECTIONS = ("[json.exception.", "Failed to parse", "Missing tool", "Unsupported tool type",
                      "Unsupported content part type", "Invalid ", "Expected ", "Unable to generate parser",
                      "must be a", "must be an", "must not be", "unsupported type", "is not supported")
+_GRAMMAR_FAILURES = ("empty grammar stack", "failed to parse grammar", "Failed to initialize samplers")
 
 
 def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
@@ -55,6 +56,11 @@ def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Ex
         return ContextOverflow(int(error.get("n_prompt_tokens") or 0), int(error.get("n_ctx") or 0))
     if _MEDIA_FETCH_FAILED in message:  # llama.cpp fetches image URLs itself and answers a 500 when it cannot
         return InvalidRequest(f"could not fetch an image from its URL ({message}); send it as base64 data instead")
+    if any(failure in message for failure in _GRAMMAR_FAILURES):
+        # An unsatisfiable schema (a minimum above its maximum, say) reaches llama.cpp as a grammar
+        # that cannot accept any token: the request's fault, not the engine's.
+        return InvalidRequest("a JSON schema of this request (a tool's input_schema or the output format) "
+                              f"cannot constrain the model's output: {message}")
     if kind == "not_supported_error" or status == 501:
         return Unsupported(message)
     if status == 400 or kind == "invalid_request_error":

@@ -23,6 +23,7 @@ from modelrunner.dialects.anthropic.translate import (
     PreparedMessages,
     Translation,
     has_images,
+    has_parallel_calls,
     prepare,
     to_chat_request,
 )
@@ -59,8 +60,10 @@ async def _prepared(request: Request, body: CountTokensBody) -> PreparedMessages
 
 
 async def _translation(request: Request, lease: Lease, prepared: PreparedMessages) -> Translation:
-    native = bool(prepared.tools) and await services_of(request).template_tools.renders_tools(lease.runner)
-    return to_chat_request(prepared, native_tools=native)
+    template_tools = services_of(request).template_tools
+    native = bool(prepared.tools) and await template_tools.renders_tools(lease.runner)
+    parallel = not (native and has_parallel_calls(prepared)) or await template_tools.renders_parallel_calls(lease.runner)
+    return to_chat_request(prepared, native_tools=native, parallel_calls=parallel)
 
 
 def _generate(request: Request, prepared: PreparedMessages) -> StartGeneration:
@@ -102,23 +105,25 @@ async def _evaluated_tokens(request: Request, model: str, translation: Translati
     raise EngineFailed(f"the engine reported no token counts for {model}")
 
 
-async def _refuse_if_too_long(request: Request, model: str, prepared: PreparedMessages) -> None:
+async def _refuse_if_too_long(request: Request, model: str, prepared: PreparedMessages) -> int | None:
     """Once a stream's 200 is out, "prompt is too long" can only be an error event, and clients such as
     Claude Code compact their conversation on the 400. So a body that could overflow the context is
     counted first. A token spans at least one byte, so a body with fewer bytes than the context has
     room for (less the template's own text) cannot overflow and skips the count. A prompt with images
-    is not counted here (that would evaluate it twice): the engine reports its overflow, as an event."""
+    is not counted here (that would evaluate it twice): the engine reports its overflow, as an event.
+    Returns the prompt's tokens when they were counted (message_start reports them)."""
     body_bytes = len(await request.body())
     scheduler = services_of(request).scheduler
     async with scheduler.acquire(model, needs_slot=False) as lease:
         if body_bytes + TEMPLATE_TEXT_ALLOWANCE_BYTES < lease.context_size:
-            return
+            return None
         translation = await _translation(request, lease, prepared)
         if has_images(translation.chat):
-            return
+            return None
         tokens = await _rendered_tokens(lease, translation)
     if tokens >= lease.context_size:
         raise ContextOverflow(tokens, lease.context_size)
+    return tokens
 
 
 @router.post("/messages")
@@ -137,9 +142,9 @@ async def create_message(request: Request) -> Response:
             answer = await CompletedAnswer.collect(generation.chunks)
         return json_response(message(answer, model=body.model))
 
-    await _refuse_if_too_long(request, body.model, prepared)
+    counted = await _refuse_if_too_long(request, body.model, prepared)
     reservation = await scheduler.reserve(body.model)  # a full queue is a 429 here, not an error event later
-    encoder = MessageStreamEncoder(body.model)
+    encoder = MessageStreamEncoder(body.model, input_tokens=counted)
     cleanup = contextlib.AsyncExitStack()
     cleanup.callback(reservation.give_up)
 
@@ -169,7 +174,8 @@ async def count_tokens(request: Request) -> Response:
 
 @model_list_router.get("/models")
 async def list_models(request: Request) -> Response:
-    return json_response(openai_model_list(await services_of(request).list_models()))
+    services = services_of(request)
+    return json_response(openai_model_list(await services.list_models(), await services.claude_aliases()))
 
 
 @model_list_router.get("/models/{name:path}")

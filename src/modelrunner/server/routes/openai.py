@@ -99,8 +99,8 @@ async def completions(request: Request) -> Response:
 
 @router.get("/models")
 async def list_models(request: Request) -> Response:
-    models = await services_of(request).list_models()
-    return json_response(openai_model_list(models))
+    services = services_of(request)
+    return json_response(openai_model_list(await services.list_models(), await services.claude_aliases()))
 
 
 @router.get("/models/{name:path}")
