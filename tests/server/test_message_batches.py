@@ -4,6 +4,9 @@ interactive requests served ahead of a running batch."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -236,3 +239,38 @@ def test_a_short_expiry_expires_what_has_not_run(tmp_path: Path, tiny_gguf: Path
         assert ended.request_counts.expired == 3 and ended.request_counts.processing == 0
         assert {result.type for result in results_by_id(expiring, created.id).values()} == {"expired"}
         assert _metric(running, 'modelrunner_batch_requests_total{outcome="expired"}') == 3
+
+
+def test_kill_9_mid_batch_then_restart_loses_and_duplicates_nothing(tmp_path: Path, tiny_gguf: Path) -> None:
+    store = make_tiny_store(tmp_path / "store", tiny_gguf)
+    requests = [{"custom_id": f"k{n}", "params": params(120)} for n in range(20)]
+    server = RunningServer(store.root, tmp_path / "log", env={"MODEL_RUNNER_PARALLEL": "1"})
+    with server:
+        killed = client_for(server)
+        created = killed.messages.batches.create(requests=requests)
+        deadline = time.monotonic() + 240
+        while _ended_counts(killed, created.id) < 3:
+            assert time.monotonic() < deadline, "the batch made no progress"
+            time.sleep(POLL_S)
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait()
+        finished_before_restart = _stored_results(store.root)
+        assert 3 <= len(finished_before_restart) < len(requests)
+
+        server.start()
+        restarted = client_for(server)
+        assert restarted.messages.batches.retrieve(created.id).processing_status == "in_progress"
+        ended = wait_until_ended(restarted, created.id)
+        assert ended.request_counts.succeeded == len(requests)
+        results = results_by_id(restarted, created.id)
+        assert sorted(results) == sorted(request["custom_id"] for request in requests)
+        for custom_id, message_id in finished_before_restart.items():
+            assert results[custom_id].message.id == message_id, "a finished request ran again"
+
+
+def _stored_results(store_root: Path) -> dict[str, str]:
+    """custom_id -> message id of the results committed in the batch database, read as a crash left it."""
+    with contextlib.closing(sqlite3.connect(store_root / "modelrunner-batches.sqlite")) as db:
+        rows = db.execute("SELECT custom_id, result FROM requests WHERE outcome IS NOT NULL").fetchall()
+    return {custom_id: json.loads(result)["message"]["id"] for custom_id, result in rows}
