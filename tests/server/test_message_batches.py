@@ -187,7 +187,7 @@ def test_too_many_requests_and_unknown_batches_are_clear_errors(batch_server: Ru
     assert answer.status_code == 413 and "100000" in answer.json()["error"]["message"]
     missing = httpx.get(batch_server.url + "/v1/messages/batches/msgbatch_nope", timeout=10)
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
-    for query in ("limit=0", "limit=1001", "after_id=msgbatch_nope"):
+    for query in ("limit=0", "limit=1001", "limit=ten", "after_id=msgbatch_nope", "after_id=a&before_id=b"):
         listed = httpx.get(batch_server.url + "/v1/messages/batches?" + query, timeout=10)
         assert listed.status_code == 400 and listed.json()["type"] == "error", query
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -33,7 +34,7 @@ def _batches(request: Request) -> BatchService:
     return request.app.state.batches
 
 
-def _encoded(request: Request, record: BatchRecord) -> dict:
+def _encoded(request: Request, record: BatchRecord) -> dict[str, Any]:
     """The results URL is absolute and under the prefix this request came through, so that the SDK,
     whatever its base URL, fetches it from here."""
     results_url = None
@@ -77,14 +78,23 @@ async def create_batch(request: Request) -> Response:
     return json_response(_encoded(request, await _batches(request).create(requests)))
 
 
+def _page_limit(raw: str | None) -> int:
+    """Read here, not by FastAPI, so that a bad value is a 400 in Anthropic's envelope."""
+    if raw is None:
+        return DEFAULT_PAGE_LIMIT
+    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_PAGE_LIMIT:
+        raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_PAGE_LIMIT}, got {raw[:20]!r}",
+                             param="limit")
+    return int(raw)
+
+
 @router.get("/messages/batches")
-async def list_batches(request: Request, limit: int = DEFAULT_PAGE_LIMIT, before_id: str | None = None,
+async def list_batches(request: Request, limit: str | None = None, before_id: str | None = None,
                        after_id: str | None = None) -> Response:
-    if not 1 <= limit <= MAX_PAGE_LIMIT:
-        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_LIMIT}", param="limit")
     if before_id is not None and after_id is not None:
         raise InvalidRequest("give before_id or after_id, not both", param="before_id")
-    records, has_more = await _batches(request).store.page(limit=limit, before_id=before_id, after_id=after_id)
+    records, has_more = await _batches(request).store.page(limit=_page_limit(limit), before_id=before_id,
+                                                           after_id=after_id)
     return json_response(batch_page([_encoded(request, record) for record in records], has_more=has_more))
 
 
