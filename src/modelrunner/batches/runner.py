@@ -80,10 +80,6 @@ class BatchRunner:
         """Look for work now (a batch was created or canceled)."""
         self._wake.set()
 
-    @property
-    def running_count(self) -> int:
-        return len(self._running)
-
     async def _run_forever(self) -> None:
         while True:
             self._wake.clear()
