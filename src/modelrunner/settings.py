@@ -120,6 +120,9 @@ class Settings:
     hf_token: str | None = None
     runner_host: str = f"http://{DEFAULT_BIND_HOST}:{DEFAULT_PORT}"
     autostart: bool = True
+    batch_expiry_s: float = 24 * 3600.0
+    batch_retention_s: float = 29 * 24 * 3600.0
+    batch_concurrency: int = 0  # 0: twice the parallel slots, so a freed slot is taken at once
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -159,6 +162,9 @@ class Settings:
             hf_token=env.get("HF_TOKEN") or None,
             runner_host=_runner_host(env),
             autostart=env.get("MODEL_RUNNER_NO_AUTOSTART", "") in ("", "0"),
+            batch_expiry_s=_float(env, "MODEL_RUNNER_BATCH_EXPIRY", defaults.batch_expiry_s),
+            batch_retention_s=_float(env, "MODEL_RUNNER_BATCH_RETENTION", defaults.batch_retention_s),
+            batch_concurrency=_int(env, "MODEL_RUNNER_BATCH_CONCURRENCY", defaults.batch_concurrency),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

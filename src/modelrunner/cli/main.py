@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from modelrunner.cli.commands import bench, engines, launch, models, run, system
+from modelrunner.cli.commands import batches, bench, engines, launch, models, run, system
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.settings import Settings
 
@@ -50,6 +50,7 @@ engines.register(app)
 app.command()(bench.bench)
 launch.register(app)
 system.register(app)
+batches.register(app)
 
 
 def _fail(message: str, status: int) -> None:

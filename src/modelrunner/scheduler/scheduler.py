@@ -26,7 +26,7 @@ from modelrunner.core.errors import (
     ModelRunnerError,
 )
 from modelrunner.engines.base import ModelFiles, RunnerConfig
-from modelrunner.scheduler.admission import Place
+from modelrunner.scheduler.admission import Place, Yielding
 from modelrunner.scheduler.keep_alive import parse_keep_alive
 from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory, with_prompt_cache
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
@@ -97,12 +97,14 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def acquire(
-        self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True
+        self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True,
+        yielding: Yielding | None = None,
     ) -> AsyncIterator[Lease]:
         """Lend the runner for `requested`, loading it first if needed and waiting for a free slot.
-        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising)."""
+        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising);
+        `yielding` is for background work, which gives its slot up to interactive requests."""
         if needs_slot:
-            async with await self.reserve(requested, keep_alive=keep_alive) as lease:
+            async with await self.reserve(requested, keep_alive=keep_alive, yielding=yielding) as lease:
                 yield lease
             return
         requested_keep_alive = parse_keep_alive(keep_alive)
@@ -116,26 +118,29 @@ class Scheduler:
             slot.borrowers -= 1
             self._after_use(slot, requested_keep_alive)
 
-    async def reserve(self, requested: str, *, keep_alive: str | float | None = None) -> Reservation:
+    async def reserve(self, requested: str, *, keep_alive: str | float | None = None,
+                      yielding: Yielding | None = None) -> Reservation:
         """Load the model if needed and take a generation slot or a place in its queue now, so that a full
         queue is refused before a stream has started; `async with` the reservation waits for the slot."""
         model = await self.resolve(requested)
         slot = await self._ready_slot(model)
-        place = slot.gate.reserve()
-        return Reservation(self._lease_after(place, model, slot, requested, parse_keep_alive(keep_alive)), place)
+        place = slot.gate.reserve(yielding)
+        return Reservation(self._lease_after(place, model, slot, requested, parse_keep_alive(keep_alive),
+                                             yielding), place)
 
     @contextlib.asynccontextmanager
     async def _lease_after(self, place: Place, model: StoredModel, slot: RunnerSlot, requested: str,
-                           keep_alive_s: float | None) -> AsyncIterator[Lease]:
-        slot = await self._slot_after_wait(place, model, slot)
+                           keep_alive_s: float | None, yielding: Yielding | None) -> AsyncIterator[Lease]:
+        slot = await self._slot_after_wait(place, model, slot, yielding)
         try:
             yield Lease(model=model, runner=slot.runner, requested=requested, label=slot.label,
                         context_size=slot.config.context_size)
         finally:
-            slot.gate.leave()
+            slot.gate.leave(yielding)
             self._after_use(slot, keep_alive_s)
 
-    async def _slot_after_wait(self, place: Place, model: StoredModel, slot: RunnerSlot) -> RunnerSlot:
+    async def _slot_after_wait(self, place: Place, model: StoredModel, slot: RunnerSlot,
+                               yielding: Yielding | None) -> RunnerSlot:
         """The slot `place` queued for, or, if that runner was reaped while this request waited, a slot
         on a fresh one (queueing again there)."""
         while True:
@@ -147,9 +152,9 @@ class Scheduler:
             else:
                 if self._slots.get(model.id) is slot and slot.runner is not None and slot.runner.is_alive:
                     return slot
-                slot.gate.leave()
+                slot.gate.leave(yielding)
             slot = await self._ready_slot(model)
-            place = slot.gate.reserve()
+            place = slot.gate.reserve(yielding)
 
     def _after_use(self, slot: RunnerSlot, keep_alive_s: float | None) -> None:
         slot.touch()

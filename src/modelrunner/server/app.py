@@ -12,15 +12,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelrunner import __version__
 from modelrunner.core.errors import ModelRunnerError
+from modelrunner.batches.service import BatchService
 from modelrunner.engines.llamacpp.engine import LlamaCppEngine
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
+from modelrunner.server.batch_generation import MessagesBatchHandler
 from modelrunner.server.disconnect import CancelOnDisconnect
 from modelrunner.server.log_buffer import RecentLogLines
 from modelrunner.server.metrics import MetricsMiddleware, ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.routes import engines, observability
-from modelrunner.server.routes import anthropic
+from modelrunner.server.routes import anthropic, batches
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
 from modelrunner.server.services import Services
 from modelrunner.server.shutdown import ShutdownDrain
@@ -34,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 OPENAI_PREFIXES = ("/engines/v1", "/engines/{backend}/v1", "/v1")
 ANTHROPIC_PREFIXES = ("/v1", "/anthropic/v1", "/engines/v1", "/engines/{backend}/v1")
+BATCH_PREFIXES = ("/v1", "/anthropic/v1")
 
 
 async def build_services(settings: Settings, metrics: ServerMetrics | None = None) -> Services:
@@ -51,6 +54,14 @@ async def build_services(settings: Settings, metrics: ServerMetrics | None = Non
                     distribution=Distribution(settings, store))
 
 
+async def open_batches(settings: Settings, services: Services, metrics: ServerMetrics) -> BatchService:
+    """Batches live beside the models, in the store folder; unfinished ones resume at once."""
+    return await BatchService.open(
+        settings.store_path, MessagesBatchHandler(services), expiry_s=settings.batch_expiry_s,
+        retention_s=settings.batch_retention_s,
+        concurrency=settings.batch_concurrency or 2 * settings.parallel_slots, observer=metrics)
+
+
 def create_app(settings: Settings) -> FastAPI:
     metrics = ServerMetrics()
     log_lines = RecentLogLines()
@@ -61,12 +72,14 @@ def create_app(settings: Settings) -> FastAPI:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # the access log already has one line per request
         services = await build_services(settings, metrics)
         app.state.services = services
+        app.state.batches = await open_batches(settings, services, metrics)
         names = [display_name(tag) for model in await services.list_models() for tag in model.tags]
         logger.info("modelrunner %s listening on http://%s:%d, store %s, models: %s", __version__,
                     settings.bind_host, settings.port, settings.store_path, ", ".join(names) or "none")
         try:
             yield
         finally:
+            await app.state.batches.close()
             await services.scheduler.close()
             logging.getLogger("modelrunner").removeHandler(log_lines)
 
@@ -88,6 +101,8 @@ def create_app(settings: Settings) -> FastAPI:
     for prefix in ANTHROPIC_PREFIXES:
         app.include_router(anthropic.router, prefix=prefix)
     app.include_router(anthropic.model_list_router, prefix="/anthropic/v1")
+    for prefix in BATCH_PREFIXES:
+        app.include_router(batches.router, prefix=prefix)
     app.include_router(ollama.router)
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -44,7 +44,8 @@ def status_for(error: errors.ModelRunnerError) -> int:
 
 
 def is_anthropic_path(path: str) -> bool:
-    return path.startswith("/anthropic/") or path.endswith(("/messages", "/messages/count_tokens"))
+    return (path.startswith("/anthropic/") or path.endswith(("/messages", "/messages/count_tokens"))
+            or "/messages/batches" in path)
 
 
 def envelope_for(path: str) -> EnvelopeBuilder:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelrunner.core.chat import EngineChunk
+from modelrunner.scheduler.admission import Yielding
 from modelrunner.scheduler.scheduler import Lease, Scheduler
 from modelrunner.server.streaming import prepend, record_usage
 
@@ -25,11 +26,11 @@ class OpenGeneration:
 
 
 async def open_lease(
-    scheduler: Scheduler, requested: str, *, keep_alive: str | None
+    scheduler: Scheduler, requested: str, *, keep_alive: str | None, yielding: Yielding | None = None
 ) -> tuple[Lease, contextlib.AsyncExitStack]:
     stack = contextlib.AsyncExitStack()
     try:
-        lease = await stack.enter_async_context(scheduler.acquire(requested, keep_alive=keep_alive))
+        lease = await stack.enter_async_context(scheduler.acquire(requested, keep_alive=keep_alive, yielding=yielding))
     except BaseException:
         await stack.aclose()
         raise
@@ -49,11 +50,12 @@ async def start_chunks(
 
 
 async def open_generation(
-    scheduler: Scheduler, requested: str, *, keep_alive: str | None, start: StartGeneration, state: Any
+    scheduler: Scheduler, requested: str, *, keep_alive: str | None, start: StartGeneration, state: Any,
+    yielding: Yielding | None = None,
 ) -> OpenGeneration:
     """Lease the runner, start the engine, and wait for the first chunk, so that load failures and
     engine refusals (context overflow...) surface as HTTP errors before any byte is sent."""
-    lease, stack = await open_lease(scheduler, requested, keep_alive=keep_alive)
+    lease, stack = await open_lease(scheduler, requested, keep_alive=keep_alive, yielding=yielding)
     try:
         chunks = await start_chunks(lease, stack, start, state)
         first = await anext(chunks)

@@ -91,10 +91,21 @@ class ServerMetrics:
             ["route", "model"], buckets=_LATENCY_BUCKETS_S, registry=self.registry)
         self.load_duration = Histogram("modelrunner_model_load_seconds", "Time to load a model", ["model"],
                                        buckets=_LOAD_BUCKETS_S, registry=self.registry)
+        self.batch_requests = Counter("modelrunner_batch_requests", "Message Batch requests ended, by outcome",
+                                      ["outcome"], registry=self.registry)
+        self.batch_preemptions = Counter(
+            "modelrunner_batch_preemptions", "Batch generations stopped to free a slot for an interactive request",
+            registry=self.registry)
         self._scheduler_collector: SchedulerCollector | None = None
 
     def observe_load(self, model: str, seconds: float) -> None:
         self.load_duration.labels(model=model).observe(seconds)
+
+    def batch_outcomes(self, outcome: str, count: int) -> None:
+        self.batch_requests.labels(outcome=outcome).inc(count)
+
+    def batch_preempted(self) -> None:
+        self.batch_preemptions.inc()
 
     def watch_scheduler(self, scheduler: Scheduler) -> None:
         if self._scheduler_collector is not None:

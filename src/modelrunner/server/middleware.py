@@ -26,8 +26,9 @@ def new_request_id() -> str:
 
 
 class EdgeMiddleware:
-    # Model archives are as large as the model; the import route streams them to disk.
-    UNLIMITED_BODY_PATHS = frozenset({"/models/load"})
+    # Model archives are as large as the model; the import route streams them to disk. Message Batches
+    # bound their own bodies (256 MB, as Anthropic does).
+    UNLIMITED_BODY_PATHS = frozenset({"/models/load", "/v1/messages/batches", "/anthropic/v1/messages/batches"})
 
     def __init__(self, app: ASGIApp, *, api_key: str | None, max_body_bytes: int) -> None:
         self.app = app

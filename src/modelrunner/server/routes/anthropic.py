@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -27,6 +28,7 @@ from modelrunner.dialects.anthropic.translate import (
     prepare,
     to_chat_request,
 )
+from modelrunner.scheduler.admission import Yielding
 from modelrunner.scheduler.scheduler import Lease
 from modelrunner.server.bodies import read_body
 from modelrunner.server.errors import status_for
@@ -40,7 +42,7 @@ from modelrunner.server.generation import (
 from modelrunner.server.keepalive import Keepalive
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
-from modelrunner.server.services import services_of
+from modelrunner.server.services import Services, services_of
 from modelrunner.server.streaming import event_stream_response
 from modelrunner.store import media_types
 
@@ -55,22 +57,30 @@ model_list_router = APIRouter()
 async def _prepared(request: Request, body: CountTokensBody) -> PreparedMessages:
     """Validate and resolve the model before anything is sent: an unknown model is a 404, not a stream."""
     request.state.model = body.model
-    stored = await services_of(request).scheduler.resolve(body.model)
+    return await _prepared_for(services_of(request), body)
+
+
+async def _prepared_for(services: Services, body: CountTokensBody) -> PreparedMessages:
+    stored = await services.scheduler.resolve(body.model)
     return prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ)))
 
 
 async def _translation(request: Request, lease: Lease, prepared: PreparedMessages) -> Translation:
-    template_tools = services_of(request).template_tools
+    return await _translation_for(services_of(request), lease, prepared)
+
+
+async def _translation_for(services: Services, lease: Lease, prepared: PreparedMessages) -> Translation:
+    template_tools = services.template_tools
     native = bool(prepared.tools) and await template_tools.renders_tools(lease.runner)
     parallel = not (native and has_parallel_calls(prepared)) or await template_tools.renders_parallel_calls(lease.runner)
     return to_chat_request(prepared, native_tools=native, parallel_calls=parallel)
 
 
-def _generate(request: Request, prepared: PreparedMessages) -> StartGeneration:
+def _generate(services: Services, prepared: PreparedMessages) -> StartGeneration:
     """Translate once the runner is known (tool support), then stream its chunks with tool calls decoded."""
 
     async def chunks(lease: Lease) -> AsyncIterator[EngineChunk]:
-        translation = await _translation(request, lease, prepared)
+        translation = await _translation_for(services, lease, prepared)
         async with contextlib.aclosing(lease.runner.chat(translation.chat)) as engine:
             async with contextlib.aclosing(decode_tool_calls(engine, translation)) as decoded:  # type: ignore[type-var]
                 async for chunk in decoded:
@@ -126,21 +136,32 @@ async def _refuse_if_too_long(request: Request, model: str, prepared: PreparedMe
     return tokens
 
 
+async def complete_message(services: Services, body: MessagesBody, *, state: Any,
+                           yielding: Yielding | None = None) -> dict[str, Any]:
+    """The one non-streaming Messages generation: `POST /messages` without `stream`, and every request of
+    a Message Batch (with `yielding`, at background priority). Raises ModelRunnerError for the caller
+    to put in its envelope. Moves to `generation/` with the request path; keep both callers on it."""
+    prepared = await _prepared_for(services, body)
+    generation = await open_generation(services.scheduler, body.model, keep_alive=None,
+                                       start=_generate(services, prepared), state=state, yielding=yielding)
+    async with generation.cleanup:
+        answer = await CompletedAnswer.collect(generation.chunks)
+    return message(answer, model=body.model)
+
+
 @router.post("/messages")
 async def create_message(request: Request) -> Response:
     body = await read_body(request, MessagesBody)
+    if not body.stream and not is_preload_only(request.headers):
+        request.state.model = body.model
+        return json_response(await complete_message(services_of(request), body, state=request.state))
     prepared = await _prepared(request, body)
     scheduler = services_of(request).scheduler
     if is_preload_only(request.headers):
         lease, cleanup = await open_lease(scheduler, body.model, keep_alive=None)
         await cleanup.aclose()
         return json_response({"model": body.model, "loaded": True, "id": lease.model.id})
-    start = _generate(request, prepared)
-    if not body.stream:
-        generation = await open_generation(scheduler, body.model, keep_alive=None, start=start, state=request.state)
-        async with generation.cleanup:
-            answer = await CompletedAnswer.collect(generation.chunks)
-        return json_response(message(answer, model=body.model))
+    start = _generate(services_of(request), prepared)
 
     counted = await _refuse_if_too_long(request, body.model, prepared)
     reservation = await scheduler.reserve(body.model)  # a full queue is a 429 here, not an error event later
