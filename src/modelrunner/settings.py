@@ -11,6 +11,8 @@ DEFAULT_PORT = 12434
 DEFAULT_BIND_HOST = "127.0.0.1"
 DEFAULT_MODEL = "ai/smollm2"
 MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
+RECORD_PER_MODEL = 50
+RECORD_MAX_BYTES = 64 * 1024 * 1024
 
 
 def _int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -120,6 +122,9 @@ class Settings:
     hf_token: str | None = None
     runner_host: str = f"http://{DEFAULT_BIND_HOST}:{DEFAULT_PORT}"
     autostart: bool = True
+    record_requests: bool = True
+    record_per_model: int = RECORD_PER_MODEL
+    record_max_bytes: int = RECORD_MAX_BYTES
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -159,6 +164,9 @@ class Settings:
             hf_token=env.get("HF_TOKEN") or None,
             runner_host=_runner_host(env),
             autostart=env.get("MODEL_RUNNER_NO_AUTOSTART", "") in ("", "0"),
+            record_requests=env.get("MODEL_RUNNER_RECORD", "").strip() != "0",
+            record_per_model=max(0, _int(env, "MODEL_RUNNER_RECORD_PER_MODEL", RECORD_PER_MODEL)),
+            record_max_bytes=_bytes(env, "MODEL_RUNNER_RECORD_MAX_BYTES") or RECORD_MAX_BYTES,
         )
 
     def with_overrides(self, **changes: object) -> Settings:

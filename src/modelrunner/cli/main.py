@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from modelrunner.cli.commands import bench, engines, launch, models, run, system
+from modelrunner.cli.commands import requests
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.settings import Settings
 
@@ -50,6 +51,7 @@ engines.register(app)
 app.command()(bench.bench)
 launch.register(app)
 system.register(app)
+requests.register(app)
 
 
 def _fail(message: str, status: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import FrameType
 
 import uvicorn
 
@@ -14,6 +15,16 @@ def configure_logging(level: str) -> None:
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+class RunnerServer(uvicorn.Server):
+    """uvicorn's server, telling the app as soon as a signal asks it to stop."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        from modelrunner.server.app import begin_shutdown
+
+        begin_shutdown(self.config.app)
+        super().handle_exit(sig, frame)
 
 
 def serve(settings: Settings) -> None:
@@ -28,4 +39,4 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),  # requests in flight may finish
     )
-    uvicorn.Server(config).run()
+    RunnerServer(config).run()

@@ -7,6 +7,7 @@ import weakref
 from typing import Any
 
 from modelrunner.core.chat import ChatRequest
+from modelrunner.server.recording import unrecorded
 
 _PROBE_TOOL_NAME = "modelrunner_probe_tool"
 _PROBE_TOOLS = [{"type": "function", "function": {
@@ -23,6 +24,7 @@ class TemplateToolSupport:
         self._known: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
     async def renders_tools(self, runner: Any) -> bool:
+        runner = unrecorded(runner)
         known = self._known.get(runner)
         if known is not None:
             return known
