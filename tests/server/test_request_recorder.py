@@ -147,6 +147,15 @@ def test_secrets_and_image_data_are_never_kept(keyed_server: RunningServer) -> N
     assert "Bearer" not in everything
 
 
+def test_a_body_that_is_not_json_is_refused_and_recorded_as_text(keyed_server: RunningServer) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    answer = httpx.post(keyed_server.url + "/v1/messages", headers={**KEY_HEADERS, "content-type": "application/json"},
+                        content=b'{"model": "ai/tiny", "messages": [' + marker.encode() + b"\xff", timeout=30)
+    assert answer.status_code == 400 and answer.json()["type"] == "error"
+    record = wait_for_record(keyed_server, marker)
+    assert record["status"] == 400 and record["error"] and isinstance(record["request"], str)
+
+
 def test_the_feed_delivers_a_new_exchange_as_it_completes(keyed_server: RunningServer) -> None:
     lines: queue.Queue[str] = queue.Queue()
 
@@ -242,6 +251,20 @@ def test_caps_hold_under_a_thousand_requests(tiny_store: ModelStore, tmp_path: P
         assert sum(len(orjson.dumps(r)) for r in records) <= max_bytes
         assert len(records) > per_model  # the unknown models are kept too, within the byte cap
         assert httpx.get(server.url + "/engines/requests", params={"limit": 3}).json()["requests"] == records[-3:]
+
+        # A record larger than the whole cap is dropped with one log line; its request is answered as ever.
+        huge = "too long for the cap " * 8000
+        refused = httpx.post(server.url + "/v1/messages", timeout=60, json={
+            "model": "ai/tiny", "max_tokens": 1, "messages": [{"role": "user", "content": huge}]})
+        assert refused.status_code == 400 and "prompt is too long" in refused.json()["error"]["message"]
+        served = httpx.post(server.url + "/v1/messages", timeout=60, json={
+            "model": "ai/tiny", "max_tokens": 1, "messages": [{"role": "user", "content": "after"}]})
+        assert served.status_code == 200
+        for _ in range(int(BOUNDED_WAIT_S / 0.05)):
+            if "larger than the cap" in server.log():
+                break
+            threading.Event().wait(0.05)
+        assert server.log().count("larger than the cap") == 1
 
 
 def test_recording_off(tiny_store: ModelStore, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk
+from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk, Usage
 
 MAX_RESPONSE_BYTES = 512 * 1024
 """Raw response bytes kept per exchange; a longer stream keeps its start and is marked truncated."""
@@ -45,11 +45,12 @@ class Exchange:
     error: str | None = None
 
     def note_chunk(self, chunk: EngineChunk) -> None:
-        """Per token: one append and one clock read."""
-        now = time.perf_counter()
-        if self.first_chunk_s is None:
-            self.first_chunk_s = now
-        self.last_chunk_s = now
+        """Per token: one append. The clock is read at the first chunk and at the usage, which ends a
+        generation: enough for the time to first token and the tokens per second."""
+        if self.first_chunk_s is None or type(chunk) is Usage:
+            now = time.perf_counter()
+            self.first_chunk_s = self.first_chunk_s or now
+            self.last_chunk_s = now
         if len(self.chunks) < MAX_CHUNKS:
             self.chunks.append(chunk)
         else:
