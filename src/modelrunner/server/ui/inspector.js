@@ -285,7 +285,7 @@ function renderDetail() {
   const subtabs = el("div", { class: "subtabs" }, tabs.map(([key, label]) =>
     el("button", { class: `subtab${state.detailTab === key ? " active" : ""}`, "data-tab": key, text: label,
                    onclick: () => { state.detailTab = key; renderDetail(); } })));
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("div", { class: "detail-head" },
       el("span", { class: `api ${record.api}`, text: API_NAMES[record.api] || record.api }),
       el("span", { class: "route", text: `${record.method} ${record.route}` }),
@@ -297,7 +297,7 @@ function renderDetail() {
       stat("cached", usage.cached_input_tokens ?? "–"), stat("first token", fmtMs(timings.ttft_ms)),
       stat("tokens / s", timings.tokens_per_s ? timings.tokens_per_s.toFixed(1) : "–"), stat("total", fmtMs(timings.duration_ms))),
     subtabs,
-    detailBody(record));
+    detailBody(record)].filter(Boolean));
 }
 
 function stat(label, value) { return el("div", { class: "stat" }, el("b", { text: value }), el("span", { text: label })); }
@@ -361,11 +361,11 @@ function svg(tag, attrs, text) {
 function renderCharts(records) {
   const recent = records.filter((r) => r.timings && r.timings.ttft_ms !== null).slice(-CHART_POINTS);
   drawBars($("chart-ttft"), recent, (r) => r.timings.ttft_ms, fmtMs, "#7dd3fc", "time to first token");
-  drawBars($("chart-tps"), recent, (r) => r.timings.tokens_per_s, (v) => `${v.toFixed(1)} tok/s`, "#a78bfa", "tokens per second");
+  drawBars($("chart-tps"), recent, (r) => r.timings.tokens_per_s, (v) => v.toFixed(v >= 10 ? 0 : 1), "#a78bfa", "tokens per second");
 }
 
 function drawBars(chart, records, valueOf, format, colour, label) {
-  const width = chart.clientWidth || 400, height = 120, left = 52, bottom = 16, top = 8;
+  const width = chart.clientWidth || 400, height = 120, left = 58, bottom = 16, top = 8;
   chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
   chart.replaceChildren();
   const values = records.map((r) => valueOf(r) || 0);
