@@ -12,6 +12,7 @@ import anthropic
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
+from modelrunner.store.store import ModelStore
 from tests.support.png_check import nonzero_fraction
 from tests.support.server import RunningServer
 
@@ -84,3 +85,23 @@ def test_the_inspector_lists_streams_and_shows_the_prompt(browser: Browser, serv
     assert nonzero_fraction(blank_shot) < 0.001 < 0.02 < nonzero_fraction(screenshot)
     assert problems == []
     page.close()
+
+
+def test_a_runner_with_an_api_key_is_asked_for_it_once(browser: Browser, tiny_store: ModelStore,
+                                                       tmp_path: Path) -> None:
+    key = "sk-inspector-key"
+    with RunningServer(tiny_store.root, tmp_path / "server.log", env={"MODEL_RUNNER_API_KEY": key},
+                       ready_headers={"x-api-key": key}) as server:
+        problems: list[str] = []
+        page = open_inspector(browser, server, problems)
+        expect(page.locator("#key-dialog")).to_be_visible(timeout=WAIT_MS)
+        page.fill("#key-input", key)
+        page.click("#key-form button")
+        expect(page.locator("#models")).to_contain_text("ai/tiny", timeout=WAIT_MS)
+        expect(page.locator("#live")).to_have_text("live", timeout=WAIT_MS)
+        page.reload()  # kept for the tab: not asked again
+        expect(page.locator("#live")).to_have_text("live", timeout=WAIT_MS)
+        expect(page.locator("#key-dialog")).to_be_hidden()
+        assert page.evaluate("sessionStorage.getItem('modelrunner.apiKey')") == key
+        assert problems == []
+        page.close()

@@ -266,6 +266,25 @@ def test_caps_hold_under_a_thousand_requests(tiny_store: ModelStore, tmp_path: P
             threading.Event().wait(0.05)
         assert server.log().count("larger than the cap") == 1
 
+        # A followed feed ends cleanly when the server stops, instead of holding up its shutdown.
+        ended: queue.Queue[str] = queue.Queue()
+
+        def follow() -> None:
+            try:
+                with httpx.stream("GET", server.url + "/engines/requests", timeout=BOUNDED_WAIT_S * 3,
+                                  headers={"accept": "text/event-stream"}) as feed:
+                    for line in feed.iter_lines():
+                        if line == ": following":
+                            ended.put("following")
+                ended.put("ended")
+            except httpx.HTTPError as exc:
+                ended.put(f"broken: {exc!r}")
+
+        threading.Thread(target=follow, daemon=True).start()
+        assert ended.get(timeout=BOUNDED_WAIT_S) == "following"
+        server.stop()
+        assert ended.get(timeout=BOUNDED_WAIT_S) == "ended"
+
 
 def test_recording_off(tiny_store: ModelStore, tmp_path: Path) -> None:
     with RunningServer(tiny_store.root, tmp_path / "server.log", env={"MODEL_RUNNER_RECORD": "0"}) as server:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from importlib import resources
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from modelrunner.core.errors import NotFound
+from modelrunner.server.responses import json_response
+from modelrunner.server.services import services_of
 
 router = APIRouter()
 
@@ -34,6 +36,13 @@ def _read_ui_file(name: str) -> bytes:
 @router.get("/ui", include_in_schema=False)
 async def inspector_root() -> Response:
     return RedirectResponse("ui/", status_code=307)
+
+
+@router.get("/ui/runner.json", include_in_schema=False)
+async def inspector_runner(request: Request) -> Response:
+    """Whether the page must ask for the API key before its first call (and so log no refused call)."""
+    return json_response({"api_key_required": services_of(request).settings.api_key is not None},
+                         headers=UI_HEADERS)
 
 
 @router.get("/ui/{name:path}", include_in_schema=False)

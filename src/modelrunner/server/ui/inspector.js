@@ -603,7 +603,16 @@ function showView(name) {
   if (name === "requests") renderCharts(visibleRecords());
 }
 
-function start() {
+async function ensureKey() {
+  try {
+    const runner = await (await fetch("/ui/runner.json")).json();
+    if (runner.api_key_required && !apiKey()) await askForKey();
+  } catch (error) {
+    // an older runner: the first refused call asks instead
+  }
+}
+
+async function start() {
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
   $("filter-model").addEventListener("change", () => { state.selectedId = null; renderRequests(); });
   $("filter-api").addEventListener("change", () => { state.selectedId = null; renderRequests(); });
@@ -617,6 +626,7 @@ function start() {
   $("key-button").addEventListener("click", () => askForKey());
   addMessageRow("user", "Write a haiku about a small language model.");
   window.addEventListener("resize", () => renderCharts(visibleRecords()));
+  await ensureKey();
   refreshModels();
   setInterval(refreshModels, REFRESH_MS);
   setInterval(() => renderModels(), 1000);  // keep-alive countdowns
