@@ -54,6 +54,7 @@ class RecordingMiddleware:
         exchange = self.recorder.begin(request_id=state.get("request_id") or "-", api=api,
                                        method=scope["method"], route=scope["path"])
         state["exchange"] = exchange
+        is_complete = False
 
         async def recording_receive() -> Message:
             message = await receive()
@@ -62,21 +63,24 @@ class RecordingMiddleware:
             return message
 
         async def recording_send(message: Message) -> None:
+            nonlocal is_complete
             if message["type"] == "http.response.start":
                 exchange.status = message["status"]
                 exchange.response_media_type = _content_type(message.get("headers") or ())
             elif message["type"] == "http.response.body":
                 exchange.note_response_body(message.get("body", b""))
+                is_complete = not message.get("more_body", False)
             await send(message)
 
         try:
             await self.app(scope, recording_receive, recording_send)
         except BaseException as exc:
-            exchange.error = exchange.error or f"{type(exc).__name__}: the request failed before it was answered"
+            exchange.error = exchange.error or f"{type(exc).__name__} while the request was served"
             raise
         finally:
-            if exchange.status == 0 and exchange.error is None:
-                exchange.error = "the client left before the answer started"
+            if exchange.error is None and not is_complete:
+                exchange.error = ("the client left before the answer started" if exchange.status == 0
+                                  else "the answer was cut short: the client left")
             exchange.requested_model = state.get("model")
             exchange.served_model = state.get("served_model")
             self.recorder.finish(exchange)
