@@ -11,6 +11,8 @@ DEFAULT_PORT = 12434
 DEFAULT_BIND_HOST = "127.0.0.1"
 DEFAULT_MODEL = "ai/smollm2"
 MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
+RECORD_PER_MODEL = 50
+RECORD_MAX_BYTES = 64 * 1024 * 1024
 
 
 def _int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -123,6 +125,9 @@ class Settings:
     batch_expiry_s: float = 24 * 3600.0
     batch_retention_s: float = 29 * 24 * 3600.0
     batch_concurrency: int = 0  # 0: twice the parallel slots, so a freed slot is taken at once
+    record_requests: bool = True
+    record_per_model: int = RECORD_PER_MODEL
+    record_max_bytes: int = RECORD_MAX_BYTES
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -165,6 +170,9 @@ class Settings:
             batch_expiry_s=_float(env, "MODEL_RUNNER_BATCH_EXPIRY", defaults.batch_expiry_s),
             batch_retention_s=_float(env, "MODEL_RUNNER_BATCH_RETENTION", defaults.batch_retention_s),
             batch_concurrency=_int(env, "MODEL_RUNNER_BATCH_CONCURRENCY", defaults.batch_concurrency),
+            record_requests=env.get("MODEL_RUNNER_RECORD", "").strip() != "0",
+            record_per_model=max(0, _int(env, "MODEL_RUNNER_RECORD_PER_MODEL", RECORD_PER_MODEL)),
+            record_max_bytes=_bytes(env, "MODEL_RUNNER_RECORD_MAX_BYTES") or RECORD_MAX_BYTES,
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -141,6 +141,29 @@ class RunnerClient:
         finally:
             response.close()
 
+    def stream_events(self, path: str, **params: Any) -> Generator[dict[str, Any] | None, None, None]:
+        """A Server-Sent Events feed: each event's JSON data, and None for each comment (the feed is alive)."""
+        request = self._http.build_request("GET", path, params=_present(params),
+                                           headers={"accept": "text/event-stream"},
+                                           timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        try:
+            if response.status_code >= 400:
+                raise error_from_response("GET", path, response.status_code, response.read())
+            try:
+                for line in response.iter_lines():
+                    if line.startswith(":"):
+                        yield None
+                    elif line.startswith("data:"):
+                        yield json.loads(line[5:])
+            except httpx.HTTPError as exc:
+                raise errors.RunnerUnreachable(f"the runner closed the stream ({type(exc).__name__})") from exc
+        finally:
+            response.close()
+
     def stream_json_lines(self, method: str, path: str, body: Any = None,
                           **params: Any) -> Generator[dict[str, Any], None, None]:
         for line in self.stream_lines(method, path, body, **params):

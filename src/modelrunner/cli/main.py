@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from modelrunner.cli.commands import batches, bench, engines, launch, models, run, system
+from modelrunner.cli.commands import requests
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.settings import Settings
 
@@ -51,6 +52,7 @@ app.command()(bench.bench)
 launch.register(app)
 system.register(app)
 batches.register(app)
+requests.register(app)
 
 
 def _fail(message: str, status: int) -> None:

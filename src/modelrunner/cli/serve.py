@@ -44,7 +44,7 @@ class DrainingServer(uvicorn.Server):
 
 
 def serve(settings: Settings) -> None:
-    from modelrunner.server.app import create_app
+    from modelrunner.server.app import begin_shutdown, create_app
 
     configure_logging(settings.log_level)
     app = create_app(settings)
@@ -57,4 +57,9 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=max(1, round(grace_s)) + CANCEL_AFTER_GRACE_S,  # requests in flight may finish
     )
-    DrainingServer(config, on_exit=lambda: app.state.shutdown_drain.begin(grace_s)).run()
+
+    def on_exit() -> None:
+        app.state.shutdown_drain.begin(grace_s)
+        begin_shutdown(app)  # the endless feeds end now, or they would hold shutdown up for its whole grace
+
+    DrainingServer(config, on_exit=on_exit).run()

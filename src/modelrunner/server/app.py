@@ -14,6 +14,7 @@ from modelrunner import __version__
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.batches.service import BatchService
 from modelrunner.engines.llamacpp.engine import LlamaCppEngine
+from modelrunner.recorder.recorder import RequestRecorder
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
 from modelrunner.server.batch_generation import MessagesBatchHandler
@@ -21,8 +22,11 @@ from modelrunner.server.disconnect import CancelOnDisconnect
 from modelrunner.server.log_buffer import RecentLogLines
 from modelrunner.server.metrics import MetricsMiddleware, ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
+from modelrunner.server.recording import RecordingMiddleware
 from modelrunner.server.routes import engines, observability
 from modelrunner.server.routes import anthropic, batches
+from modelrunner.server.routes import anthropic
+from modelrunner.server.routes import inspector, requests
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
 from modelrunner.server.services import Services
 from modelrunner.server.shutdown import ShutdownDrain
@@ -60,11 +64,24 @@ async def open_batches(settings: Settings, services: Services, metrics: ServerMe
         settings.store_path, MessagesBatchHandler(services), expiry_s=settings.batch_expiry_s,
         retention_s=settings.batch_retention_s,
         concurrency=settings.batch_concurrency or 2 * settings.parallel_slots, observer=metrics)
+def request_recorder(settings: Settings) -> RequestRecorder | None:
+    """The recorder behind `/engines/requests` and the inspector; None when MODEL_RUNNER_RECORD=0."""
+    if not settings.record_requests:
+        return None
+    return RequestRecorder(per_model=settings.record_per_model, max_bytes=settings.record_max_bytes)
+
+
+def begin_shutdown(app: FastAPI) -> None:
+    """Shutdown has begun: end the endless feeds, which would otherwise hold it up for its whole grace."""
+    recorder = getattr(app.state, "recorder", None)
+    if recorder is not None:
+        recorder.end_feeds()
 
 
 def create_app(settings: Settings) -> FastAPI:
     metrics = ServerMetrics()
     log_lines = RecentLogLines()
+    recorder = request_recorder(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +90,8 @@ def create_app(settings: Settings) -> FastAPI:
         services = await build_services(settings, metrics)
         app.state.services = services
         app.state.batches = await open_batches(settings, services, metrics)
+        if recorder is not None:
+            await recorder.start()
         names = [display_name(tag) for model in await services.list_models() for tag in model.tags]
         logger.info("modelrunner %s listening on http://%s:%d, store %s, models: %s", __version__,
                     settings.bind_host, settings.port, settings.store_path, ", ".join(names) or "none")
@@ -80,6 +99,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await app.state.batches.close()
+            if recorder is not None:
+                await recorder.close()
             await services.scheduler.close()
             logging.getLogger("modelrunner").removeHandler(log_lines)
 
@@ -96,6 +117,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     app.state.log_lines = log_lines
     app.state.shutdown_drain = ShutdownDrain()
+    app.state.recorder = recorder
+    app.include_router(requests.router)
+    app.include_router(inspector.router)
     for prefix in OPENAI_PREFIXES:
         app.include_router(openai.router, prefix=prefix)
     for prefix in ANTHROPIC_PREFIXES:
@@ -106,5 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ollama.router)
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if recorder is not None:
+        app.add_middleware(RecordingMiddleware, recorder=recorder)
     app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)
     return app

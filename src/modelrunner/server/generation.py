@@ -10,6 +10,7 @@ from typing import Any
 from modelrunner.core.chat import EngineChunk
 from modelrunner.scheduler.admission import Yielding
 from modelrunner.scheduler.scheduler import Lease, Scheduler
+from modelrunner.server.recording import recorded_lease
 from modelrunner.server.streaming import prepend, record_usage
 
 StartGeneration = Callable[[Lease], AsyncIterator[EngineChunk]]
@@ -42,7 +43,7 @@ async def start_chunks(
 ) -> AsyncIterator[EngineChunk]:
     """Start the engine stream under `stack`, so it is closed before the lease is returned."""
     state.served_model = lease.label
-    engine_chunks = start(lease)
+    engine_chunks = start(recorded_lease(lease, state))
     stack.push_async_callback(engine_chunks.aclose)  # type: ignore[attr-defined]
     recorded = record_usage(engine_chunks, state)
     stack.push_async_callback(recorded.aclose)

@@ -29,6 +29,8 @@ class EdgeMiddleware:
     # Model archives are as large as the model; the import route streams them to disk. Message Batches
     # bound their own bodies (256 MB, as Anthropic does).
     UNLIMITED_BODY_PATHS = frozenset({"/models/load", "/v1/messages/batches", "/anthropic/v1/messages/batches"})
+    # The inspector's own files hold no data; the page asks for the key and sends it with its calls.
+    KEYLESS_PATH_PREFIXES = ("/ui",)
 
     def __init__(self, app: ASGIApp, *, api_key: str | None, max_body_bytes: int) -> None:
         self.app = app
@@ -92,7 +94,8 @@ class EdgeMiddleware:
         await self.app(scope, limited_receive, send_with_id)
 
     def _rejection(self, headers: dict[bytes, bytes], path: str) -> ModelRunnerError | None:
-        if self.api_key is not None and not self._has_valid_key(headers):
+        if self.api_key is not None and not path.startswith(self.KEYLESS_PATH_PREFIXES) \
+                and not self._has_valid_key(headers):
             return AuthenticationFailed("invalid x-api-key")
         length = headers.get(b"content-length")
         if path in self.UNLIMITED_BODY_PATHS:

@@ -17,6 +17,7 @@ from modelrunner.core.chat import EngineChunk, Usage
 from modelrunner.core.errors import EngineFailed, ModelRunnerError
 from modelrunner.server.keepalive import Keepalive, send_with_keepalive
 from modelrunner.server.shutdown import ShutdownDrain, StreamCutoff
+from modelrunner.server.recording import chunk_recorder
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,12 @@ async def prepend(first: EngineChunk, rest: AsyncIterator[EngineChunk]) -> Async
 
 
 async def record_usage(chunks: AsyncIterator[EngineChunk], state: Any) -> AsyncIterator[EngineChunk]:
-    """Pass chunks through, noting token counts on the request state for the access log."""
+    """Pass chunks through, noting token counts on the request state for the access log (and each chunk
+    for the request recorder, when it records this request)."""
+    note_chunk = chunk_recorder(state)
     async for chunk in chunks:
+        if note_chunk is not None:
+            note_chunk(chunk)
         if type(chunk) is Usage:
             state.prompt_tokens = chunk.prompt_tokens
             state.completion_tokens = chunk.completion_tokens

@@ -8,6 +8,7 @@ from typing import Any
 
 from modelrunner.core.chat import ChatRequest
 from modelrunner.core.errors import ModelRunnerError
+from modelrunner.server.recording import unrecorded
 
 _PROBE_TOOL_NAME = "modelrunner_probe_tool"
 _PROBE_TOOLS = [{"type": "function", "function": {
@@ -43,6 +44,7 @@ class TemplateToolSupport:
         return known
 
     async def renders_tools(self, runner: Any) -> bool:
+        runner = unrecorded(runner)
         known = self._known.get(runner)
         if known is not None:
             return known
