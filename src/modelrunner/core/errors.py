@@ -108,3 +108,8 @@ class RegistryUnavailable(ModelRunnerError):
     """A model registry could not be reached or answered with a server error; a retry may succeed."""
 
     retryable = True
+
+
+class PermissionDenied(ModelRunnerError):
+    """The caller may not do this here: a foreign Host or Origin, a cross-site state change, a path
+    outside the directories the runner may read, a URL the runner may not fetch."""

@@ -23,6 +23,7 @@ from modelrunner.server.routes import engines, observability
 from modelrunner.server.routes import anthropic
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
 from modelrunner.server.services import Services
+from modelrunner.server.trust import TrustBoundary
 from modelrunner.settings import Settings
 from modelrunner.store.default_model import import_default_model
 from modelrunner.store.distribution import Distribution
@@ -89,5 +90,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ollama.router)
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes,
+                       trust=TrustBoundary.from_settings(settings))
     return app
