@@ -19,7 +19,7 @@ from modelrunner.server.disconnect import CancelOnDisconnect
 from modelrunner.server.log_buffer import RecentLogLines
 from modelrunner.server.metrics import MetricsMiddleware, ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
-from modelrunner.server.routes import engines, observability
+from modelrunner.server.routes import blobs, engines, observability
 from modelrunner.server.routes import anthropic
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
 from modelrunner.server.services import Services
@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
     app.add_exception_handler(Exception, errors.handle_unexpected_error)
     app.include_router(system.router)
+    app.include_router(blobs.router)  # before the `/models/{name:path}` routes, which would take its paths
     app.include_router(model_distribution.router)
     app.include_router(models.router)
     app.include_router(engines.router)
