@@ -4,6 +4,11 @@ slots. Each refusal is checked in the envelope of the API whose route was called
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
+import os
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from modelrunner.store.archive import export_chunks
 from tests.conftest import TINY_MODEL, make_tiny_store
 from tests.support.server import RunningServer
+from tests.support.tiny_model import write_tiny_llama_gguf
 
 ALLOWED_NAME = "models.lan.test"
 CHAT_BODY = {"model": TINY_MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
@@ -46,11 +53,21 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [
 ROUTE_IDS = [f"{method} {path}" for method, path, _, _ in ROUTES]
 
 
+MAX_ARCHIVE_BYTES = 2 * 1024 * 1024
+
+
 @pytest.fixture(scope="module")
-def guarded(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def readable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one directory the guarded runner may read for HTTP callers."""
+    return tmp_path_factory.mktemp("package-dir")
+
+
+@pytest.fixture(scope="module")
+def guarded(tiny_gguf: Path, readable: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server of its own (these tests try to change its store), one extra name allowed."""
     store = make_tiny_store(tmp_path_factory.mktemp("trust-store"), tiny_gguf)
-    env = {"MODEL_RUNNER_ALLOWED_HOSTS": ALLOWED_NAME, "MODEL_RUNNER_PARALLEL": "2"}
+    env = {"MODEL_RUNNER_ALLOWED_HOSTS": ALLOWED_NAME, "MODEL_RUNNER_PARALLEL": "2",
+           "MODEL_RUNNER_PACKAGE_DIRS": str(readable), "MODEL_RUNNER_MAX_ARCHIVE_BYTES": str(MAX_ARCHIVE_BYTES)}
     with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "trust.log", env=env) as running:
         yield running
 
@@ -209,3 +226,144 @@ def test_a_thousand_invalid_requests_leave_no_slot_taken(http: httpx.Client) -> 
     assert (runners[0]["active_requests"], runners[0]["queued_requests"], runners[0]["in_use"]) == (0, 0, False)
     served = http.post("/v1/chat/completions", json=CHAT_BODY)
     assert served.status_code == 200 and served.json()["usage"]["completion_tokens"] >= 1
+
+
+def package(http: httpx.Client, **body: Any) -> httpx.Response:
+    return http.post("/models/package", json={"tag": "evil/stolen:1", **body})
+
+
+def test_by_default_http_callers_name_no_local_path(server: RunningServer, tiny_gguf: Path) -> None:
+    refused = httpx.post(server.url + "/models/package", json={"gguf": str(tiny_gguf), "tag": "me/m:1"})
+    assert_refused(refused, "openai", "MODEL_RUNNER_PACKAGE_DIRS", "upload")
+
+
+@pytest.mark.parametrize("field", ["gguf", "licenses", "chat_template", "mmproj"])
+def test_paths_outside_the_package_dirs_are_refused(http: httpx.Client, readable: Path, tiny_gguf: Path,
+                                                    field: str) -> None:
+    inside = readable / "model.gguf"
+    if not inside.exists():
+        inside.write_bytes(tiny_gguf.read_bytes())
+    (readable / "passwd-link").unlink(missing_ok=True)
+    (readable / "passwd-link").symlink_to("/etc/passwd")
+    before = tags(http)
+    for path, words in [("/etc/passwd", ["outside", "MODEL_RUNNER_PACKAGE_DIRS"]),
+                        ("/proc/self/environ", ["outside"]),
+                        (str(readable / "passwd-link"), ["outside", "symlinks"]),
+                        (f"{readable}/../../../../etc/passwd", ["outside"]),
+                        ("~/.ssh/id_rsa", ["not an absolute path", "`~`"]),
+                        ("model.gguf", ["not an absolute path"])]:
+        value: Any = [path] if field == "licenses" else path
+        body = {"gguf": str(inside), field: value} if field != "gguf" else {"gguf": value}
+        assert_refused(package(http, **body), "openai", *words)
+    assert tags(http) == before
+
+
+def test_only_regular_files_and_bounded_text_are_packaged(http: httpx.Client, readable: Path, tiny_gguf: Path) -> None:
+    model = readable / "regular.gguf"
+    model.write_bytes(tiny_gguf.read_bytes())
+    fifo = readable / "fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    (readable / "big-license").write_text("x" * (1024 * 1024 + 1))
+    (readable / "binary-license").write_bytes(b"\xff\xfe\x00binary")
+    (readable / "not-gguf").write_text("hello")
+    for body, words in [({"gguf": str(fifo)}, ["regular files"]),
+                        ({"gguf": str(readable)}, ["regular files"]),
+                        ({"licenses": [str(readable / "big-license")]}, ["larger than"]),
+                        ({"licenses": [str(readable / "binary-license")]}, ["not UTF-8"]),
+                        ({"chat_template": str(readable / "binary-license")}, ["not UTF-8"]),
+                        ({"mmproj": str(readable / "not-gguf")}, ["not a readable GGUF"])]:
+        response = package(http, **{"gguf": str(model), **body})
+        assert response.status_code == 400, (body, response.text)
+        for word in words:
+            assert word in response.json()["error"]["message"]
+    assert "evil/stolen:1" not in tags(http)
+    packaged = package(http, gguf=str(model), tag="me/from-dir:1")
+    assert packaged.status_code == 200 and b'"success"' in packaged.content
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_uploaded_blobs_are_verified_and_packaged_by_digest(http: httpx.Client, tiny_gguf: Path) -> None:
+    data = tiny_gguf.read_bytes()
+    license_text = b"Apache-2.0, for the test"
+    wrong = http.post(f"/models/blobs/{digest_of(b'other')}", content=data,
+                      headers={"content-type": "application/octet-stream"})
+    assert wrong.status_code == 400 and "do not match" in wrong.json()["error"]["message"]
+    assert http.head(f"/models/blobs/{digest_of(b'other')}").status_code == 404
+    missing = package(http, gguf={"digest": digest_of(b"never sent"), "name": "x.gguf"})
+    assert missing.status_code == 400 and "was not uploaded" in missing.json()["error"]["message"]
+    for blob in (data, license_text):
+        sent = http.post(f"/models/blobs/{digest_of(blob)}", content=blob,
+                         headers={"content-type": "application/octet-stream"})
+        assert sent.status_code == 201, sent.text
+        assert http.head(f"/models/blobs/{digest_of(blob)}").status_code == 200
+    packaged = package(http, tag="me/uploaded:1", gguf=[{"digest": digest_of(data), "name": "tiny.gguf"}],
+                       licenses=[{"digest": digest_of(license_text), "name": "LICENSE"}])
+    assert packaged.status_code == 200 and b'"success"' in packaged.content, packaged.text
+    layers = http.get("/models/me/uploaded:1").json()
+    assert "me/uploaded:1" in " ".join(layers["tags"])
+    cross_site = http.post(f"/models/blobs/{digest_of(b'x')}", content=b"x",
+                           headers={"content-type": "text/plain", "origin": "http://localhost:5173"})
+    assert_refused(cross_site, "openai", "application/json")
+
+
+@pytest.fixture(scope="module")
+def other_archive(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A different model than ai/tiny, exported as the tar `/models/load` takes."""
+    folder = tmp_path_factory.mktemp("other-model")
+    store = make_tiny_store(folder / "store", write_tiny_llama_gguf(folder / "other.gguf", seed=7))
+    return b"".join(export_chunks(store, store.find(TINY_MODEL)))
+
+
+def rewritten(archive: bytes, change: dict[str, bytes]) -> bytes:
+    """`archive` with some members' bytes replaced (their manifest still describes the old ones)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar, tarfile.open(fileobj=out, mode="w") as new:
+        for member in tar.getmembers():
+            data = change.get(member.name, tar.extractfile(member).read())  # type: ignore[union-attr]
+            member.size = len(data)
+            new.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+def gguf_member(archive: bytes) -> str:
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        return max(tar.getmembers(), key=lambda member: member.size).name
+
+
+def test_load_never_moves_a_tag_without_replace(http: httpx.Client, other_archive: bytes) -> None:
+    original = http.get(f"/models/{TINY_MODEL}").json()["id"]
+    refused = http.post("/models/load", content=other_archive, headers={"content-type": "application/x-tar"})
+    assert refused.status_code == 409, refused.text
+    assert "replace=true" in refused.json()["error"]["message"]
+    cross_site = http.post("/models/load", params={"tag": "me/victim:1", "replace": "true"}, content=other_archive,
+                           headers={"content-type": "application/x-tar", "origin": "http://localhost:5173"})
+    assert_refused(cross_site, "openai", "replace")
+    assert http.get(f"/models/{TINY_MODEL}").json()["id"] == original
+    added = http.post("/models/load", params={"tag": "me/victim:1"}, content=other_archive)
+    assert added.status_code == 200, added.text
+    assert http.get("/models/me/victim:1").json()["id"] != original
+    own_export = http.get(f"/models/{TINY_MODEL}/export").content
+    kept = http.post("/models/load", params={"tag": "me/victim:1"}, content=own_export)
+    assert kept.status_code == 409 and http.get("/models/me/victim:1").json()["id"] != original
+    replaced = http.post("/models/load", params={"tag": "me/victim:1", "replace": "true"}, content=own_export)
+    assert replaced.status_code == 200, replaced.text
+    assert http.get("/models/me/victim:1").json()["id"] == original
+
+
+def test_lying_and_oversized_archives_are_refused(http: httpx.Client, guarded: RunningServer,
+                                                  other_archive: bytes) -> None:
+    member = gguf_member(other_archive)
+    before = tags(http)
+    bigger = rewritten(other_archive, {member: b"\0" * (1024 * 1024)})
+    larger = http.post("/models/load", params={"tag": "me/lie:1"}, content=bigger)
+    assert larger.status_code == 400 and "descriptor" in larger.json()["error"]["message"], larger.text
+    huge = http.post("/models/load", params={"tag": "me/huge:1"}, content=b"\0" * (MAX_ARCHIVE_BYTES + 1))
+    assert huge.status_code == 413 and "MODEL_RUNNER_MAX_ARCHIVE_BYTES" in huge.json()["error"]["message"]
+    compressed = http.post("/models/load", params={"tag": "me/gz:1"}, content=gzip.compress(other_archive))
+    assert compressed.status_code == 400 and "not a model archive" in compressed.json()["error"]["message"]
+    assert tags(http) == before
+    assert not list((guarded.store / "blobs" / "sha256").glob("*.incomplete"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import tempfile
 from collections.abc import AsyncIterator
@@ -21,7 +22,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
-from modelrunner.core.errors import EngineFailed, InvalidRequest, ModelRunnerError
+from modelrunner.core.errors import (
+    EngineFailed,
+    InvalidRequest,
+    ModelRunnerError,
+    PermissionDenied,
+    RequestTooLarge,
+)
 from modelrunner.core.references import parse_reference
 from modelrunner.server.bodies import read_body
 from modelrunner.server.responses import json_response
@@ -150,19 +157,29 @@ async def _prepend(first: Event, rest: AsyncIterator[Event]) -> AsyncIterator[Ev
 
 @router.post("/models/load")
 async def load_model(request: Request) -> Response:
-    """Import a model tar (as `export` writes it). `?tag=` names the model when the tar does not."""
+    """Import a model tar (as `export` writes it). `?tag=` names the model when the tar does not; a tag that
+    names another model is moved only with `?replace=true`."""
     services = services_of(request)
     tag = request.query_params.get("tag")
     override = parse_reference(tag) if tag else None
+    replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes")
+    if replace and getattr(request.state, "cross_site", True):
+        raise PermissionDenied("a web page may not replace a model: ?replace=true is refused on cross-site requests")
+    max_bytes = services.settings.max_archive_bytes
     await asyncio.to_thread(services.store.ensure_layout)
     handle = await asyncio.to_thread(tempfile.NamedTemporaryFile, dir=services.store.root,
                                      prefix=".load-", suffix=".tar", delete=False)
     spool = Path(handle.name)
+    received = 0
     try:
         async for chunk in request.stream():
+            received += len(chunk)
+            if max_bytes is not None and received > max_bytes:
+                raise RequestTooLarge(f"the archive is larger than MODEL_RUNNER_MAX_ARCHIVE_BYTES ({max_bytes} bytes)")
             await asyncio.to_thread(handle.write, chunk)
         await asyncio.to_thread(handle.close)
-        model = await asyncio.to_thread(load_archive, services.store, spool, override)
+        model = await asyncio.to_thread(functools.partial(load_archive, services.store, spool, override,
+                                                          replace=replace))
     finally:
         await asyncio.to_thread(handle.close)
         await asyncio.to_thread(spool.unlink, True)
