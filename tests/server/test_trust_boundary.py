@@ -10,18 +10,24 @@ import io
 import os
 import tarfile
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from modelrunner.core.references import parse_reference
 from modelrunner.store.archive import export_chunks
+from modelrunner.store.packaging import PackageSpec, package_gguf
 from tests.conftest import TINY_MODEL, make_tiny_store
-from tests.support.server import RunningServer
-from tests.support.tiny_model import write_tiny_llama_gguf
+from tests.support.http_threads import ThreadedHTTPServer
+from tests.support.server import RunningServer, free_port
+from tests.support.tiny_model import N_EMBD, write_tiny_llama_gguf
+from tests.support.tiny_vision import write_tiny_mmproj_gguf
 
 ALLOWED_NAME = "models.lan.test"
+VISION_MODEL = "ai/tiny-vision"
 CHAT_BODY = {"model": TINY_MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
 ANTHROPIC_BODY = {"model": TINY_MODEL, "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}
 OLLAMA_BODY = {"model": TINY_MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": False,
@@ -65,8 +71,11 @@ def readable(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def guarded(tiny_gguf: Path, readable: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server of its own (these tests try to change its store), one extra name allowed."""
-    store = make_tiny_store(tmp_path_factory.mktemp("trust-store"), tiny_gguf)
-    env = {"MODEL_RUNNER_ALLOWED_HOSTS": ALLOWED_NAME, "MODEL_RUNNER_PARALLEL": "2",
+    root = tmp_path_factory.mktemp("trust-store")
+    store = make_tiny_store(root / "store", tiny_gguf)
+    mmproj = write_tiny_mmproj_gguf(root / "mmproj.gguf", text_embedding_length=N_EMBD)
+    package_gguf(store, PackageSpec(gguf_paths=[tiny_gguf], mmproj_path=mmproj), [parse_reference(VISION_MODEL)])
+    env = {"MODEL_RUNNER_ALLOWED_HOSTS": ALLOWED_NAME, "MODEL_RUNNER_PARALLEL": "2", "MODEL_RUNNER_ALLOW_IMAGE_URLS": "1",
            "MODEL_RUNNER_PACKAGE_DIRS": str(readable), "MODEL_RUNNER_MAX_ARCHIVE_BYTES": str(MAX_ARCHIVE_BYTES)}
     with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "trust.log", env=env) as running:
         yield running
@@ -367,3 +376,68 @@ def test_lying_and_oversized_archives_are_refused(http: httpx.Client, guarded: R
     assert compressed.status_code == 400 and "not a model archive" in compressed.json()["error"]["message"]
     assert tags(http) == before
     assert not list((guarded.store / "blobs" / "sha256").glob("*.incomplete"))
+
+
+def openai_image(url: str) -> dict[str, Any]:
+    return {**CHAT_BODY, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": url}}]}]}
+
+
+def anthropic_image(url: str) -> dict[str, Any]:
+    return {**ANTHROPIC_BODY, "model": VISION_MODEL, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "url", "url": url}}, {"type": "text", "text": "What is this?"}]}]}
+
+
+@pytest.mark.parametrize("url", ["https://images.example/cat.png", "http://203.0.113.9/cat.png",
+                                 "file:///etc/passwd", "ftp://files.example/cat.png"])
+def test_by_default_image_urls_are_refused(server: RunningServer, url: str) -> None:
+    response = httpx.post(server.url + "/v1/chat/completions", json=openai_image(url), timeout=60)
+    assert response.status_code == 400, response.text
+    message = response.json()["error"]["message"]
+    assert "base64" in message
+    if url.startswith("http"):
+        assert "MODEL_RUNNER_ALLOW_IMAGE_URLS" in message
+
+
+@pytest.fixture(scope="module")
+def loopback_picture_server() -> Iterator[tuple[int, list[str]]]:
+    """A loopback HTTP server that records every request it gets: none must arrive."""
+    hits: list[str] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("content-type", "image/png")
+            self.send_header("content-length", "4")
+            self.end_headers()
+            self.wfile.write(b"\x89PNG")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()
+    server = ThreadedHTTPServer(port, Recorder)
+    server.start()
+    try:
+        yield port, hits
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "127.1.2.3", "10.0.0.1", "192.168.1.1",
+                                  "169.254.169.254", "[::ffff:127.0.0.1]", "100.64.0.1", "0.0.0.0"])
+def test_image_urls_to_private_addresses_are_never_fetched(http: httpx.Client,
+                                                           loopback_picture_server: tuple[int, list[str]],
+                                                           host: str) -> None:
+    port, hits = loopback_picture_server
+    url = f"http://{host}:{port}/secret.png"
+    for path, body, envelope in [("/v1/chat/completions", openai_image(url), "openai"),
+                                 ("/v1/messages", anthropic_image(url), "anthropic"),
+                                 ("/v1/messages/count_tokens", anthropic_image(url), "anthropic")]:
+        response = http.post(path, json=body)
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert "MODEL_RUNNER_IMAGE_URL_PRIVATE_HOSTS" in error["message"]
+        assert error["type"] == "invalid_request_error"
+    assert hits == []
