@@ -75,7 +75,8 @@ def guarded(tiny_gguf: Path, readable: Path, tmp_path_factory: pytest.TempPathFa
     store = make_tiny_store(root / "store", tiny_gguf)
     mmproj = write_tiny_mmproj_gguf(root / "mmproj.gguf", text_embedding_length=N_EMBD)
     package_gguf(store, PackageSpec(gguf_paths=[tiny_gguf], mmproj_path=mmproj), [parse_reference(VISION_MODEL)])
-    env = {"MODEL_RUNNER_ALLOWED_HOSTS": ALLOWED_NAME, "MODEL_RUNNER_PARALLEL": "2", "MODEL_RUNNER_ALLOW_IMAGE_URLS": "1",
+    env = {"MODEL_RUNNER_ALLOWED_HOSTS": ALLOWED_NAME, "MODEL_RUNNER_PARALLEL": "2",
+           "MODEL_RUNNER_ALLOW_IMAGE_URLS": "1",
            "MODEL_RUNNER_PACKAGE_DIRS": str(readable), "MODEL_RUNNER_MAX_ARCHIVE_BYTES": str(MAX_ARCHIVE_BYTES)}
     with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "trust.log", env=env) as running:
         yield running

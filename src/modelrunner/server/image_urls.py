@@ -121,7 +121,8 @@ async def fetch_image(raw_url: str, policy: ImageUrlPolicy) -> tuple[bytes, str]
                                          extensions={"sni_hostname": url.host}) as response:
                     return await _read_image(response, policy)
     except TimeoutError:
-        raise InvalidRequest(f"could not fetch an image from its URL (no answer within {policy.timeout_s:g}s)") from None
+        raise InvalidRequest(
+            f"could not fetch an image from its URL (no answer within {policy.timeout_s:g}s)") from None
     except httpx.HTTPError as exc:
         raise InvalidRequest(f"could not fetch an image from its URL ({type(exc).__name__})") from None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 
 from modelrunner.core.errors import PermissionDenied
@@ -67,16 +68,19 @@ class TrustBoundary:
     port: int
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    machine_name: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TrustBoundary:
         return cls(bind_host=settings.bind_host.lower(), port=settings.port, allowed_hosts=settings.allowed_hosts,
-                   allowed_origins=settings.allowed_origins)
+                   allowed_origins=settings.allowed_origins, machine_name=socket.gethostname().lower())
 
     def is_own_host(self, name: str) -> bool:
-        """Loopback names and addresses, the bound address, and MODEL_RUNNER_ALLOWED_HOSTS. A name an
-        attacker controls (DNS rebinding) is none of these."""
-        if name == "localhost" or name.endswith(".localhost") or name == self.bind_host.strip("[]"):
+        """Loopback names and addresses, the bound address, this machine's name, and
+        MODEL_RUNNER_ALLOWED_HOSTS. A name an attacker controls (DNS rebinding) is none of these."""
+        if name == "localhost" or name.endswith(".localhost"):
+            return True
+        if name and name in (self.bind_host.strip("[]"), self.machine_name):
             return True
         address = _ip(name)
         if address is not None:

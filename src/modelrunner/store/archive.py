@@ -124,7 +124,8 @@ def _blob_member(archive: tarfile.TarFile, digest: str, size: int) -> IO[bytes]:
     if not member.isreg() or member.issparse():
         raise InvalidRequest(f"not a model archive: blob {digest} is not a regular file")
     if member.size != size:
-        raise InvalidRequest(f"not a model archive: blob {digest} holds {member.size} bytes, its descriptor says {size}")
+        raise InvalidRequest(
+            f"not a model archive: blob {digest} holds {member.size} bytes, its descriptor says {size}")
     handle = archive.extractfile(member)
     if handle is None:
         raise InvalidRequest(f"not a model archive: blob {digest} cannot be read")

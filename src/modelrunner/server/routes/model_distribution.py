@@ -125,7 +125,8 @@ async def _package_request(store: ModelStore, package_dirs: tuple[Path, ...], bo
         if isinstance(file, str):
             return await asyncio.to_thread(allowed_file, file, package_dirs)
         if not await asyncio.to_thread(store.has_blob, file.digest):
-            raise InvalidRequest(f"blob {file.digest} ({file.name}) was not uploaded: POST it to /models/blobs/{file.digest}")
+            raise InvalidRequest(
+                f"blob {file.digest} ({file.name}) was not uploaded: POST it to /models/blobs/{file.digest}")
         path = store.blob_path(file.digest)
         names[path] = file.name
         return path
