@@ -95,8 +95,8 @@ class TrustBoundary:
         if "*" in self.allowed_origins:
             return True
         host = headers.get(b"host", b"").decode("latin-1").strip().lower()
-        if host and origin in (f"http://{host}", f"https://{host}"):
-            return True  # the runner's own origin (its Host was checked first)
+        if host and origin in (f"http://{host}", f"https://{host}") and self.is_own_host(host_name(host)):
+            return True  # the runner's own origin
         return any(origin_matches(origin, pattern) for pattern in (*DEFAULT_ORIGINS, *self.allowed_origins))
 
     def refusal(self, method: str, path: str, headers: Headers) -> PermissionDenied | None:
