@@ -63,7 +63,10 @@ def vision_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     mmproj = write_tiny_mmproj_gguf(root / "mmproj.gguf", text_embedding_length=N_EMBD)
     store = ModelStore(root / "store")
     package_gguf(store, PackageSpec(gguf_paths=[tiny_gguf], mmproj_path=mmproj), [parse_reference(VISION_TINY)])
-    with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "tiny-vision.log") as running:
+    # The runner fetches image URLs only when allowed, and loopback hosts only when listed: the picture
+    # server of test_an_image_by_url_is_fetched_by_the_runner listens on 127.0.0.1.
+    env = {"MODEL_RUNNER_ALLOW_IMAGE_URLS": "1", "MODEL_RUNNER_IMAGE_URL_PRIVATE_HOSTS": "127.0.0.1"}
+    with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "tiny-vision.log", env=env) as running:
         yield running
 
 
@@ -117,7 +120,7 @@ def test_an_image_inside_a_tool_result(client: anthropic.Anthropic) -> None:
     assert prompt_tokens(with_map.usage) == prompt_tokens(without.usage) + IMAGE_TOKENS
 
 
-def test_an_image_by_url_is_fetched_by_llama_cpp(client: anthropic.Anthropic) -> None:
+def test_an_image_by_url_is_fetched_by_the_runner(client: anthropic.Anthropic) -> None:
     picture = png_bytes(16, 16, seed=3)
     fetched: list[str] = []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 # httpx imports its own command line (click, rich, pygments) when it is imported, unless that import fails;
@@ -16,6 +17,7 @@ from modelrunner.core import errors  # noqa: E402
 
 CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 60.0
+UPLOAD_CHUNK_BYTES = 1024 * 1024
 
 _ERRORS_BY_STATUS: dict[int, type[errors.ModelRunnerError]] = {
     400: errors.InvalidRequest,
@@ -122,6 +124,24 @@ class RunnerClient:
     def delete_json(self, path: str, **params: Any) -> Any:
         response = self.request("DELETE", path, params=_present(params))
         return response.json() if response.content else None
+
+    def has_blob(self, digest: str) -> bool:
+        try:
+            self.request("HEAD", f"/models/blobs/{digest}")
+        except errors.NotFound:
+            return False
+        return True
+
+    def upload_blob(self, digest: str, file: Path) -> None:
+        """Stream a local file to the runner as the blob `digest` (the runner checks the digest)."""
+        def chunks() -> Iterator[bytes]:
+            with file.open("rb") as handle:
+                while chunk := handle.read(UPLOAD_CHUNK_BYTES):
+                    yield chunk
+
+        self.request("POST", f"/models/blobs/{digest}", content=chunks(),
+                     headers={"content-type": "application/octet-stream", "content-length": str(file.stat().st_size)},
+                     timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
 
     def stream_lines(self, method: str, path: str, body: Any = None, **params: Any) -> Generator[str, None, None]:
         """Lines of a streamed answer (JSON lines, SSE, logs), as they arrive; no read timeout."""

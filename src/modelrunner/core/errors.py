@@ -122,3 +122,6 @@ class InsufficientStorage(StoreError):
 
 def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MiB ({size} bytes)"
+class PermissionDenied(ModelRunnerError):
+    """The caller may not do this here: a foreign Host or Origin, a cross-site state change, a path
+    outside the directories the runner may read, a URL the runner may not fetch."""

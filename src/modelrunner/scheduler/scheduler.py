@@ -122,11 +122,15 @@ class Scheduler:
                       yielding: Yielding | None = None) -> Reservation:
         """Load the model if needed and take a generation slot or a place in its queue now, so that a full
         queue is refused before a stream has started; `async with` the reservation waits for the slot."""
+        keep_alive_s = parse_keep_alive(keep_alive)  # bad input fails before a slot is taken, never holding one
         model = await self.resolve(requested)
         slot = await self._ready_slot(model)
         place = slot.gate.reserve(yielding)
-        return Reservation(self._lease_after(place, model, slot, requested, parse_keep_alive(keep_alive),
-                                             yielding), place)
+        try:
+            return Reservation(self._lease_after(place, model, slot, requested, keep_alive_s, yielding), place)
+        except BaseException:
+            place.give_up()
+            raise
 
     @contextlib.asynccontextmanager
     async def _lease_after(self, place: Place, model: StoredModel, slot: RunnerSlot, requested: str,

@@ -23,13 +23,14 @@ from modelrunner.server.log_buffer import RecentLogLines
 from modelrunner.server.metrics import MetricsMiddleware, ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.recording import RecordingMiddleware
-from modelrunner.server.routes import engines, observability
+from modelrunner.server.routes import blobs, engines, observability
 from modelrunner.server.routes import anthropic, batches
 from modelrunner.server.routes import anthropic
 from modelrunner.server.routes import inspector, requests
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
 from modelrunner.server.services import Services
 from modelrunner.server.shutdown import ShutdownDrain
+from modelrunner.server.trust import TrustBoundary
 from modelrunner.settings import Settings
 from modelrunner.store.default_model import import_default_model
 from modelrunner.store.distribution import Distribution
@@ -110,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
     app.add_exception_handler(Exception, errors.handle_unexpected_error)
     app.include_router(system.router)
+    app.include_router(blobs.router)  # before the `/models/{name:path}` routes, which would take its paths
     app.include_router(model_distribution.router)
     app.include_router(models.router)
     app.include_router(engines.router)
@@ -132,5 +134,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if recorder is not None:
         app.add_middleware(RecordingMiddleware, recorder=recorder)
-    app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes,
+                       trust=TrustBoundary.from_settings(settings))
     return app

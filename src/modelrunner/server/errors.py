@@ -25,6 +25,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.ModelRunnerError], int], ...] = (
     (errors.UnsupportedArtifact, 422),
     (errors.InvalidRequest, 400),
     (errors.AuthenticationFailed, 401),
+    (errors.PermissionDenied, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.InsufficientMemory, 503),

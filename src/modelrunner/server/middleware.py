@@ -1,4 +1,5 @@
-"""Pure ASGI middleware for every request: request id, API key, body-size limit, and one log line.
+"""Pure ASGI middleware for every request: trust boundary (Host, Origin, CORS), request id, API key,
+body-size limit, and one log line.
 
 Written against raw ASGI (not BaseHTTPMiddleware) so that streamed responses pass through untouched
 and the log line is written when the last byte is sent, with the tokens the handler recorded.
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelrunner.core.errors import AuthenticationFailed, EngineFailed, ModelRunnerError, RequestTooLarge
 from modelrunner.server.errors import error_response
+from modelrunner.server.trust import TrustBoundary, is_cross_site
 
 logger = logging.getLogger("modelrunner.access")
 
@@ -26,16 +28,19 @@ def new_request_id() -> str:
 
 
 class EdgeMiddleware:
-    # Model archives are as large as the model; the import route streams them to disk. Message Batches
+    # Model archives and blobs are as large as the model; their routes stream them to disk. Message Batches
     # bound their own bodies (256 MB, as Anthropic does).
     UNLIMITED_BODY_PATHS = frozenset({"/models/load", "/v1/messages/batches", "/anthropic/v1/messages/batches"})
+    UNLIMITED_BODY_PREFIXES = ("/models/blobs/",)
     # The inspector's own files hold no data; the page asks for the key and sends it with its calls.
     KEYLESS_PATH_PREFIXES = ("/ui",)
 
-    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body_bytes: int,
+                 trust: TrustBoundary | None = None) -> None:
         self.app = app
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
+        self.trust = trust
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,13 +52,15 @@ class EdgeMiddleware:
         state["request_id"] = request_id
         status, is_started, is_complete = 0, False, False
         headers = dict(scope.get("headers") or [])
+        state["cross_site"] = is_cross_site(headers)
+        cors = self.trust.cors_headers(headers) if self.trust is not None else []
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, is_started, is_complete
             if message["type"] == "http.response.start":
                 status, is_started = message["status"], True
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode()),
-                                      (b"x-request-id", request_id.encode())]
+                                      (b"x-request-id", request_id.encode()), *cors]
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 is_complete = True
@@ -75,6 +82,16 @@ class EdgeMiddleware:
 
     async def _serve(self, scope: Scope, receive: Receive, send_with_id: Send, headers: dict[bytes, bytes],
                      request_id: str) -> None:
+        if self.trust is not None:
+            refusal = self.trust.refusal(scope["method"], scope["path"], headers)
+            if refusal is None and self.trust.is_preflight(scope["method"], headers):
+                await send_with_id({"type": "http.response.start", "status": 204,
+                                    "headers": self.trust.preflight_headers(headers)})
+                await send_with_id({"type": "http.response.body", "body": b""})
+                return
+            if refusal is not None:
+                await error_response(scope["path"], refusal, request_id)(scope, receive, send_with_id)
+                return
         rejection = self._rejection(headers, scope["path"])
         if rejection is not None:
             await error_response(scope["path"], rejection, request_id)(scope, receive, send_with_id)
@@ -87,7 +104,7 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes and scope["path"] not in self.UNLIMITED_BODY_PATHS:
+                if received > self.max_body_bytes and not self._is_unlimited(scope["path"]):
                     raise RequestTooLarge(self._too_large_message())
             return message
 
@@ -98,11 +115,14 @@ class EdgeMiddleware:
                 and not self._has_valid_key(headers):
             return AuthenticationFailed("invalid x-api-key")
         length = headers.get(b"content-length")
-        if path in self.UNLIMITED_BODY_PATHS:
+        if self._is_unlimited(path):
             return None
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return RequestTooLarge(self._too_large_message())
         return None
+
+    def _is_unlimited(self, path: str) -> bool:
+        return path in self.UNLIMITED_BODY_PATHS or path.startswith(self.UNLIMITED_BODY_PREFIXES)
 
     def _too_large_message(self) -> str:
         return f"request body is larger than {self.max_body_bytes // (1024 * 1024)} MiB"

@@ -8,7 +8,7 @@ import asyncio
 import re
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelrunner.core.errors import InsufficientStorage, InvalidRequest
@@ -17,6 +17,7 @@ from modelrunner.settings import Settings
 from modelrunner.store import media_types
 from modelrunner.store.disk_space import free_bytes
 from modelrunner.store.huggingface import HuggingFacePull
+from modelrunner.store.local_files import allowed_file
 from modelrunner.store.models import StoredModel
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from modelrunner.store.progress import EmitEvent, Event, events_of, success_event
@@ -93,6 +94,11 @@ class PackageRequest:
     chat_template_path: Path | None = None
     mmproj_path: Path | None = None
     context_size: int | None = None
+    # Every shard, when the caller names them (uploaded blobs); otherwise found beside `gguf_path`.
+    gguf_shard_paths: tuple[Path, ...] = ()
+    # Set for HTTP callers: shards found beside `gguf_path` must be inside these directories too.
+    allowed_dirs: tuple[Path, ...] | None = None
+    file_names: dict[Path, str] = field(default_factory=dict)
 
 
 class Distribution:
@@ -181,8 +187,13 @@ class Distribution:
         target = parse_reference(request.target)
         if target.digest:
             raise InvalidRequest("a package target is a tag, not a digest")
-        shards = await asyncio.to_thread(gguf_shards, request.gguf_path)
+        shards = list(request.gguf_shard_paths)
+        if not shards:
+            shards = await asyncio.to_thread(gguf_shards, request.gguf_path)
+            if request.allowed_dirs is not None:  # shards found beside an HTTP caller's path obey its rules too
+                allowed = request.allowed_dirs
+                shards = [await asyncio.to_thread(allowed_file, str(shard), allowed) for shard in shards]
         spec = PackageSpec(gguf_paths=shards, license_paths=list(request.license_paths),
                            chat_template_path=request.chat_template_path, mmproj_path=request.mmproj_path,
-                           context_size=request.context_size)
+                           context_size=request.context_size, file_names=dict(request.file_names))
         return await asyncio.to_thread(package_gguf, self.store, spec, [target])

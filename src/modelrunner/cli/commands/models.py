@@ -11,6 +11,7 @@ from modelrunner.cli.client import RunnerClient
 from modelrunner.cli.output import format_age, print_json, print_table
 from modelrunner.cli.progress import follow_transfer
 from modelrunner.cli.session import connect
+from modelrunner.cli.uploads import gguf_shards, upload
 
 LIST_HEADERS = ("MODEL NAME", "PARAMETERS", "QUANTIZATION", "ARCHITECTURE", "MODEL ID", "CREATED", "CONTEXT",
                 "SIZE")
@@ -149,18 +150,18 @@ def package(
     context_size: Annotated[int | None, typer.Option(min=1, help="Context size to record.")] = None,
     push_after: Annotated[bool, typer.Option("--push", help="Push to the registry afterwards.")] = False,
 ) -> None:
-    """Package a local GGUF file as a model in the store.
+    """Package a local GGUF file as a model in the store (the files are uploaded to the runner).
 
     Example: modelrunner package --gguf ./model.gguf --license LICENSE me/mymodel:latest
     """
-    body: dict[str, Any] = {"tag": target, "gguf": str(gguf.resolve()),
-                            "licenses": [str(path.resolve()) for path in license_files or []], "push": push_after}
+    client = connect()
+    body: dict[str, Any] = {"tag": target, "gguf": [upload(client, shard) for shard in gguf_shards(gguf)],
+                            "licenses": [upload(client, path) for path in license_files or []], "push": push_after}
     for key, path in (("chat_template", chat_template), ("mmproj", mmproj)):
         if path is not None:
-            body[key] = str(path.resolve())
+            body[key] = upload(client, path)
     if context_size is not None:
         body["context_size"] = context_size
-    client = connect()
     message = follow_transfer(client.stream_json_lines("POST", "/models/package", body))
     print(message or f"Packaged {target}")
 

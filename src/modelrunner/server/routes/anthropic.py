@@ -39,6 +39,7 @@ from modelrunner.server.generation import (
     open_lease,
     start_chunks,
 )
+from modelrunner.server.image_urls import ImageUrlPolicy, inline_image_urls, refuse_image_urls
 from modelrunner.server.keepalive import Keepalive
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
@@ -57,12 +58,19 @@ model_list_router = APIRouter()
 async def _prepared(request: Request, body: CountTokensBody) -> PreparedMessages:
     """Validate and resolve the model before anything is sent: an unknown model is a 404, not a stream."""
     request.state.model = body.model
-    return await _prepared_for(services_of(request), body)
+    prepared = await _prepared_for(services_of(request), body)
+    if b'"url"' in await request.body():  # an image URL this runner may not fetch is a 400 before any work
+        refuse_image_urls(to_chat_request(prepared, native_tools=False).chat, _image_url_policy(services_of(request)))
+    return prepared
 
 
 async def _prepared_for(services: Services, body: CountTokensBody) -> PreparedMessages:
     stored = await services.scheduler.resolve(body.model)
     return prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ)))
+
+
+def _image_url_policy(services: Services) -> ImageUrlPolicy:
+    return ImageUrlPolicy.from_settings(services.settings)
 
 
 async def _translation(request: Request, lease: Lease, prepared: PreparedMessages) -> Translation:
@@ -81,6 +89,8 @@ def _generate(services: Services, prepared: PreparedMessages) -> StartGeneration
 
     async def chunks(lease: Lease) -> AsyncIterator[EngineChunk]:
         translation = await _translation_for(services, lease, prepared)
+        translation = dataclasses.replace(
+            translation, chat=await inline_image_urls(translation.chat, _image_url_policy(services)))
         async with contextlib.aclosing(lease.runner.chat(translation.chat)) as engine:
             async with contextlib.aclosing(decode_tool_calls(engine, translation)) as decoded:  # type: ignore[type-var]
                 async for chunk in decoded:
@@ -190,6 +200,8 @@ async def count_tokens(request: Request) -> Response:
         translation = await _translation(request, lease, prepared)
         if not has_images(translation.chat):
             return json_response({"input_tokens": await _rendered_tokens(lease, translation)})
+    translation = dataclasses.replace(
+        translation, chat=await inline_image_urls(translation.chat, _image_url_policy(request)))
     return json_response({"input_tokens": await _evaluated_tokens(request, body.model, translation)})
 
 

@@ -18,6 +18,7 @@ from modelrunner.dialects.openai.protocol import ChatCompletionsBody, Completion
 from modelrunner.dialects.openai.translate import to_chat_request, to_completion_request
 from modelrunner.server.bodies import read_body
 from modelrunner.server.errors import status_for
+from modelrunner.server.image_urls import ImageUrlPolicy, inline_image_urls
 from modelrunner.server.generation import StartGeneration, is_preload_only, open_generation, open_lease
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
@@ -70,7 +71,7 @@ def _wants_usage(options: StreamOptions | None) -> bool:
 @router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
     body = await read_body(request, ChatCompletionsBody)
-    chat = to_chat_request(body)
+    chat = await inline_image_urls(to_chat_request(body), ImageUrlPolicy.from_settings(services_of(request).settings))
     return await _serve(
         request, model=body.model, keep_alive=chat.keep_alive, start=lambda lease: lease.runner.chat(chat),
         stream=body.stream, include_usage=_wants_usage(body.stream_options),
