@@ -15,6 +15,7 @@ from modelrunner.core.errors import ModelRunnerError
 from modelrunner.engines.llamacpp.engine import LlamaCppEngine
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
+from modelrunner.server.apis import ApiFallback
 from modelrunner.server.disconnect import CancelOnDisconnect
 from modelrunner.server.log_buffer import RecentLogLines
 from modelrunner.server.metrics import MetricsMiddleware, ServerMetrics
@@ -33,6 +34,13 @@ logger = logging.getLogger(__name__)
 
 OPENAI_PREFIXES = ("/engines/v1", "/engines/{backend}/v1", "/v1")
 ANTHROPIC_PREFIXES = ("/v1", "/anthropic/v1", "/engines/v1", "/engines/{backend}/v1")
+API_FALLBACKS = (
+    *(ApiFallback(prefix + "/messages", "anthropic") for prefix in ANTHROPIC_PREFIXES),
+    ApiFallback("/anthropic", "anthropic"),
+    ApiFallback("/api", "ollama"),
+    *(ApiFallback(prefix, "openai") for prefix in OPENAI_PREFIXES),
+)
+"""Last of the routes, first match wins: an unknown path under an API's prefix answers in its envelope."""
 
 
 async def build_services(settings: Settings, metrics: ServerMetrics | None = None) -> Services:
@@ -87,7 +95,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(anthropic.router, prefix=prefix)
     app.include_router(anthropic.model_list_router, prefix="/anthropic/v1")
     app.include_router(ollama.router)
+    app.router.routes.extend(API_FALLBACKS)
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(EdgeMiddleware, api_prefixes=API_FALLBACKS, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)
     return app

@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelrunner.core.errors import AuthenticationFailed, ModelRunnerError, RequestTooLarge
+from modelrunner.server.apis import ApiFallback, resolve_api
 from modelrunner.server.errors import error_response
 
 logger = logging.getLogger("modelrunner.access")
@@ -29,8 +31,10 @@ class EdgeMiddleware:
     # Model archives are as large as the model; the import route streams them to disk.
     UNLIMITED_BODY_PATHS = frozenset({"/models/load"})
 
-    def __init__(self, app: ASGIApp, *, api_key: str | None, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, api_prefixes: Sequence[ApiFallback], api_key: str | None,
+                 max_body_bytes: int) -> None:
         self.app = app
+        self.api_prefixes = api_prefixes
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
 
@@ -66,7 +70,7 @@ class EdgeMiddleware:
                      request_id: str) -> None:
         rejection = self._rejection(headers, scope["path"])
         if rejection is not None:
-            await error_response(scope["path"], rejection, request_id)(scope, receive, send_with_id)
+            await error_response(resolve_api(self.api_prefixes, scope), rejection, request_id)(scope, receive, send_with_id)
             return
 
         received = 0

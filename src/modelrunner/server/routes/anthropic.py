@@ -14,7 +14,6 @@ from starlette.responses import Response
 from modelrunner.core.answer import CompletedAnswer
 from modelrunner.core.chat import EngineChunk, Usage
 from modelrunner.core.errors import ContextOverflow, EngineFailed, ModelRunnerError
-from modelrunner.dialects.anthropic.errors import anthropic_status, error_body
 from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
 from modelrunner.dialects.anthropic.response import message
 from modelrunner.dialects.anthropic.stream import PING_EVENT, MessageStreamEncoder, error_event
@@ -28,7 +27,8 @@ from modelrunner.dialects.anthropic.translate import (
 )
 from modelrunner.scheduler.scheduler import Lease
 from modelrunner.server.bodies import read_body
-from modelrunner.server.errors import status_for
+from modelrunner.server.apis import ANTHROPIC_ROUTE
+from modelrunner.server.errors import error_document
 from modelrunner.server.generation import (
     StartGeneration,
     is_preload_only,
@@ -46,8 +46,8 @@ from modelrunner.store import media_types
 KEEPALIVE = Keepalive(PING_EVENT, interval_s=5.0)
 TEMPLATE_TEXT_ALLOWANCE_BYTES = 4096
 
-router = APIRouter()
-model_list_router = APIRouter()
+router = APIRouter(route_class=ANTHROPIC_ROUTE)
+model_list_router = APIRouter(route_class=ANTHROPIC_ROUTE)
 """`/v1/models` is the OpenAI router's; this one serves the same list under `/anthropic/v1`."""
 
 
@@ -78,8 +78,7 @@ def _generate(request: Request, prepared: PreparedMessages) -> StartGeneration:
 
 def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
     def encode(error: ModelRunnerError) -> bytes:
-        status = anthropic_status(status_for(error))
-        return error_event(error_body(error, status, getattr(request.state, "request_id", None)))
+        return error_event(error_document("anthropic", error, getattr(request.state, "request_id", None)))
 
     return encode
 

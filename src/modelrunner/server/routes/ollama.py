@@ -29,7 +29,9 @@ from modelrunner.dialects.ollama.responses import (
 )
 from modelrunner.dialects.ollama.translate import to_chat_request, to_generate_request
 from modelrunner.scheduler.keep_alive import parse_keep_alive
+from modelrunner.server.apis import OLLAMA_ROUTE
 from modelrunner.server.bodies import read_body
+from modelrunner.server.errors import error_document
 from modelrunner.server.generation import open_generation, open_lease
 from modelrunner.server.responses import json_response
 from modelrunner.server.services import services_of
@@ -37,13 +39,13 @@ from modelrunner.server.streaming import guarded_stream
 from modelrunner.store import media_types
 from modelrunner.store.gguf_metadata import read_gguf_summary
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", route_class=OLLAMA_ROUTE)
 
 NDJSON = "application/x-ndjson"
 
 
 def _error_line(error: ModelRunnerError) -> bytes:
-    return orjson.dumps({"error": error.message}) + b"\n"
+    return orjson.dumps(error_document("ollama", error)) + b"\n"
 
 
 async def _load_or_unload(request: Request, model: str, keep_alive: str | None, piece: Piece) -> Response:

@@ -13,22 +13,22 @@ from starlette.responses import Response
 from modelrunner.core.answer import CompletedAnswer
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.dialects.openai import responses
-from modelrunner.dialects.openai.errors import error_body
 from modelrunner.dialects.openai.protocol import ChatCompletionsBody, CompletionsBody, StreamOptions
 from modelrunner.dialects.openai.translate import to_chat_request, to_completion_request
 from modelrunner.server.bodies import read_body
-from modelrunner.server.errors import status_for
+from modelrunner.server.apis import OPENAI_ROUTE
+from modelrunner.server.errors import error_document
 from modelrunner.server.generation import StartGeneration, is_preload_only, open_generation, open_lease
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
 from modelrunner.server.services import services_of
 from modelrunner.server.streaming import event_stream_response
 
-router = APIRouter()
+router = APIRouter(route_class=OPENAI_ROUTE)
 
 
 def _stream_error_event(error: ModelRunnerError) -> bytes:
-    return b"data: " + orjson.dumps(error_body(error, status_for(error))) + b"\n\n"
+    return b"data: " + orjson.dumps(error_document("openai", error)) + b"\n\n"
 
 
 async def _preload(request: Request, model: str, keep_alive: str | None) -> Response:
