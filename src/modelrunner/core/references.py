@@ -114,3 +114,9 @@ def parse_reference(text: str) -> ModelReference:
         if not _PATH_COMPONENT.match(component):
             raise InvalidRequest(f"invalid repository name {'/'.join(path)!r} in model reference {text!r}")
     return ModelReference(registry=registry, repository="/".join(path), tag=tag, digest=digest)
+
+
+def display_name(canonical_tag: str) -> str:
+    """A canonical tag as people write it: Docker Hub's `docker.io/` left out."""
+    prefix = "docker.io/"
+    return canonical_tag[len(prefix):] if canonical_tag.startswith(prefix) else canonical_tag

@@ -25,15 +25,16 @@ from modelrunner.core.errors import (
     ModelNotFound,
     ModelRunnerError,
 )
-from modelrunner.engines.base import ModelFiles, RunnerConfig
+from modelrunner.engines.base import Engine, ModelFiles, RunnerConfig
 from modelrunner.scheduler.admission import Place
 from modelrunner.scheduler.keep_alive import parse_keep_alive
-from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory
+from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, describe_model
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
 from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config
 from modelrunner.settings import Settings
-from modelrunner.store.models import StoredModel, display_name
+from modelrunner.store.gguf_header import GGUFFormatError, read_special_tokens
+from modelrunner.store.models import Bundle, StoredModel, display_name
 from modelrunner.store.store import ModelStore
 
 __all__ = ["Lease", "Reservation", "RunnerSlot", "Scheduler"]
@@ -46,7 +47,7 @@ LoadObserver = Callable[[str, float], None]
 
 
 class Scheduler:
-    def __init__(self, store: ModelStore, engine: Any, settings: Settings, *,
+    def __init__(self, store: ModelStore, engine: Engine, settings: Settings, *,
                  on_load: LoadObserver | None = None) -> None:
         self._store = store
         self._engine = engine
@@ -66,6 +67,10 @@ class Scheduler:
     @property
     def backend_name(self) -> str:
         return self._engine.name
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     async def start(self) -> None:
         await asyncio.to_thread(self._configs.load)
@@ -166,7 +171,7 @@ class Scheduler:
 
     def worker_log_lines(self) -> dict[str, list[str]]:
         """Recent stderr lines of every loaded worker, by model label."""
-        return {slot.label: list(getattr(slot.runner, "log_lines", [])) for slot in self._slots.values()
+        return {slot.label: slot.runner.log_lines for slot in self._slots.values()
                 if slot.runner is not None}
 
     async def unload(self, *, models: list[str] | None = None) -> int:
@@ -194,7 +199,7 @@ class Scheduler:
         model = await self.resolve(requested)
         async with self._configuring:
             updated = apply_configure_body(self._configs.settings_for(model.id), body)
-            runner_config(model, updated, self._settings)
+            runner_config(model, updated, self._settings, self._engine)
             slot = self._slots.get(model.id)
             if slot is not None and not slot.is_idle:
                 raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} waiting"
@@ -215,7 +220,7 @@ class Scheduler:
                 for model_id, entry in self._configs.entries().items()]
 
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
-        return runner_config(model, self._configs.settings_for(model.id), self._settings)
+        return runner_config(model, self._configs.settings_for(model.id), self._settings, self._engine)
 
     async def _ready_slot(self, model: StoredModel) -> RunnerSlot:
         while True:
@@ -242,9 +247,9 @@ class Scheduler:
             if failed is not None and time.monotonic() - failed[0] < FAILED_LOAD_COOLDOWN_S:
                 raise failed[1]
             settings = self._configs.settings_for(model.id)
-            config = runner_config(model, settings, self._settings)
+            config = runner_config(model, settings, self._settings, self._engine)
             label = self._label(model)
-            estimate = estimate_memory(model, config)
+            estimate = self._engine.estimate_memory(describe_model(model), config)
             await self._make_room(label, estimate.total_bytes)
             keep_alive = parse_keep_alive(settings.keep_alive)
             slot = RunnerSlot(model=model, label=label, config=config, estimate=estimate,
@@ -273,13 +278,7 @@ class Scheduler:
     async def _load(self, slot: RunnerSlot) -> None:
         started = time.monotonic()
         try:
-            bundle = await asyncio.to_thread(self._store.ensure_bundle, slot.model)
-            files = ModelFiles(
-                model_id=slot.model.id,
-                gguf_path=bundle.gguf_path,
-                mmproj_path=bundle.mmproj_path,
-                chat_template_path=bundle.chat_template_path,
-            )
+            files = await asyncio.to_thread(self._model_files, slot.model)
             slot.runner = await self._engine.start(files, slot.config, label=slot.label)
         except ModelRunnerError as exc:
             self._forget(slot)
@@ -297,6 +296,16 @@ class Scheduler:
         logger.info("loaded %s in %.2fs (context %d x %d slots, ~%s)", slot.label, seconds,
                     slot.config.context_size, slot.config.parallel_slots, describe_bytes(slot.estimate.total_bytes))
 
+    def _model_files(self, model: StoredModel) -> ModelFiles:
+        bundle: Bundle = self._store.ensure_bundle(model)
+        try:
+            special_tokens: tuple[str, ...] | None = tuple(read_special_tokens(bundle.gguf_path))
+        except (OSError, GGUFFormatError) as exc:
+            logger.warning("cannot read the special tokens of %s (%s)", model.short_id, exc)
+            special_tokens = None
+        return ModelFiles(model_id=model.id, gguf_path=bundle.gguf_path, mmproj_path=bundle.mmproj_path,
+                          chat_template_path=bundle.chat_template_path, special_tokens=special_tokens)
+
     def _forget(self, slot: RunnerSlot) -> None:
         if self._slots.get(slot.model.id) is slot:
             del self._slots[slot.model.id]
@@ -309,9 +318,8 @@ class Scheduler:
     def _reap(self, slot: RunnerSlot, reason: str) -> None:
         """A broken runner: kill it, fail its queued requests, let the next request start a fresh one."""
         logger.warning("reaping %s: %s", slot.label, reason)
-        kill = getattr(slot.runner, "kill", None)
-        if kill is not None:
-            kill()
+        if slot.runner is not None:
+            slot.runner.kill()
         slot.gate.fail_waiters(EngineFailed(f"the worker for {slot.label} failed: {reason}", retryable=True))
         self._retire(slot, reason)
 
@@ -352,11 +360,9 @@ class Scheduler:
                     self._reap(slot, f"no answer to {slot.health_failures} health checks")
 
     async def _is_healthy(self, slot: RunnerSlot) -> bool:
-        check = getattr(slot.runner, "is_healthy", None)
-        if check is None:
-            return bool(slot.runner.is_alive)
+        assert slot.runner is not None
         try:
-            return bool(await check(self._settings.health_check_timeout_s))
+            return await slot.runner.is_healthy(self._settings.health_check_timeout_s)
         except Exception:
             return False
 

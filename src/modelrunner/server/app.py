@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelrunner import __version__
 from modelrunner.core.errors import ModelRunnerError
-from modelrunner.engines.llamacpp.engine import LlamaCppEngine
+from modelrunner.engines.registry import engine_type
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
 from modelrunner.server.apis import ApiFallback
@@ -49,7 +49,7 @@ async def build_services(settings: Settings, metrics: ServerMetrics | None = Non
     if settings.import_default_model:
         await asyncio.to_thread(import_default_model, store)
     await asyncio.to_thread(store.remove_stale_partials)
-    engine = LlamaCppEngine(load_timeout_s=settings.load_timeout_s)
+    engine = engine_type()(load_timeout_s=settings.load_timeout_s)
     scheduler = Scheduler(store, engine, settings, on_load=metrics.observe_load if metrics else None)
     await scheduler.start()
     if metrics is not None:

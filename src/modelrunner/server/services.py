@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from modelrunner.scheduler.scheduler import Scheduler
-from modelrunner.server.template_tools import TemplateToolSupport
 from modelrunner.settings import Settings
 from modelrunner.store.distribution import Distribution
 from modelrunner.store.models import StoredModel
@@ -21,7 +20,6 @@ class Services:
     store: ModelStore
     scheduler: Scheduler
     distribution: Distribution
-    template_tools: TemplateToolSupport = field(default_factory=TemplateToolSupport)
 
     async def list_models(self) -> list[StoredModel]:
         return await asyncio.to_thread(self.store.list_models)

@@ -7,35 +7,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from modelrunner.core.chat import EngineChunk, Usage
 from modelrunner.core.errors import EngineFailed, ModelRunnerError
 from modelrunner.server.keepalive import Keepalive, send_with_keepalive
 
 logger = logging.getLogger(__name__)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-async def prepend(first: EngineChunk, rest: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
-    yield first
-    async for chunk in rest:
-        yield chunk
-
-
-async def record_usage(chunks: AsyncIterator[EngineChunk], state: Any) -> AsyncIterator[EngineChunk]:
-    """Pass chunks through, noting token counts on the request state for the access log."""
-    async for chunk in chunks:
-        if type(chunk) is Usage:
-            state.prompt_tokens = chunk.prompt_tokens
-            state.completion_tokens = chunk.completion_tokens
-            state.cached_prompt_tokens = chunk.cached_prompt_tokens
-        yield chunk
 
 
 async def guarded_events(

@@ -11,31 +11,21 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from modelrunner.core.answer import CompletedAnswer
-from modelrunner.core.chat import EngineChunk, Usage
+from modelrunner.core.chat import Usage
+from modelrunner.core.tools import ToolingRequest
 from modelrunner.core.errors import ContextOverflow, EngineFailed, ModelRunnerError
 from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
 from modelrunner.dialects.anthropic.response import message
 from modelrunner.dialects.anthropic.stream import PING_EVENT, MessageStreamEncoder, error_event
-from modelrunner.dialects.anthropic.tool_calls import decode_tool_calls
-from modelrunner.dialects.anthropic.translate import (
-    PreparedMessages,
-    Translation,
-    has_images,
-    prepare,
-    to_chat_request,
-)
-from modelrunner.scheduler.scheduler import Lease
+from modelrunner.dialects.anthropic.translate import PreparedMessages, has_images, prepare, to_tooling_request
+from modelrunner.generation import context as generation
+from modelrunner.generation.context import Generation
+from modelrunner.generation.plan import ToolPlan
+from modelrunner.scheduler.runner_slot import Lease
 from modelrunner.server.bodies import read_body
 from modelrunner.server.apis import ANTHROPIC_ROUTE
 from modelrunner.server.errors import error_document
-from modelrunner.server.generation import (
-    StartGeneration,
-    is_preload_only,
-    open_generation,
-    open_lease,
-    start_chunks,
-)
+from modelrunner.server.preload import is_preload_only, preload_response
 from modelrunner.server.keepalive import Keepalive
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
@@ -58,24 +48,6 @@ async def _prepared(request: Request, body: CountTokensBody) -> PreparedMessages
     return prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ)))
 
 
-async def _translation(request: Request, lease: Lease, prepared: PreparedMessages) -> Translation:
-    native = bool(prepared.tools) and await services_of(request).template_tools.renders_tools(lease.runner)
-    return to_chat_request(prepared, native_tools=native)
-
-
-def _generate(request: Request, prepared: PreparedMessages) -> StartGeneration:
-    """Translate once the runner is known (tool support), then stream its chunks with tool calls decoded."""
-
-    async def chunks(lease: Lease) -> AsyncIterator[EngineChunk]:
-        translation = await _translation(request, lease, prepared)
-        async with contextlib.aclosing(lease.runner.chat(translation.chat)) as engine:
-            async with contextlib.aclosing(decode_tool_calls(engine, translation)) as decoded:  # type: ignore[type-var]
-                async for chunk in decoded:
-                    yield chunk
-
-    return chunks
-
-
 def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
     def encode(error: ModelRunnerError) -> bytes:
         return error_event(error_document("anthropic", error, getattr(request.state, "request_id", None)))
@@ -83,16 +55,15 @@ def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
     return encode
 
 
-async def _rendered_tokens(lease: Lease, translation: Translation) -> int:
-    return await lease.runner.count_tokens(await lease.runner.render_prompt(translation.chat))
+async def _rendered_tokens(lease: Lease, plan: ToolPlan) -> int:
+    return await lease.runner.count_tokens(await lease.runner.render_prompt(plan.chat))
 
 
-async def _evaluated_tokens(request: Request, model: str, translation: Translation) -> int:
+async def _evaluated_tokens(request: Request, model: str, plan: ToolPlan) -> int:
     """llama.cpp renders an image as a text marker and its tokenizer counts the marker, not the image's
     embeddings, whose number only the projector knows (and, for some, the image's size). A prompt with
     images is therefore counted by evaluating it: one generated token, in a generation slot."""
-    probe = dataclasses.replace(translation.chat, sampling=dataclasses.replace(
-        translation.chat.sampling, max_tokens=1, stop=[]))
+    probe = dataclasses.replace(plan.chat, sampling=dataclasses.replace(plan.chat.sampling, max_tokens=1, stop=[]))
     async with services_of(request).scheduler.acquire(model) as lease:
         async with contextlib.aclosing(lease.runner.chat(probe)) as chunks:
             async for chunk in chunks:
@@ -101,7 +72,7 @@ async def _evaluated_tokens(request: Request, model: str, translation: Translati
     raise EngineFailed(f"the engine reported no token counts for {model}")
 
 
-async def _refuse_if_too_long(request: Request, model: str, prepared: PreparedMessages) -> None:
+async def _refuse_if_too_long(request: Request, model: str, tooling: ToolingRequest) -> None:
     """Once a stream's 200 is out, "prompt is too long" can only be an error event, and clients such as
     Claude Code compact their conversation on the 400. So a body that could overflow the context is
     counted first. A token spans at least one byte, so a body with fewer bytes than the context has
@@ -112,10 +83,10 @@ async def _refuse_if_too_long(request: Request, model: str, prepared: PreparedMe
     async with scheduler.acquire(model, needs_slot=False) as lease:
         if body_bytes + TEMPLATE_TEXT_ALLOWANCE_BYTES < lease.context_size:
             return
-        translation = await _translation(request, lease, prepared)
-        if has_images(translation.chat):
+        plan = await generation.plan_for(lease, tooling)
+        if has_images(plan.chat):
             return
-        tokens = await _rendered_tokens(lease, translation)
+        tokens = await _rendered_tokens(lease, plan)
     if tokens >= lease.context_size:
         raise ContextOverflow(tokens, lease.context_size)
 
@@ -123,20 +94,16 @@ async def _refuse_if_too_long(request: Request, model: str, prepared: PreparedMe
 @router.post("/messages")
 async def create_message(request: Request) -> Response:
     body = await read_body(request, MessagesBody)
-    prepared = await _prepared(request, body)
+    tooling = to_tooling_request(await _prepared(request, body))
     scheduler = services_of(request).scheduler
     if is_preload_only(request.headers):
-        lease, cleanup = await open_lease(scheduler, body.model, keep_alive=None)
-        await cleanup.aclose()
-        return json_response({"model": body.model, "loaded": True, "id": lease.model.id})
-    start = _generate(request, prepared)
+        return await preload_response(request, body.model, None)
+    start = generation.chat(tooling)
     if not body.stream:
-        generation = await open_generation(scheduler, body.model, keep_alive=None, start=start, state=request.state)
-        async with generation.cleanup:
-            answer = await CompletedAnswer.collect(generation.chunks)
-        return json_response(message(answer, model=body.model))
+        opened = await Generation.open(scheduler, body.model, keep_alive=None, start=start, record=request.state)
+        return json_response(message(await opened.complete(), model=body.model))
 
-    await _refuse_if_too_long(request, body.model, prepared)
+    await _refuse_if_too_long(request, body.model, tooling)
     reservation = await scheduler.reserve(body.model)  # a full queue is a 429 here, not an error event later
     encoder = MessageStreamEncoder(body.model)
     cleanup = contextlib.AsyncExitStack()
@@ -145,7 +112,7 @@ async def create_message(request: Request) -> Response:
     async def events() -> AsyncIterator[bytes]:
         yield encoder.message_start()
         lease = await cleanup.enter_async_context(reservation)
-        async for chunk in await start_chunks(lease, cleanup, start, request.state):
+        async for chunk in generation.begin(lease, cleanup, start, request.state):
             event = encoder.feed(chunk)
             if event:
                 yield event
@@ -158,12 +125,12 @@ async def count_tokens(request: Request) -> Response:
     """Exactly what generation would feed the model (same translation, same template), tokenised by
     the model's own tokenizer; llama.cpp serves both from HTTP threads, not generation slots."""
     body = await read_body(request, CountTokensBody)
-    prepared = await _prepared(request, body)
+    tooling = to_tooling_request(await _prepared(request, body))
     async with services_of(request).scheduler.acquire(body.model, needs_slot=False) as lease:
-        translation = await _translation(request, lease, prepared)
-        if not has_images(translation.chat):
-            return json_response({"input_tokens": await _rendered_tokens(lease, translation)})
-    return json_response({"input_tokens": await _evaluated_tokens(request, body.model, translation)})
+        plan = await generation.plan_for(lease, tooling)
+        if not has_images(plan.chat):
+            return json_response({"input_tokens": await _rendered_tokens(lease, plan)})
+    return json_response({"input_tokens": await _evaluated_tokens(request, body.model, plan)})
 
 
 @model_list_router.get("/models")
