@@ -46,3 +46,6 @@ class ToolingRequest:
     chat: ChatRequest
     tools: list[ToolSpec] = field(default_factory=list)
     tool_choice: ToolChoice = field(default_factory=ToolChoice)
+    plans: dict[bool, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Generation's plans for this request, by whether the template renders tools: made once each,
+    however many times the request is counted and generated."""

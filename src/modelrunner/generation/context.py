@@ -16,7 +16,7 @@ from modelrunner.core.chat import CompletionRequest, EngineChunk, Usage
 from modelrunner.core.tools import ToolingRequest
 from modelrunner.generation.plan import ToolPlan, plan_tools
 from modelrunner.generation.tool_calls import decode_tool_calls
-from modelrunner.scheduler.runner_slot import Lease
+from modelrunner.scheduler.runner_slot import Lease, ResolvedModel
 from modelrunner.scheduler.scheduler import Scheduler
 
 Start = Callable[[Lease], AsyncIterator[EngineChunk]]
@@ -35,7 +35,10 @@ class UsageRecord(Protocol):
 async def plan_for(lease: Lease, request: ToolingRequest) -> ToolPlan:
     """The engine request for this runner: tools native when its template renders them, else prompted."""
     native = bool(request.tools) and (await lease.runner.capabilities()).renders_tools
-    return plan_tools(request, native_tools=native)
+    plan: ToolPlan | None = request.plans.get(native)
+    if plan is None:
+        plan = request.plans[native] = plan_tools(request, native_tools=native)
+    return plan
 
 
 async def _chat_chunks(lease: Lease, request: ToolingRequest) -> AsyncIterator[EngineChunk]:
@@ -70,12 +73,13 @@ async def _prepend(first: EngineChunk, rest: AsyncIterator[EngineChunk]) -> Asyn
         yield chunk
 
 
-async def lease(scheduler: Scheduler, requested: str, *,
-                keep_alive: str | None) -> tuple[Lease, contextlib.AsyncExitStack]:
-    """A generation slot on the model's runner (loading it if needed), returned when the stack closes."""
+async def lease(scheduler: Scheduler, requested: str, *, keep_alive: str | None,
+                model: ResolvedModel | None = None) -> tuple[Lease, contextlib.AsyncExitStack]:
+    """A generation slot on the model's runner (loading it if needed), returned when the stack closes.
+    `model`: the stored model `requested` was already resolved to, if the route needed it earlier."""
     stack = contextlib.AsyncExitStack()
     try:
-        leased = await stack.enter_async_context(scheduler.acquire(requested, keep_alive=keep_alive))
+        leased = await stack.enter_async_context(scheduler.acquire(requested, keep_alive=keep_alive, model=model))
     except BaseException:
         await stack.aclose()
         raise
@@ -111,10 +115,10 @@ class Generation:
 
     @classmethod
     async def open(cls, scheduler: Scheduler, requested: str, *, keep_alive: str | None, start: Start,
-                   record: UsageRecord) -> Generation:
+                   record: UsageRecord, model: ResolvedModel | None = None) -> Generation:
         """Lease the runner, start the engine, and wait for the first chunk, so that load failures and
         engine refusals (context overflow...) surface as errors before any byte is answered."""
-        leased, stack = await lease(scheduler, requested, keep_alive=keep_alive)
+        leased, stack = await lease(scheduler, requested, keep_alive=keep_alive, model=model)
         try:
             chunks = begin(leased, stack, start, record)
             first = await anext(chunks)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,8 @@ from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel
 
 FALLBACK_CONTEXT_SIZE = 4096
+ResolvedModel = StoredModel
+"""What `Scheduler.resolve` returns for a client's model name, and what it takes back to skip resolving."""
 
 
 @dataclass
@@ -54,24 +55,6 @@ class RunnerSlot:
     def touch(self) -> None:
         self.last_used_monotonic = time.monotonic()
         self.last_used_wall = time.time()
-
-    def describe(self, backend: str) -> dict[str, Any]:
-        return {
-            "backend_name": backend,
-            "model_name": self.label,
-            "model_id": self.model.id,
-            "mode": self.mode,
-            "loading": self.is_loading,
-            "in_use": self.gate.active > 0 or self.borrowers > 0,
-            "active_requests": self.gate.active,
-            "queued_requests": self.gate.waiting,
-            "last_used": int(self.last_used_wall),
-            "keep_alive": -1 if math.isinf(self.keep_alive_s) else self.keep_alive_s,
-            "context_size": self.config.context_size,
-            "parallel_slots": self.config.parallel_slots,
-            "memory": self.estimate.to_api(),
-            "pid": self.runner.pid if self.runner is not None else None,
-        }
 
 
 @dataclass(frozen=True)

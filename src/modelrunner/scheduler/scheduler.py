@@ -21,16 +21,17 @@ from typing import Any
 from modelrunner.core.errors import (
     Conflict,
     EngineFailed,
-    InsufficientMemory,
     ModelNotFound,
     ModelRunnerError,
 )
 from modelrunner.engines.base import Engine, ModelFiles, RunnerConfig
 from modelrunner.scheduler.admission import Place
+from modelrunner.scheduler.api_shapes import configuration_entry, runner_entry
 from modelrunner.scheduler.keep_alive import parse_keep_alive
 from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, describe_model
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
+from modelrunner.scheduler.placement import eviction_victims
 from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config
 from modelrunner.settings import Settings
 from modelrunner.store.gguf_header import GGUFFormatError, read_special_tokens
@@ -102,16 +103,18 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def acquire(
-        self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True
+        self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True,
+        model: StoredModel | None = None,
     ) -> AsyncIterator[Lease]:
         """Lend the runner for `requested`, loading it first if needed and waiting for a free slot.
-        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising)."""
+        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising).
+        `model`: what `requested` was already resolved to in this request, so it is not resolved again."""
         if needs_slot:
-            async with await self.reserve(requested, keep_alive=keep_alive) as lease:
+            async with await self.reserve(requested, keep_alive=keep_alive, model=model) as lease:
                 yield lease
             return
         requested_keep_alive = parse_keep_alive(keep_alive)
-        model = await self.resolve(requested)
+        model = model or await self.resolve(requested)
         slot = await self._ready_slot(model)
         slot.borrowers += 1  # keeps the runner from being unloaded under this request
         try:
@@ -121,10 +124,11 @@ class Scheduler:
             slot.borrowers -= 1
             self._after_use(slot, requested_keep_alive)
 
-    async def reserve(self, requested: str, *, keep_alive: str | float | None = None) -> Reservation:
+    async def reserve(self, requested: str, *, keep_alive: str | float | None = None,
+                      model: StoredModel | None = None) -> Reservation:
         """Load the model if needed and take a generation slot or a place in its queue now, so that a full
         queue is refused before a stream has started; `async with` the reservation waits for the slot."""
-        model = await self.resolve(requested)
+        model = model or await self.resolve(requested)
         slot = await self._ready_slot(model)
         place = slot.gate.reserve()
         return Reservation(self._lease_after(place, model, slot, requested, parse_keep_alive(keep_alive)), place)
@@ -164,7 +168,7 @@ class Scheduler:
             self._retire(slot, "keep_alive is 0")
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [slot.describe(self.backend_name) for slot in self._slots.values()]
+        return [runner_entry(slot, self.backend_name) for slot in self._slots.values()]
 
     def memory_in_use_bytes(self) -> int:
         return sum(slot.estimate.total_bytes for slot in self._slots.values())
@@ -214,9 +218,8 @@ class Scheduler:
         """Stored configurations, all or that of one model."""
         if requested is not None:
             model = await self.resolve(requested)
-            return [{"model": self._label(model), "id": model.id, **self._configs.settings_for(model.id).to_api()}]
-        return [{"model": entry.get("model"), "id": model_id,
-                 **ModelSettings.from_stored(entry.get("settings", {})).to_api()}
+            return [configuration_entry(self._label(model), model.id, self._configs.settings_for(model.id))]
+        return [configuration_entry(entry.get("model"), model_id, ModelSettings.from_stored(entry.get("settings", {})))
                 for model_id, entry in self._configs.entries().items()]
 
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
@@ -261,17 +264,9 @@ class Scheduler:
             return slot
 
     async def _make_room(self, label: str, needed_bytes: int) -> None:
-        budget = self.memory_budget_bytes
-        if needed_bytes > budget:
-            raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
-                                     f"available {describe_bytes(budget)} (the whole memory budget)")
-        while self.memory_in_use_bytes() + needed_bytes > budget:
-            idle = sorted((s for s in self._slots.values() if s.is_idle), key=lambda s: s.last_used_monotonic)
-            if not idle:
-                available = budget - self.memory_in_use_bytes()
-                raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
-                                         f"available {describe_bytes(available)} (the other models are in use)")
-            victim = idle[0]
+        victims = eviction_victims(self._slots.values(), label=label, needed_bytes=needed_bytes,
+                                   budget_bytes=self.memory_budget_bytes)
+        for victim in victims:
             self._slots.pop(victim.model.id, None)
             await self._stop_slot(victim, f"evicted to make room for {label}")
 

@@ -16,9 +16,8 @@ from modelrunner.engines.registry import engine_type
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
 from modelrunner.server.apis import ApiFallback
-from modelrunner.server.disconnect import CancelOnDisconnect
 from modelrunner.server.log_buffer import RecentLogLines
-from modelrunner.server.metrics import MetricsMiddleware, ServerMetrics
+from modelrunner.server.metrics import ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.routes import engines, observability
 from modelrunner.server.routes import anthropic
@@ -96,7 +95,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(anthropic.model_list_router, prefix="/anthropic/v1")
     app.include_router(ollama.router)
     app.router.routes.extend(API_FALLBACKS)
-    app.add_middleware(CancelOnDisconnect)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(EdgeMiddleware, api_prefixes=API_FALLBACKS, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)
+    app.add_middleware(EdgeMiddleware, api_prefixes=API_FALLBACKS, api_key=settings.api_key,
+                       max_body_bytes=settings.max_request_body_bytes, metrics=metrics)
     return app

@@ -21,7 +21,7 @@ from modelrunner.dialects.anthropic.translate import PreparedMessages, has_image
 from modelrunner.generation import context as generation
 from modelrunner.generation.context import Generation
 from modelrunner.generation.plan import ToolPlan
-from modelrunner.scheduler.runner_slot import Lease
+from modelrunner.scheduler.runner_slot import Lease, ResolvedModel
 from modelrunner.server.bodies import read_body
 from modelrunner.server.apis import ANTHROPIC_ROUTE
 from modelrunner.server.errors import error_document
@@ -41,11 +41,12 @@ model_list_router = APIRouter(route_class=ANTHROPIC_ROUTE)
 """`/v1/models` is the OpenAI router's; this one serves the same list under `/anthropic/v1`."""
 
 
-async def _prepared(request: Request, body: CountTokensBody) -> PreparedMessages:
-    """Validate and resolve the model before anything is sent: an unknown model is a 404, not a stream."""
+async def _prepared(request: Request, body: CountTokensBody) -> tuple[PreparedMessages, ResolvedModel]:
+    """Validate and resolve the model before anything is sent: an unknown model is a 404, not a stream.
+    The model is resolved here once for the whole request."""
     request.state.model = body.model
     stored = await services_of(request).scheduler.resolve(body.model)
-    return prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ)))
+    return prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ))), stored
 
 
 def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
@@ -72,7 +73,7 @@ async def _evaluated_tokens(request: Request, model: str, plan: ToolPlan) -> int
     raise EngineFailed(f"the engine reported no token counts for {model}")
 
 
-async def _refuse_if_too_long(request: Request, model: str, tooling: ToolingRequest) -> None:
+async def _refuse_if_too_long(request: Request, model: str, tooling: ToolingRequest, stored: ResolvedModel) -> None:
     """Once a stream's 200 is out, "prompt is too long" can only be an error event, and clients such as
     Claude Code compact their conversation on the 400. So a body that could overflow the context is
     counted first. A token spans at least one byte, so a body with fewer bytes than the context has
@@ -80,7 +81,7 @@ async def _refuse_if_too_long(request: Request, model: str, tooling: ToolingRequ
     is not counted here (that would evaluate it twice): the engine reports its overflow, as an event."""
     body_bytes = len(await request.body())
     scheduler = services_of(request).scheduler
-    async with scheduler.acquire(model, needs_slot=False) as lease:
+    async with scheduler.acquire(model, needs_slot=False, model=stored) as lease:
         if body_bytes + TEMPLATE_TEXT_ALLOWANCE_BYTES < lease.context_size:
             return
         plan = await generation.plan_for(lease, tooling)
@@ -94,17 +95,19 @@ async def _refuse_if_too_long(request: Request, model: str, tooling: ToolingRequ
 @router.post("/messages")
 async def create_message(request: Request) -> Response:
     body = await read_body(request, MessagesBody)
-    tooling = to_tooling_request(await _prepared(request, body))
+    prepared, stored = await _prepared(request, body)
+    tooling = to_tooling_request(prepared)
     scheduler = services_of(request).scheduler
     if is_preload_only(request.headers):
         return await preload_response(request, body.model, None)
     start = generation.chat(tooling)
     if not body.stream:
-        opened = await Generation.open(scheduler, body.model, keep_alive=None, start=start, record=request.state)
+        opened = await Generation.open(scheduler, body.model, keep_alive=None, start=start, record=request.state,
+                                       model=stored)
         return json_response(message(await opened.complete(), model=body.model))
 
-    await _refuse_if_too_long(request, body.model, tooling)
-    reservation = await scheduler.reserve(body.model)  # a full queue is a 429 here, not an error event later
+    await _refuse_if_too_long(request, body.model, tooling, stored)
+    reservation = await scheduler.reserve(body.model, model=stored)  # a full queue is a 429 here, not an error event later
     encoder = MessageStreamEncoder(body.model)
     cleanup = contextlib.AsyncExitStack()
     cleanup.callback(reservation.give_up)
@@ -125,8 +128,9 @@ async def count_tokens(request: Request) -> Response:
     """Exactly what generation would feed the model (same translation, same template), tokenised by
     the model's own tokenizer; llama.cpp serves both from HTTP threads, not generation slots."""
     body = await read_body(request, CountTokensBody)
-    tooling = to_tooling_request(await _prepared(request, body))
-    async with services_of(request).scheduler.acquire(body.model, needs_slot=False) as lease:
+    prepared, stored = await _prepared(request, body)
+    tooling = to_tooling_request(prepared)
+    async with services_of(request).scheduler.acquire(body.model, needs_slot=False, model=stored) as lease:
         plan = await generation.plan_for(lease, tooling)
         if not has_images(plan.chat):
             return json_response({"input_tokens": await _rendered_tokens(lease, plan)})
