@@ -8,15 +8,28 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelrunner.engines.base import RunnerConfig
-from modelrunner.scheduler.memory import estimate_memory
+from modelrunner.engines.base import MemoryEstimate, RunnerConfig
+from modelrunner.engines.llamacpp import memory
+from modelrunner.engines.llamacpp.engine import LlamaCppEngine
+from modelrunner.scheduler import runner_slot
+from modelrunner.scheduler.memory import describe_model
 from modelrunner.scheduler.model_config import ModelSettings
-from modelrunner.scheduler.runner_slot import YARN_ROPE_SCALING, runner_config, trained_context
+from modelrunner.scheduler.runner_slot import YARN_ROPE_SCALING, trained_context
 from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel
 from tests.support.lifecycle import chat, running, start_server, store_with_models, workers_of
 
 TRAINED = 2048  # the tiny model's llama.context_length
+
+
+def estimate_memory(model: StoredModel, config: RunnerConfig) -> MemoryEstimate:
+    """The llama.cpp engine's estimate (it owns memory estimates since the engine boundary)."""
+    return memory.estimate_memory(describe_model(model), config)
+
+
+def runner_config(model: StoredModel, settings: ModelSettings, defaults: Settings) -> RunnerConfig:
+    """The scheduler's config with the llama.cpp engine validating the runtime flags."""
+    return runner_slot.runner_config(model, settings, defaults, LlamaCppEngine)
 
 
 @pytest.fixture

@@ -123,3 +123,9 @@ def parse_reference(text: str) -> ModelReference:
         raise InvalidRequest(f"repository name is {name_length} characters long: at most {NAME_MAX_LENGTH} "
                              f"(registry/repository, as Docker's references)")
     return ModelReference(registry=registry, repository="/".join(path), tag=tag, digest=digest)
+
+
+def display_name(canonical_tag: str) -> str:
+    """A canonical tag as people write it: Docker Hub's `docker.io/` left out."""
+    prefix = "docker.io/"
+    return canonical_tag[len(prefix):] if canonical_tag.startswith(prefix) else canonical_tag

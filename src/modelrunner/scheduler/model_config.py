@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -14,8 +15,8 @@ from typing import Any
 import orjson
 
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.engines.registry import parse_runtime_flags
 from modelrunner.scheduler.keep_alive import parse_keep_alive
-from modelrunner.scheduler.runtime_flags import parse_runtime_flags, split_flags
 from modelrunner.store.files import write_atomically
 from modelrunner.store.locking import InterProcessLock
 
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 CONFIG_FILENAME = "modelrunner-config.json"
 CONFIG_LOCK_FILENAME = ".modelrunner-config.lock"
 MODES = ("completion", "embedding")
+RUNTIME_FLAGS_PARAM = "runtime-flags"
 MAX_CONTEXT_SIZE = 1 << 20
 
 _FIELD_BY_KEY = {
@@ -101,6 +103,20 @@ def _check_reasoning_budget(value: Any) -> int | None:
         raise InvalidRequest(f"reasoning-budget must be -1 (unlimited) or a number of tokens, got {value!r}",
                              param="reasoning-budget")
     return value
+
+
+def split_flags(raw: str | list[str] | None) -> list[str]:
+    """Runtime flags as a list, a string split like a shell; the engine checks each flag on configure."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        try:
+            return shlex.split(raw)
+        except ValueError as exc:
+            raise InvalidRequest(f"runtime flags could not be read: {exc}", param=RUNTIME_FLAGS_PARAM) from None
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise InvalidRequest("runtime-flags must be a list of strings", param=RUNTIME_FLAGS_PARAM)
+    return list(raw)
 
 
 def _check_flags(value: Any) -> list[str]:

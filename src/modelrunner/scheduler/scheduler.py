@@ -25,15 +25,18 @@ from modelrunner.core.errors import (
     ModelNotFound,
     ModelRunnerError,
 )
-from modelrunner.engines.base import ModelFiles, RunnerConfig
+from modelrunner.engines.base import Engine, ModelFiles, RunnerConfig
 from modelrunner.scheduler.admission import Place, Yielding
+from modelrunner.scheduler.api_shapes import configuration_entry, runner_entry
 from modelrunner.scheduler.keep_alive import parse_keep_alive
-from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory, with_prompt_cache
+from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, describe_model
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
+from modelrunner.scheduler.placement import eviction_victims
 from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config, trained_context
 from modelrunner.settings import Settings
-from modelrunner.store.models import StoredModel, display_name
+from modelrunner.store.gguf_header import GGUFFormatError, read_special_tokens
+from modelrunner.store.models import Bundle, StoredModel, display_name
 from modelrunner.store.store import ModelStore
 
 __all__ = ["Lease", "Reservation", "RunnerSlot", "Scheduler"]
@@ -46,7 +49,7 @@ LoadObserver = Callable[[str, float], None]
 
 
 class Scheduler:
-    def __init__(self, store: ModelStore, engine: Any, settings: Settings, *,
+    def __init__(self, store: ModelStore, engine: Engine, settings: Settings, *,
                  on_load: LoadObserver | None = None) -> None:
         self._store = store
         self._engine = engine
@@ -66,6 +69,10 @@ class Scheduler:
     @property
     def backend_name(self) -> str:
         return self._engine.name
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     async def start(self) -> None:
         await asyncio.to_thread(self._configs.load)
@@ -98,17 +105,18 @@ class Scheduler:
     @contextlib.asynccontextmanager
     async def acquire(
         self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True,
-        yielding: Yielding | None = None,
+        model: StoredModel | None = None, yielding: Yielding | None = None,
     ) -> AsyncIterator[Lease]:
         """Lend the runner for `requested`, loading it first if needed and waiting for a free slot.
-        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising);
+        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising).
+        `model`: what `requested` was already resolved to in this request, so it is not resolved again;
         `yielding` is for background work, which gives its slot up to interactive requests."""
         if needs_slot:
-            async with await self.reserve(requested, keep_alive=keep_alive, yielding=yielding) as lease:
+            async with await self.reserve(requested, keep_alive=keep_alive, model=model, yielding=yielding) as lease:
                 yield lease
             return
         requested_keep_alive = parse_keep_alive(keep_alive)
-        model = await self.resolve(requested)
+        model = model or await self.resolve(requested)
         slot = await self._ready_slot(model)
         slot.borrowers += 1  # keeps the runner from being unloaded under this request
         try:
@@ -119,11 +127,11 @@ class Scheduler:
             self._after_use(slot, requested_keep_alive)
 
     async def reserve(self, requested: str, *, keep_alive: str | float | None = None,
-                      yielding: Yielding | None = None) -> Reservation:
+                      model: StoredModel | None = None, yielding: Yielding | None = None) -> Reservation:
         """Load the model if needed and take a generation slot or a place in its queue now, so that a full
         queue is refused before a stream has started; `async with` the reservation waits for the slot."""
         keep_alive_s = parse_keep_alive(keep_alive)  # bad input fails before a slot is taken, never holding one
-        model = await self.resolve(requested)
+        model = model or await self.resolve(requested)
         slot = await self._ready_slot(model)
         place = slot.gate.reserve(yielding)
         try:
@@ -168,14 +176,14 @@ class Scheduler:
             self._retire(slot, "keep_alive is 0")
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [slot.describe(self.backend_name) for slot in self._slots.values()]
+        return [runner_entry(slot, self.backend_name) for slot in self._slots.values()]
 
     def memory_in_use_bytes(self) -> int:
         return sum(slot.estimate.total_bytes for slot in self._slots.values())
 
     def worker_log_lines(self) -> dict[str, list[str]]:
         """Recent stderr lines of every loaded worker, by model label."""
-        return {slot.label: list(getattr(slot.runner, "log_lines", [])) for slot in self._slots.values()
+        return {slot.label: slot.runner.log_lines for slot in self._slots.values()
                 if slot.runner is not None}
 
     async def unload(self, *, models: list[str] | None = None) -> int:
@@ -204,7 +212,7 @@ class Scheduler:
         async with self._configuring:
             await asyncio.to_thread(self._configs.refresh)
             updated = apply_configure_body(self._configs.settings_for(model.id), body)
-            self._check_fits(model, runner_config(model, updated, self._settings))
+            self._check_fits(model, self._budgeted(model, runner_config(model, updated, self._settings, self._engine)))
             slot = self._slots.get(model.id)
             if slot is not None and not slot.is_idle:
                 raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} waiting"
@@ -212,7 +220,7 @@ class Scheduler:
 
             def change(current: ModelSettings) -> ModelSettings:  # on the file's settings, under its lock
                 merged = apply_configure_body(current, body)
-                runner_config(model, merged, self._settings)
+                runner_config(model, merged, self._settings, self._engine)
                 return merged
 
             updated = await asyncio.to_thread(self._configs.update, model.id, self._label(model), change)
@@ -226,15 +234,14 @@ class Scheduler:
         await asyncio.to_thread(self._configs.refresh)
         if requested is not None:
             model = await self.resolve(requested)
-            return [{"model": self._label(model), "id": model.id, **self._configs.settings_for(model.id).to_api(),
+            return [{**configuration_entry(self._label(model), model.id, self._configs.settings_for(model.id)),
                      "context-window": self.runner_config_for(model).context_size}]
-        return [{"model": entry.get("model"), "id": model_id,
-                 **ModelSettings.from_stored(entry.get("settings", {})).to_api()}
+        return [configuration_entry(entry.get("model"), model_id, ModelSettings.from_stored(entry.get("settings", {})))
                 for model_id, entry in self._configs.entries().items()]
 
     def _check_fits(self, model: StoredModel, config: RunnerConfig) -> None:
         """A configuration whose model can never fit (a context too large, say) is refused up front."""
-        needed = estimate_memory(model, config).total_bytes
+        needed = self._engine.estimate_memory(describe_model(model), config).total_bytes
         if needed > self.memory_budget_bytes:
             raise InsufficientMemory(
                 f"not enough memory for {self._label(model)} with a context of {config.context_size} tokens: "
@@ -250,8 +257,12 @@ class Scheduler:
                            trained, config.context_size / trained)
 
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
-        return with_prompt_cache(model, runner_config(model, self._configs.settings_for(model.id), self._settings),
-                                 self.memory_budget_bytes)
+        return self._budgeted(model, runner_config(model, self._configs.settings_for(model.id), self._settings,
+                                                   self._engine))
+
+    def _budgeted(self, model: StoredModel, config: RunnerConfig) -> RunnerConfig:
+        """`config` with the engine's memory extras (llama.cpp's prompt cache) sized from the budget."""
+        return self._engine.within_budget(describe_model(model), config, self.memory_budget_bytes)
 
     async def _ready_slot(self, model: StoredModel) -> RunnerSlot:
         while True:
@@ -279,10 +290,9 @@ class Scheduler:
                 raise failed[1]
             await asyncio.to_thread(self._configs.refresh)
             settings = self._configs.settings_for(model.id)
-            config = with_prompt_cache(model, runner_config(model, settings, self._settings),
-                                       self.memory_budget_bytes)
+            config = self._budgeted(model, runner_config(model, settings, self._settings, self._engine))
             label = self._label(model)
-            estimate = estimate_memory(model, config)
+            estimate = self._engine.estimate_memory(describe_model(model), config)
             await self._make_room(label, estimate.total_bytes)
             self._warn_if_extended(label, model, config)
             keep_alive = parse_keep_alive(settings.keep_alive)
@@ -295,30 +305,16 @@ class Scheduler:
             return slot
 
     async def _make_room(self, label: str, needed_bytes: int) -> None:
-        budget = self.memory_budget_bytes
-        if needed_bytes > budget:
-            raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
-                                     f"available {describe_bytes(budget)} (the whole memory budget)")
-        while self.memory_in_use_bytes() + needed_bytes > budget:
-            idle = sorted((s for s in self._slots.values() if s.is_idle), key=lambda s: s.last_used_monotonic)
-            if not idle:
-                available = budget - self.memory_in_use_bytes()
-                raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
-                                         f"available {describe_bytes(available)} (the other models are in use)")
-            victim = idle[0]
+        victims = eviction_victims(self._slots.values(), label=label, needed_bytes=needed_bytes,
+                                   budget_bytes=self.memory_budget_bytes)
+        for victim in victims:
             self._slots.pop(victim.model.id, None)
             await self._stop_slot(victim, f"evicted to make room for {label}")
 
     async def _load(self, slot: RunnerSlot) -> None:
         started = time.monotonic()
         try:
-            bundle = await asyncio.to_thread(self._store.ensure_bundle, slot.model)
-            files = ModelFiles(
-                model_id=slot.model.id,
-                gguf_path=bundle.gguf_path,
-                mmproj_path=bundle.mmproj_path,
-                chat_template_path=bundle.chat_template_path,
-            )
+            files = await asyncio.to_thread(self._model_files, slot.model)
             slot.runner = await self._engine.start(files, slot.config, label=slot.label)
         except ModelRunnerError as exc:
             self._forget(slot)
@@ -336,6 +332,16 @@ class Scheduler:
         logger.info("loaded %s in %.2fs (context %d x %d slots, ~%s)", slot.label, seconds,
                     slot.config.context_size, slot.config.parallel_slots, describe_bytes(slot.estimate.total_bytes))
 
+    def _model_files(self, model: StoredModel) -> ModelFiles:
+        bundle: Bundle = self._store.ensure_bundle(model)
+        try:
+            special_tokens: tuple[str, ...] | None = tuple(read_special_tokens(bundle.gguf_path))
+        except (OSError, GGUFFormatError) as exc:
+            logger.warning("cannot read the special tokens of %s (%s)", model.short_id, exc)
+            special_tokens = None
+        return ModelFiles(model_id=model.id, gguf_path=bundle.gguf_path, mmproj_path=bundle.mmproj_path,
+                          chat_template_path=bundle.chat_template_path, special_tokens=special_tokens)
+
     def _forget(self, slot: RunnerSlot) -> None:
         if self._slots.get(slot.model.id) is slot:
             del self._slots[slot.model.id]
@@ -348,9 +354,8 @@ class Scheduler:
     def _reap(self, slot: RunnerSlot, reason: str) -> None:
         """A broken runner: kill it, fail its queued requests, let the next request start a fresh one."""
         logger.warning("reaping %s: %s", slot.label, reason)
-        kill = getattr(slot.runner, "kill", None)
-        if kill is not None:
-            kill()
+        if slot.runner is not None:
+            slot.runner.kill()
         slot.gate.fail_waiters(EngineFailed(f"the worker for {slot.label} failed: {reason}", retryable=True))
         self._retire(slot, reason)
 
@@ -391,11 +396,9 @@ class Scheduler:
                     self._reap(slot, f"no answer to {slot.health_failures} health checks")
 
     async def _is_healthy(self, slot: RunnerSlot) -> bool:
-        check = getattr(slot.runner, "is_healthy", None)
-        if check is None:
-            return bool(slot.runner.is_alive)
+        assert slot.runner is not None
         try:
-            return bool(await check(self._settings.health_check_timeout_s))
+            return await slot.runner.is_healthy(self._settings.health_check_timeout_s)
         except Exception:
             return False
 

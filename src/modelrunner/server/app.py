@@ -13,14 +13,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modelrunner import __version__
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.batches.service import BatchService
-from modelrunner.engines.llamacpp.engine import LlamaCppEngine
+from modelrunner.engines.registry import engine_type
 from modelrunner.recorder.recorder import RequestRecorder
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
+from modelrunner.server.apis import ApiFallback
 from modelrunner.server.batch_generation import MessagesBatchHandler
-from modelrunner.server.disconnect import CancelOnDisconnect
 from modelrunner.server.log_buffer import RecentLogLines
-from modelrunner.server.metrics import MetricsMiddleware, ServerMetrics
+from modelrunner.server.metrics import ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.recording import RecordingMiddleware
 from modelrunner.server.routes import blobs, engines, observability
@@ -42,6 +42,13 @@ logger = logging.getLogger(__name__)
 OPENAI_PREFIXES = ("/engines/v1", "/engines/{backend}/v1", "/v1")
 ANTHROPIC_PREFIXES = ("/v1", "/anthropic/v1", "/engines/v1", "/engines/{backend}/v1")
 BATCH_PREFIXES = ("/v1", "/anthropic/v1")
+API_FALLBACKS = (
+    *(ApiFallback(prefix + "/messages", "anthropic") for prefix in ANTHROPIC_PREFIXES),
+    ApiFallback("/anthropic", "anthropic"),
+    ApiFallback("/api", "ollama"),
+    *(ApiFallback(prefix, "openai") for prefix in OPENAI_PREFIXES),
+)
+"""Last of the routes, first match wins: an unknown path under an API's prefix answers in its envelope."""
 
 
 async def build_services(settings: Settings, metrics: ServerMetrics | None = None) -> Services:
@@ -50,7 +57,7 @@ async def build_services(settings: Settings, metrics: ServerMetrics | None = Non
     if settings.import_default_model:
         await asyncio.to_thread(import_default_model, store)
     await asyncio.to_thread(store.remove_stale_partials)
-    engine = LlamaCppEngine(load_timeout_s=settings.load_timeout_s)
+    engine = engine_type()(load_timeout_s=settings.load_timeout_s)
     scheduler = Scheduler(store, engine, settings, on_load=metrics.observe_load if metrics else None)
     await scheduler.start()
     if metrics is not None:
@@ -65,6 +72,8 @@ async def open_batches(settings: Settings, services: Services, metrics: ServerMe
         settings.store_path, MessagesBatchHandler(services), expiry_s=settings.batch_expiry_s,
         retention_s=settings.batch_retention_s,
         concurrency=settings.batch_concurrency or 2 * settings.parallel_slots, observer=metrics)
+
+
 def request_recorder(settings: Settings) -> RequestRecorder | None:
     """The recorder behind `/engines/requests` and the inspector; None when MODEL_RUNNER_RECORD=0."""
     if not settings.record_requests:
@@ -130,10 +139,10 @@ def create_app(settings: Settings) -> FastAPI:
     for prefix in BATCH_PREFIXES:
         app.include_router(batches.router, prefix=prefix)
     app.include_router(ollama.router)
-    app.add_middleware(CancelOnDisconnect)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.router.routes.extend(API_FALLBACKS)
     if recorder is not None:
         app.add_middleware(RecordingMiddleware, recorder=recorder)
-    app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes,
+    app.add_middleware(EdgeMiddleware, api_prefixes=API_FALLBACKS, api_key=settings.api_key,
+                       max_body_bytes=settings.max_request_body_bytes, metrics=metrics,
                        trust=TrustBoundary.from_settings(settings))
     return app

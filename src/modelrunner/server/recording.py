@@ -15,6 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk
+from modelrunner.generation.context import Observer
 from modelrunner.recorder.exchange import Exchange
 from modelrunner.recorder.recorder import RequestRecorder
 from modelrunner.scheduler.scheduler import Lease
@@ -128,6 +129,12 @@ def recorded_lease(lease: Lease, state: Any) -> Lease:
     if exchange is None:
         return lease
     return dataclasses.replace(lease, runner=_RecordedRunner(lease.runner, exchange))
+
+
+def generation_observer(state: Any) -> Observer:
+    """The hooks a generation calls for this request: the recorder notes the engine request and every
+    chunk when it records this request (and nothing happens otherwise)."""
+    return Observer(lease=lambda lease: recorded_lease(lease, state), chunk=chunk_recorder(state))
 
 
 def unrecorded(runner: Any) -> Any:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from modelrunner.core.errors import ModelNotFound
 from modelrunner.scheduler.names import CLAUDE_PREFIX
 from modelrunner.scheduler.scheduler import Scheduler
-from modelrunner.server.template_tools import TemplateToolSupport
 from modelrunner.settings import Settings
 from modelrunner.store.distribution import Distribution
 from modelrunner.store.models import StoredModel
@@ -24,7 +23,6 @@ class Services:
     store: ModelStore
     scheduler: Scheduler
     distribution: Distribution
-    template_tools: TemplateToolSupport = field(default_factory=TemplateToolSupport)
 
     async def list_models(self) -> list[StoredModel]:
         return await asyncio.to_thread(self.store.list_models)

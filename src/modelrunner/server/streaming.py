@@ -7,42 +7,19 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from modelrunner.core.chat import EngineChunk, Usage
 from modelrunner.core.errors import EngineFailed, ModelRunnerError
 from modelrunner.server.keepalive import Keepalive, send_with_keepalive
 from modelrunner.server.shutdown import ShutdownDrain, StreamCutoff
-from modelrunner.server.recording import chunk_recorder
 
 logger = logging.getLogger(__name__)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SHUTDOWN_MESSAGE = "the server is shutting down: this answer was cut at the end of the shutdown grace period"
-
-
-async def prepend(first: EngineChunk, rest: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
-    yield first
-    async for chunk in rest:
-        yield chunk
-
-
-async def record_usage(chunks: AsyncIterator[EngineChunk], state: Any) -> AsyncIterator[EngineChunk]:
-    """Pass chunks through, noting token counts on the request state for the access log (and each chunk
-    for the request recorder, when it records this request)."""
-    note_chunk = chunk_recorder(state)
-    async for chunk in chunks:
-        if note_chunk is not None:
-            note_chunk(chunk)
-        if type(chunk) is Usage:
-            state.prompt_tokens = chunk.prompt_tokens
-            state.completion_tokens = chunk.completion_tokens
-            state.cached_prompt_tokens = chunk.cached_prompt_tokens
-        yield chunk
 
 
 async def _until_cut(events: AsyncIterator[bytes], cutoff: StreamCutoff | None) -> AsyncIterator[bytes]:

@@ -386,7 +386,7 @@ class ModelStore:
         root = self.bundle_root(model.id)
         ggufs = model.layers_of(media_types.GGUF)
         if not ggufs:
-            raise InvalidRequest(f"model {model.short_id} has no GGUF layer; the llama.cpp engine cannot run it")
+            raise InvalidRequest(f"model {model.short_id} has no GGUF layer; no engine can run it without one")
         if len(ggufs) == 1:
             gguf_names = ["model.gguf"]
         else:

@@ -9,7 +9,8 @@ import pytest
 
 from modelrunner.core.errors import InvalidRequest, Unsupported
 from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
-from modelrunner.dialects.anthropic.translate import engine_tool_id, prepare, to_chat_request
+from modelrunner.dialects.anthropic.translate import prepare, to_tooling_request
+from modelrunner.generation.plan import ToolPlan, engine_tool_id, plan_tools
 
 WEATHER = {"name": "get_weather", "description": "Weather for a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
@@ -23,6 +24,11 @@ TOOL_LOOP = [
     {"role": "user", "content": [{"type": "text", "text": "and be brief"},
                                  {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]},
 ]
+
+
+def to_chat_request(prepared: Any, *, native_tools: bool, parallel_calls: bool = True) -> ToolPlan:
+    """The Anthropic translation, then generation's plan for a template with or without tool support."""
+    return plan_tools(to_tooling_request(prepared), native_tools=native_tools, parallel_calls=parallel_calls)
 
 
 def translated(native: bool = True, **fields: Any):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,13 +19,13 @@ from modelrunner.core.chat import (
     TextDelta,
     Usage,
 )
-from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported
+from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, ModelRunnerError, Unsupported
+from modelrunner.engines.base import Capabilities
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.prompt_tokens import PromptTokenCounter
 from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk
 from modelrunner.engines.sse_lines import iter_lines
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
-from modelrunner.store.gguf_header import GGUFFormatError, read_special_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +39,16 @@ _INPUT_REJECTIONS = ("[json.exception.", "Failed to parse", "Missing tool", "Uns
                      "Unsupported content part type", "Invalid ", "Expected ", "Unable to generate parser",
                      "must be a", "must be an", "must not be", "unsupported type", "is not supported")
 _GRAMMAR_FAILURES = ("empty grammar stack", "failed to parse grammar", "Failed to initialize samplers")
+_PROBE_TOOL_NAME = "modelrunner_probe_tool"
+_PROBE_TOOLS = [{"type": "function", "function": {
+    "name": _PROBE_TOOL_NAME, "description": "probe",
+    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+}}]
+_PROBE_MESSAGES = [{"role": "user", "content": "hello"}]
+_PROBE_CALLS = [*_PROBE_MESSAGES, {"role": "assistant", "content": "", "tool_calls": [
+    {"id": f"call0000{n}", "type": "function", "function": {"name": _PROBE_TOOL_NAME, "arguments": "{}"}}
+    for n in (1, 2)
+]}]
 
 
 def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
@@ -82,12 +91,15 @@ def _usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
 
 
 class LlamaCppRunner:
-    def __init__(self, worker: WorkerProcess, *, label: str, gguf_path: Path, has_vision: bool) -> None:
+    def __init__(self, worker: WorkerProcess, *, label: str, special_tokens: tuple[str, ...] | None,
+                 has_vision: bool, is_embedding: bool = False) -> None:
         assert worker.url is not None
         self._worker = worker
         self._label = label
-        self._gguf_path = gguf_path
+        self._special_token_texts = special_tokens
         self._has_vision = has_vision
+        self._is_embedding = is_embedding
+        self._capabilities: Capabilities | None = None
         self._prompt_tokens = PromptTokenCounter(self._tokenize, self._special_tokens)
         self._client = httpx.AsyncClient(
             base_url=worker.url,
@@ -103,6 +115,32 @@ class LlamaCppRunner:
     @property
     def has_vision(self) -> bool:
         return self._has_vision
+
+    async def capabilities(self) -> Capabilities:
+        if self._capabilities is None:
+            renders_tools = await self._renders_tools()
+            self._capabilities = Capabilities(renders_tools=renders_tools, vision=self._has_vision,
+                                              embeddings=self._is_embedding,
+                                              renders_parallel_calls=renders_tools
+                                              and await self._renders_parallel_calls())
+        return self._capabilities
+
+    async def _renders_tools(self) -> bool:
+        """Templates that know nothing of tools ignore them silently: render a probe conversation with
+        and without a tool, and see whether the tool shows."""
+        plain = await self.render_prompt(ChatRequest(model="probe", messages=_PROBE_MESSAGES))
+        with_tool = await self.render_prompt(ChatRequest(model="probe", messages=_PROBE_MESSAGES,
+                                                         tools=_PROBE_TOOLS, tool_choice="auto"))
+        return with_tool != plain and _PROBE_TOOL_NAME in with_tool
+
+    async def _renders_parallel_calls(self) -> bool:
+        """Whether the template renders two calls in one assistant turn: Llama 3.x's raises instead."""
+        try:
+            await self.render_prompt(ChatRequest(model="probe", messages=_PROBE_CALLS, tools=_PROBE_TOOLS,
+                                                 tool_choice="auto"))
+        except ModelRunnerError:
+            return False
+        return True
 
     @property
     def pid(self) -> int:
@@ -153,11 +191,10 @@ class LlamaCppRunner:
         return len(answer["tokens"])
 
     async def _special_tokens(self) -> list[str]:
-        try:
-            return await asyncio.to_thread(read_special_tokens, self._gguf_path)
-        except (OSError, GGUFFormatError) as exc:
-            logger.warning("cannot read the special tokens of %s (%s): counting whole prompts", self._label, exc)
+        if self._special_token_texts is None:
+            logger.warning("the special tokens of %s are unknown: counting whole prompts", self._label)
             return []
+        return list(self._special_token_texts)
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -23,11 +23,12 @@ from modelrunner.dialects.anthropic.batches import (
     parse_batch_requests,
     result_line,
 )
+from modelrunner.server.apis import ANTHROPIC_ROUTE
 from modelrunner.server.responses import json_response
 
 RESULTS_PAGE_ROWS = 500
 
-router = APIRouter()
+router = APIRouter(route_class=ANTHROPIC_ROUTE)
 
 
 def _batches(request: Request) -> BatchService:
