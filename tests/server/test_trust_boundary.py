@@ -59,7 +59,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [
 ROUTE_IDS = [f"{method} {path}" for method, path, _, _ in ROUTES]
 
 
-MAX_ARCHIVE_BYTES = 2 * 1024 * 1024
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def guarded(tiny_gguf: Path, readable: Path, tmp_path_factory: pytest.TempPathFa
     package_gguf(store, PackageSpec(gguf_paths=[tiny_gguf], mmproj_path=mmproj), [parse_reference(VISION_MODEL)])
     env = {"MODEL_RUNNER_ALLOWED_HOSTS": ALLOWED_NAME, "MODEL_RUNNER_PARALLEL": "2",
            "MODEL_RUNNER_ALLOW_IMAGE_URLS": "1",
-           "MODEL_RUNNER_PACKAGE_DIRS": str(readable), "MODEL_RUNNER_MAX_ARCHIVE_BYTES": str(MAX_ARCHIVE_BYTES)}
+           "MODEL_RUNNER_PACKAGE_DIRS": str(readable), "MODEL_RUNNER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}
     with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "trust.log", env=env) as running:
         yield running
 
@@ -371,8 +371,12 @@ def test_lying_and_oversized_archives_are_refused(http: httpx.Client, guarded: R
     bigger = rewritten(other_archive, {member: b"\0" * (1024 * 1024)})
     larger = http.post("/models/load", params={"tag": "me/lie:1"}, content=bigger)
     assert larger.status_code == 400 and "descriptor" in larger.json()["error"]["message"], larger.text
-    huge = http.post("/models/load", params={"tag": "me/huge:1"}, content=b"\0" * (MAX_ARCHIVE_BYTES + 1))
-    assert huge.status_code == 413 and "MODEL_RUNNER_MAX_ARCHIVE_BYTES" in huge.json()["error"]["message"]
+    huge = http.post("/models/load", params={"tag": "me/huge:1"}, content=b"\0" * (MAX_UPLOAD_BYTES + 1))
+    assert huge.status_code == 413 and "MODEL_RUNNER_MAX_UPLOAD_BYTES" in huge.json()["error"]["message"]
+    huge_blob = b"\0" * (MAX_UPLOAD_BYTES + 1)
+    blob = http.post("/models/blobs/sha256:" + hashlib.sha256(huge_blob).hexdigest(), content=huge_blob,
+                     headers={"content-type": "application/octet-stream"})
+    assert blob.status_code == 413 and "MODEL_RUNNER_MAX_UPLOAD_BYTES" in blob.json()["error"]["message"]
     compressed = http.post("/models/load", params={"tag": "me/gz:1"}, content=gzip.compress(other_archive))
     assert compressed.status_code == 400 and "not a model archive" in compressed.json()["error"]["message"]
     assert tags(http) == before
