@@ -10,7 +10,6 @@ import io
 import os
 import tarfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ from modelrunner.core.references import parse_reference
 from modelrunner.store.archive import export_chunks
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from tests.conftest import TINY_MODEL, make_tiny_store
-from tests.support.http_threads import ThreadedHTTPServer
-from tests.support.server import RunningServer, free_port
+from tests.support.http_threads import fixed_answer_server
+from tests.support.server import RunningServer
 from tests.support.tiny_model import N_EMBD, write_tiny_llama_gguf
 from tests.support.tiny_vision import write_tiny_mmproj_gguf
 
@@ -407,27 +406,8 @@ def test_by_default_image_urls_are_refused(server: RunningServer, url: str) -> N
 @pytest.fixture(scope="module")
 def loopback_picture_server() -> Iterator[tuple[int, list[str]]]:
     """A loopback HTTP server that records every request it gets: none must arrive."""
-    hits: list[str] = []
-
-    class Recorder(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("content-type", "image/png")
-            self.send_header("content-length", "4")
-            self.end_headers()
-            self.wfile.write(b"\x89PNG")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    port = free_port()
-    server = ThreadedHTTPServer(port, Recorder)
-    server.start()
-    try:
-        yield port, hits
-    finally:
-        server.stop()
+    with fixed_answer_server(b"\x89PNG", "image/png") as answering:
+        yield answering
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "127.1.2.3", "10.0.0.1", "192.168.1.1",

@@ -201,7 +201,7 @@ async def count_tokens(request: Request) -> Response:
         if not has_images(translation.chat):
             return json_response({"input_tokens": await _rendered_tokens(lease, translation)})
     translation = dataclasses.replace(
-        translation, chat=await inline_image_urls(translation.chat, _image_url_policy(request)))
+        translation, chat=await inline_image_urls(translation.chat, _image_url_policy(services_of(request))))
     return json_response({"input_tokens": await _evaluated_tokens(request, body.model, translation)})
 
 
