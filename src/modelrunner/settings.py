@@ -153,7 +153,7 @@ class Settings:
     image_url_private_hosts: tuple[str, ...] = ()
     image_url_max_bytes: int = 20 * 1024 * 1024
     image_url_timeout_s: float = 10.0
-    max_archive_bytes: int | None = None
+    max_upload_bytes: int | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -206,7 +206,7 @@ class Settings:
             image_url_private_hosts=_names(env.get("MODEL_RUNNER_IMAGE_URL_PRIVATE_HOSTS", "")),
             image_url_max_bytes=_bytes(env, "MODEL_RUNNER_IMAGE_URL_MAX_BYTES") or defaults.image_url_max_bytes,
             image_url_timeout_s=_float(env, "MODEL_RUNNER_IMAGE_URL_TIMEOUT", defaults.image_url_timeout_s),
-            max_archive_bytes=_bytes(env, "MODEL_RUNNER_MAX_ARCHIVE_BYTES"),
+            max_upload_bytes=_bytes(env, "MODEL_RUNNER_MAX_UPLOAD_BYTES"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

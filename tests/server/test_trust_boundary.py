@@ -10,7 +10,6 @@ import io
 import os
 import tarfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ from modelrunner.core.references import parse_reference
 from modelrunner.store.archive import export_chunks
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from tests.conftest import TINY_MODEL, make_tiny_store
-from tests.support.http_threads import ThreadedHTTPServer
-from tests.support.server import RunningServer, free_port
+from tests.support.http_threads import fixed_answer_server
+from tests.support.server import RunningServer
 from tests.support.tiny_model import N_EMBD, write_tiny_llama_gguf
 from tests.support.tiny_vision import write_tiny_mmproj_gguf
 
@@ -59,7 +58,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [
 ROUTE_IDS = [f"{method} {path}" for method, path, _, _ in ROUTES]
 
 
-MAX_ARCHIVE_BYTES = 2 * 1024 * 1024
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +76,7 @@ def guarded(tiny_gguf: Path, readable: Path, tmp_path_factory: pytest.TempPathFa
     package_gguf(store, PackageSpec(gguf_paths=[tiny_gguf], mmproj_path=mmproj), [parse_reference(VISION_MODEL)])
     env = {"MODEL_RUNNER_ALLOWED_HOSTS": ALLOWED_NAME, "MODEL_RUNNER_PARALLEL": "2",
            "MODEL_RUNNER_ALLOW_IMAGE_URLS": "1",
-           "MODEL_RUNNER_PACKAGE_DIRS": str(readable), "MODEL_RUNNER_MAX_ARCHIVE_BYTES": str(MAX_ARCHIVE_BYTES)}
+           "MODEL_RUNNER_PACKAGE_DIRS": str(readable), "MODEL_RUNNER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}
     with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "trust.log", env=env) as running:
         yield running
 
@@ -371,8 +370,12 @@ def test_lying_and_oversized_archives_are_refused(http: httpx.Client, guarded: R
     bigger = rewritten(other_archive, {member: b"\0" * (1024 * 1024)})
     larger = http.post("/models/load", params={"tag": "me/lie:1"}, content=bigger)
     assert larger.status_code == 400 and "descriptor" in larger.json()["error"]["message"], larger.text
-    huge = http.post("/models/load", params={"tag": "me/huge:1"}, content=b"\0" * (MAX_ARCHIVE_BYTES + 1))
-    assert huge.status_code == 413 and "MODEL_RUNNER_MAX_ARCHIVE_BYTES" in huge.json()["error"]["message"]
+    huge = http.post("/models/load", params={"tag": "me/huge:1"}, content=b"\0" * (MAX_UPLOAD_BYTES + 1))
+    assert huge.status_code == 413 and "MODEL_RUNNER_MAX_UPLOAD_BYTES" in huge.json()["error"]["message"]
+    huge_blob = b"\0" * (MAX_UPLOAD_BYTES + 1)
+    blob = http.post("/models/blobs/sha256:" + hashlib.sha256(huge_blob).hexdigest(), content=huge_blob,
+                     headers={"content-type": "application/octet-stream"})
+    assert blob.status_code == 413 and "MODEL_RUNNER_MAX_UPLOAD_BYTES" in blob.json()["error"]["message"]
     compressed = http.post("/models/load", params={"tag": "me/gz:1"}, content=gzip.compress(other_archive))
     assert compressed.status_code == 400 and "not a model archive" in compressed.json()["error"]["message"]
     assert tags(http) == before
@@ -403,27 +406,8 @@ def test_by_default_image_urls_are_refused(server: RunningServer, url: str) -> N
 @pytest.fixture(scope="module")
 def loopback_picture_server() -> Iterator[tuple[int, list[str]]]:
     """A loopback HTTP server that records every request it gets: none must arrive."""
-    hits: list[str] = []
-
-    class Recorder(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("content-type", "image/png")
-            self.send_header("content-length", "4")
-            self.end_headers()
-            self.wfile.write(b"\x89PNG")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    port = free_port()
-    server = ThreadedHTTPServer(port, Recorder)
-    server.start()
-    try:
-        yield port, hits
-    finally:
-        server.stop()
+    with fixed_answer_server(b"\x89PNG", "image/png") as answering:
+        yield answering
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "127.1.2.3", "10.0.0.1", "192.168.1.1",

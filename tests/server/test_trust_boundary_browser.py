@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import TINY_MODEL
-from tests.support.http_threads import ThreadedHTTPServer
-from tests.support.server import RunningServer, free_port
+from tests.support.http_threads import fixed_answer_server
+from tests.support.server import RunningServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ATTACKER = "evil.test"
@@ -34,26 +33,8 @@ CHAT = {"model": TINY_MODEL, "messages": [{"role": "user", "content": "hi"}], "m
 @pytest.fixture(scope="module")
 def page_server() -> Iterator[int]:
     """Serves an empty HTML page at every path: the page a site would have the user open."""
-
-    class BlankPage(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"<!doctype html><title>a page</title>"
-            self.send_response(200)
-            self.send_header("content-type", "text/html")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    port = free_port()
-    server = ThreadedHTTPServer(port, BlankPage)
-    server.start()
-    try:
+    with fixed_answer_server(b"<!doctype html><title>a page</title>", "text/html") as (port, _):
         yield port
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

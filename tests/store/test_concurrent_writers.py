@@ -26,7 +26,7 @@ REQUEST_TIMEOUT_S = 90.0
 def two_runners(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path) -> Iterator[tuple[RunningServer, ...]]:
     folder = tmp_path_factory.mktemp("shared-store")
     make_tiny_store(folder / "store", tiny_gguf)
-    env = {"MODEL_RUNNER_PACKAGE_DIRS": str(tmp_path_factory.getbasetemp())}  # these tests package by path
+    env = {"MODEL_RUNNER_PACKAGE_DIRS": str(tiny_gguf.parent)}  # the tests package by path
     with RunningServer(folder / "store", folder / "a.log", env=env) as first, \
             RunningServer(folder / "store", folder / "b.log", env=env) as second:
         yield first, second

@@ -82,7 +82,7 @@ def test_a_full_disk_is_a_507_that_changes_nothing_and_models_keep_answering(
     store = small_disk / "store"
     partial = store / "blobs" / "sha256" / f"{digest.removeprefix('sha256:')}.incomplete"
     env = {"MODEL_RUNNER_REGISTRY_ATTEMPTS": "3", "DOCKER_CONFIG": str(tmp_path / "docker"),
-           "MODEL_RUNNER_PACKAGE_DIRS": str(tmp_path.parent)}  # this test packages by path
+           "MODEL_RUNNER_PACKAGE_DIRS": f"{tmp_path}:{tiny_gguf.parent}"}  # the test packages by path
 
     with CountingProxy(registry.url) as proxy, RunningServer(store, tmp_path / "server.log", env=env) as runner, \
             httpx.Client(base_url=runner.url, timeout=TIMEOUT_S) as http:

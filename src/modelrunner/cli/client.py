@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Generator, Iterator
@@ -143,9 +144,11 @@ class RunnerClient:
                      headers={"content-type": "application/octet-stream", "content-length": str(file.stat().st_size)},
                      timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
 
-    def stream_lines(self, method: str, path: str, body: Any = None, **params: Any) -> Generator[str, None, None]:
-        """Lines of a streamed answer (JSON lines, SSE, logs), as they arrive; no read timeout."""
-        request = self._http.build_request(method, path, json=body, params=_present(params),
+    @contextlib.contextmanager
+    def _open_stream(self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
+                     **params: Any) -> Iterator[Iterator[str]]:
+        """The lines of a streamed answer, as they arrive, with no read timeout; HTTP errors raised."""
+        request = self._http.build_request(method, path, json=body, params=_present(params), headers=headers,
                                            timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
         try:
             response = self._http.send(request, stream=True)
@@ -155,34 +158,25 @@ class RunnerClient:
             if response.status_code >= 400:
                 raise error_from_response(method, path, response.status_code, response.read())
             try:
-                yield from response.iter_lines()
+                yield response.iter_lines()
             except httpx.HTTPError as exc:
                 raise errors.RunnerUnreachable(f"the runner closed the stream ({type(exc).__name__})") from exc
         finally:
             response.close()
 
+    def stream_lines(self, method: str, path: str, body: Any = None, **params: Any) -> Generator[str, None, None]:
+        """Lines of a streamed answer (JSON lines, SSE, logs), as they arrive; no read timeout."""
+        with self._open_stream(method, path, body, **params) as lines:
+            yield from lines
+
     def stream_events(self, path: str, **params: Any) -> Generator[dict[str, Any] | None, None, None]:
         """A Server-Sent Events feed: each event's JSON data, and None for each comment (the feed is alive)."""
-        request = self._http.build_request("GET", path, params=_present(params),
-                                           headers={"accept": "text/event-stream"},
-                                           timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
-        try:
-            response = self._http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
-        try:
-            if response.status_code >= 400:
-                raise error_from_response("GET", path, response.status_code, response.read())
-            try:
-                for line in response.iter_lines():
-                    if line.startswith(":"):
-                        yield None
-                    elif line.startswith("data:"):
-                        yield json.loads(line[5:])
-            except httpx.HTTPError as exc:
-                raise errors.RunnerUnreachable(f"the runner closed the stream ({type(exc).__name__})") from exc
-        finally:
-            response.close()
+        with self._open_stream("GET", path, headers={"accept": "text/event-stream"}, **params) as lines:
+            for line in lines:
+                if line.startswith(":"):
+                    yield None
+                elif line.startswith("data:"):
+                    yield json.loads(line[5:])
 
     def stream_json_lines(self, method: str, path: str, body: Any = None,
                           **params: Any) -> Generator[dict[str, Any], None, None]:

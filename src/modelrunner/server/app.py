@@ -23,10 +23,7 @@ from modelrunner.server.log_buffer import RecentLogLines
 from modelrunner.server.metrics import ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.recording import RecordingMiddleware
-from modelrunner.server.routes import blobs, engines, observability
-from modelrunner.server.routes import anthropic, batches
-from modelrunner.server.routes import anthropic
-from modelrunner.server.routes import inspector, requests
+from modelrunner.server.routes import anthropic, batches, blobs, engines, inspector, observability, requests
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
 from modelrunner.server.services import Services
 from modelrunner.server.shutdown import ShutdownDrain

@@ -34,10 +34,10 @@ def nesting_depth(document: Any) -> int:
     return deepest
 
 
-async def read_json(request: Request) -> Any:
-    raw = await request.body()
+def parse_json(raw: bytes, *, expected: str = "a JSON object") -> Any:
+    """A request body as a JSON document, bounded in depth; every failure is an InvalidRequest."""
     if not raw.strip():
-        raise InvalidRequest("request body is empty: expected a JSON object")
+        raise InvalidRequest(f"request body is empty: expected {expected}")
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -45,6 +45,10 @@ async def read_json(request: Request) -> Any:
     if nesting_depth(document) > MAX_JSON_DEPTH:
         raise InvalidRequest(f"request body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep")
     return document
+
+
+async def read_json(request: Request) -> Any:
+    return parse_json(await request.body())
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -108,7 +108,7 @@ def _copy_verified(handle: IO[bytes], target: Path, digest: str, size: int) -> N
         raise InvalidRequest(f"archive blob {digest} is not the {size} bytes its descriptor says; nothing was imported")
     if "sha256:" + hasher.hexdigest() != digest:
         target.unlink(missing_ok=True)
-        raise StoreError(f"archive blob {digest} does not match its digest; nothing was imported")
+        raise InvalidRequest(f"archive blob {digest} does not match its digest; nothing was imported")
 
 
 def _member_bytes(archive: tarfile.TarFile, name: str) -> bytes | None:

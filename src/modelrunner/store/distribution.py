@@ -5,13 +5,13 @@ table that makes concurrent pulls of one blob download it once."""
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelrunner.core.errors import InsufficientStorage, InvalidRequest
+from modelrunner.core.gguf_shards import gguf_shards
 from modelrunner.core.references import ModelReference, model_id_from, parse_reference
 from modelrunner.settings import Settings
 from modelrunner.store import media_types
@@ -27,22 +27,6 @@ from modelrunner.store.registry.pull import Puller, PullProgress
 from modelrunner.store.registry.push import Pusher
 from modelrunner.store.single_flight import SingleFlight
 from modelrunner.store.store import ModelStore
-
-_SHARD_NAME = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
-
-
-def gguf_shards(first: Path) -> list[Path]:
-    """Every shard of a sharded GGUF named `X-00001-of-0000N.gguf` (the file alone otherwise)."""
-    match = _SHARD_NAME.match(first.name)
-    if match is None:
-        return [first]
-    count = int(match.group("count"))
-    shards = [first.with_name(f"{match.group('stem')}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
-    missing = [str(s) for s in shards if not s.is_file()]
-    if missing:
-        raise InvalidRequest(f"sharded GGUF {first.name} is incomplete: missing {', '.join(missing)}")
-    return shards
-
 
 @dataclass(frozen=True)
 class RegistryPull:

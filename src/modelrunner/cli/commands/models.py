@@ -11,7 +11,8 @@ from modelrunner.cli.client import RunnerClient
 from modelrunner.cli.output import format_age, print_json, print_table
 from modelrunner.cli.progress import follow_transfer
 from modelrunner.cli.session import connect
-from modelrunner.cli.uploads import gguf_shards, upload
+from modelrunner.cli.uploads import upload
+from modelrunner.core.gguf_shards import gguf_shards
 
 LIST_HEADERS = ("MODEL NAME", "PARAMETERS", "QUANTIZATION", "ARCHITECTURE", "MODEL ID", "CREATED", "CONTEXT",
                 "SIZE")

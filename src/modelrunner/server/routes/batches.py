@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
@@ -24,6 +23,7 @@ from modelrunner.dialects.anthropic.batches import (
     result_line,
 )
 from modelrunner.server.apis import ANTHROPIC_ROUTE
+from modelrunner.server.bodies import parse_json
 from modelrunner.server.responses import json_response
 
 RESULTS_PAGE_ROWS = 500
@@ -64,12 +64,7 @@ async def _bounded_body(request: Request) -> bytes:
 
 
 def _parse(raw: bytes) -> list[NewRequest]:
-    if not raw.strip():
-        raise InvalidRequest("request body is empty: expected a JSON object with requests")
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    document = parse_json(raw, expected="a JSON object with requests")
     return [NewRequest(custom_id, params) for custom_id, params in parse_batch_requests(document)]
 
 

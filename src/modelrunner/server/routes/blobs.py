@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import IO
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -16,13 +15,9 @@ from starlette.responses import Response
 from modelrunner.core.errors import InvalidRequest
 from modelrunner.server.responses import json_response
 from modelrunner.server.services import services_of
+from modelrunner.server.spool import spool_body
 
 router = APIRouter()
-
-
-def _write(handle: IO[bytes], hasher: hashlib._Hash, chunk: bytes) -> None:
-    hasher.update(chunk)
-    handle.write(chunk)
 
 
 @router.head("/models/blobs/{digest}")
@@ -40,12 +35,9 @@ async def upload_blob(request: Request, digest: str) -> Response:
                                      suffix=".incomplete", delete=False)
     partial = Path(handle.name)
     hasher = hashlib.sha256()
-    size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            await asyncio.to_thread(_write, handle, hasher, chunk)
-        await asyncio.to_thread(handle.close)
+        size = await spool_body(request, handle, partial, max_bytes=services_of(request).settings.max_upload_bytes,
+                                what="blob", hasher=hasher)
         if "sha256:" + hasher.hexdigest() != digest:
             raise InvalidRequest(f"the uploaded bytes do not match {digest}; nothing was stored")
         await asyncio.to_thread(store.commit_blob, partial, digest, verified=True)

@@ -27,14 +27,13 @@ from modelrunner.core.errors import (
     InvalidRequest,
     ModelRunnerError,
     PermissionDenied,
-    RequestTooLarge,
 )
 from modelrunner.core.references import parse_reference
 from modelrunner.server.bodies import read_body
 from modelrunner.server.responses import json_response
 from modelrunner.server.services import services_of
+from modelrunner.server.spool import spool_body
 from modelrunner.store.archive import export_chunks, load_archive
-from modelrunner.store.disk_space import is_out_of_space, out_of_space
 from modelrunner.store.distribution import PackageRequest
 from modelrunner.store.local_files import allowed_file
 from modelrunner.store.store import ModelStore
@@ -177,26 +176,12 @@ async def load_model(request: Request) -> Response:
     replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes")
     if replace and getattr(request.state, "cross_site", True):
         raise PermissionDenied("a web page may not replace a model: ?replace=true is refused on cross-site requests")
-    max_bytes = services.settings.max_archive_bytes
     await asyncio.to_thread(services.store.ensure_layout)
     handle = await asyncio.to_thread(tempfile.NamedTemporaryFile, dir=services.store.root,
                                      prefix=".load-", suffix=".tar", delete=False)
     spool = Path(handle.name)
-    received = 0
     try:
-        try:
-            async for chunk in request.stream():
-                received += len(chunk)
-                if max_bytes is not None and received > max_bytes:
-                    raise RequestTooLarge(f"the archive is larger than MODEL_RUNNER_MAX_ARCHIVE_BYTES ({max_bytes} bytes)")
-                await asyncio.to_thread(handle.write, chunk)
-            await asyncio.to_thread(handle.close)
-        except OSError as exc:
-            if is_out_of_space(exc):
-                announced = request.headers.get("content-length", "")
-                needed = max(received, int(announced) if announced.isdigit() else 0)
-                raise out_of_space(spool.parent, needed, "the archive was not imported") from exc
-            raise
+        await spool_body(request, handle, spool, max_bytes=services.settings.max_upload_bytes, what="archive")
         model = await asyncio.to_thread(functools.partial(load_archive, services.store, spool, override,
                                                           replace=replace))
     finally:
