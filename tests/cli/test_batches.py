@@ -39,7 +39,7 @@ def test_watch_list_results_and_remove(server: RunningServer, cli: Cli) -> None:
 
 
 def test_results_before_the_end_is_a_clear_error_and_cancel_ends_it(server: RunningServer, cli: Cli) -> None:
-    batch_id = _create(server, 50, max_tokens=300)
+    batch_id = _create(server, 1000, max_tokens=300)  # hundreds of thousands of tokens: still running at cancel
     early = cli("batches", "results", batch_id)
     assert early.returncode == 1 and "available once it has ended" in early.stderr
     assert "canceling" in cli.ok("batches", "cancel", batch_id).stdout

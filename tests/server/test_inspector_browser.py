@@ -10,7 +10,7 @@ from pathlib import Path
 
 import anthropic
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from modelrunner.store.store import ModelStore
 from tests.support.png_check import nonzero_fraction
