@@ -167,10 +167,17 @@ class Puller:
                 last_reported = done_bytes
                 loop.call_soon_threadsafe(progress.update, blob, done_bytes)
 
+        download = asyncio.ensure_future(
+            asyncio.to_thread(self._stream_to_disk, url, headers, partial, blob, offset, report, stop))
         try:
-            await asyncio.to_thread(self._stream_to_disk, url, headers, partial, blob, offset, report, stop)
+            await asyncio.shield(download)
         finally:
             stop.set()
+            # A cancelled pull waits for its thread to stop writing, so that removing a failed pull's
+            # partial files never races a write that would recreate one.
+            await asyncio.wait([download])
+            if not download.cancelled():
+                download.exception()  # retrieved here when the shield's waiter was cancelled first
 
     def _stream_to_disk(self, url: str, headers: dict[str, str], partial: PartialBlob, blob: Blob, offset: int,
                         report: Callable[[int], None], stop: threading.Event) -> None:
