@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from modelrunner.core.disk_usage import directory_size_bytes
 from modelrunner.engines.base import MemoryEstimate, ModelDescription, ModelFiles, ParsedFlags, RunnerConfig
 from modelrunner.engines.llamacpp import flags, memory
 from modelrunner.engines.llamacpp.process import WorkerProcess
@@ -25,21 +25,6 @@ def _worker_settings(config: RunnerConfig) -> dict[str, Any]:
     if config.embedding:
         settings["embedding"] = True
     return settings
-
-
-def _directory_size_bytes(root: Path) -> int:
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for folder, _, files in os.walk(root):
-        for name in files:
-            try:
-                info = os.lstat(os.path.join(folder, name))
-            except OSError:
-                continue
-            if (info.st_dev, info.st_ino) not in seen:
-                seen.add((info.st_dev, info.st_ino))
-                total += info.st_size
-    return total
 
 
 class LlamaCppEngine:
@@ -84,4 +69,4 @@ class LlamaCppEngine:
             distribution = metadata.distribution(ENGINE_PACKAGE)
         except metadata.PackageNotFoundError:
             return 0
-        return _directory_size_bytes(Path(str(distribution.locate_file(ENGINE_PACKAGE))))
+        return directory_size_bytes(Path(str(distribution.locate_file(ENGINE_PACKAGE))))

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from modelrunner.core.disk_usage import directory_size_bytes
 from modelrunner.core.errors import InvalidRequest, NotFound
 from modelrunner.scheduler.memory import add_resident_memory
 from modelrunner.server.bodies import read_json
@@ -18,21 +17,6 @@ from modelrunner.server.responses import json_response
 from modelrunner.server.services import services_of
 
 router = APIRouter()
-
-def directory_size_bytes(root: Path) -> int:
-    """Bytes of the regular files under `root`, each inode once (bundles hard-link the blobs)."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for folder, _, files in os.walk(root):
-        for name in files:
-            try:
-                info = os.lstat(os.path.join(folder, name))
-            except OSError:
-                continue
-            if (info.st_dev, info.st_ino) not in seen:
-                seen.add((info.st_dev, info.st_ino))
-                total += info.st_size
-    return total
 
 
 def _check_backend(request: Request, backend: str | None) -> None:
