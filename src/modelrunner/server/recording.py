@@ -135,8 +135,3 @@ def generation_observer(state: Any) -> Observer:
     """The hooks a generation calls for this request: the recorder notes the engine request and every
     chunk when it records this request (and nothing happens otherwise)."""
     return Observer(lease=lambda lease: recorded_lease(lease, state), chunk=chunk_recorder(state))
-
-
-def unrecorded(runner: Any) -> Any:
-    """The runner itself, for caches keyed on it."""
-    return getattr(runner, "recorded_runner", runner)
