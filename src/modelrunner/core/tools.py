@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from modelrunner.core.chat import ChatRequest
+from modelrunner.core.errors import InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,13 @@ class ToolingRequest:
     """Generation's plans for this request, by whether the template renders tools (and several calls
     in one turn): made once each,
     however many times the request is counted and generated."""
+
+
+def require_unique_names(specs: list[ToolSpec], noun: str) -> list[ToolSpec]:
+    """`specs` as given, or an InvalidRequest naming the first repeated name (`noun`: the API's word)."""
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise InvalidRequest(f"tools: {noun} names must be unique, {spec.name!r} is repeated", param="tools")
+        seen.add(spec.name)
+    return specs

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelrunner.core.errors import InvalidRequest, Unsupported
-from modelrunner.core.tools import ToolChoice, ToolChoiceKind, ToolSpec
+from modelrunner.core.tools import ToolChoice, ToolChoiceKind, ToolSpec, require_unique_names
 from modelrunner.dialects.anthropic.protocol import Block
 
 _TEXT_EDITOR_SCHEMA: dict[str, Any] = {
@@ -77,13 +77,7 @@ def tool_spec(tool: Block, where: str) -> ToolSpec:
 
 
 def tool_specs(tools: list[Block] | None) -> list[ToolSpec]:
-    specs = [tool_spec(tool, f"tools.{position}") for position, tool in enumerate(tools or [])]
-    seen: set[str] = set()
-    for spec in specs:
-        if spec.name in seen:
-            raise InvalidRequest(f"tools: tool names must be unique, {spec.name!r} is repeated", param="tools")
-        seen.add(spec.name)
-    return specs
+    return require_unique_names([tool_spec(tool, f"tools.{position}") for position, tool in enumerate(tools or [])], "tool")
 
 
 def tool_choice(choice: Block | None, specs: list[ToolSpec]) -> ToolChoice:

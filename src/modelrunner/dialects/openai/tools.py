@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelrunner.core.errors import InvalidRequest
-from modelrunner.core.tools import ToolChoice, ToolSpec
+from modelrunner.core.tools import ToolChoice, ToolSpec, require_unique_names
 
 
 def _parameters(function: dict[str, Any], where: str) -> dict[str, Any]:
@@ -29,13 +29,7 @@ def tool_spec(tool: Any, where: str) -> ToolSpec:
 
 
 def tool_specs(tools: list[Any] | None) -> list[ToolSpec]:
-    specs = [tool_spec(tool, f"tools[{position}]") for position, tool in enumerate(tools or [])]
-    seen: set[str] = set()
-    for spec in specs:
-        if spec.name in seen:
-            raise InvalidRequest(f"tools: function names must be unique, {spec.name!r} is repeated", param="tools")
-        seen.add(spec.name)
-    return specs
+    return require_unique_names([tool_spec(tool, f"tools[{position}]") for position, tool in enumerate(tools or [])], "function")
 
 
 def tool_choice(choice: str | dict[str, Any] | None, specs: list[ToolSpec],
