@@ -19,19 +19,10 @@ import pytest
 from modelrunner.core.references import parse_reference
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from modelrunner.store.store import ModelStore
+from tests.support.sample_tools import GREEDY, SCHEMAS, TOOLS
 from tests.support.families import FAMILIES, Family, write_family_gguf
 from tests.support.server import RunningServer
 
-CITY_TOOL = {"name": "get_weather", "description": "Get the current weather in a city",
-             "input_schema": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
-                              "required": ["city"]}}
-ADD_TOOL = {"name": "add", "description": "Add two small numbers",
-            "input_schema": {"type": "object", "properties": {"a": {"type": "integer", "minimum": 0, "maximum": 9},
-                                                              "b": {"type": "integer", "minimum": 0, "maximum": 9}},
-                             "required": ["a", "b"]}}
-TOOLS = [CITY_TOOL, ADD_TOOL]
-SCHEMAS = {tool["name"]: tool["input_schema"] for tool in TOOLS}
-GREEDY = {"temperature": 0}
 ASK = [{"role": "user", "content": "What is the weather in Paris and what is 2 + 3?"}]
 TWO_CALLS = [
     *ASK,
