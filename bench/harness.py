@@ -100,11 +100,16 @@ async def decode_rate(http: httpx.AsyncClient, url: str, body: dict[str, Any], c
     }
 
 
+def machine_load() -> list[float]:
+    """`uptime`'s load averages (1, 5, 15 min), recorded beside results: the machine is shared."""
+    return [round(load, 2) for load in os.getloadavg()]
+
+
 def write_results(name: str, results: dict[str, Any], table: str) -> None:
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    results = {"machine": {"cpus": os.cpu_count()}, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               **results}
+    results = {"machine": {"cpus": os.cpu_count(), "load_average_1_5_15_min": machine_load()},
+               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **results}
     (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / f"{name}.md").write_text(table + "\n")
     print(table)

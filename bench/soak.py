@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import psutil
 
-from harness import start_runner, write_results
+from harness import machine_load, start_runner, write_results
 
 from modelrunner.core.references import parse_reference
 from modelrunner.store.packaging import PackageSpec, package_gguf
@@ -82,7 +82,8 @@ async def sampler(http: httpx.AsyncClient, server_pid: int, started: float, unti
         estimate = sum(r["memory"]["total"] for r in runners)
         samples.append({"minute": round((time.monotonic() - started) / 60, 3),
                         "server_mib": round(server.memory_info().rss / MIB, 1),
-                        "worker_mib": round(worker / MIB, 1), "estimate_mib": round(estimate / MIB, 1)})
+                        "worker_mib": round(worker / MIB, 1), "estimate_mib": round(estimate / MIB, 1),
+                        "load_1min": machine_load()[0]})
         await asyncio.sleep(every_s)
 
 
