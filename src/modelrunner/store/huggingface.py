@@ -17,7 +17,8 @@ from huggingface_hub import errors as hub_errors
 from modelrunner.core.errors import AuthenticationFailed, ModelRunnerError, NotFound, RegistryUnavailable
 from modelrunner.core.references import ModelReference
 from modelrunner.settings import Settings
-from modelrunner.store.disk_space import is_out_of_space, out_of_space
+from modelrunner.store.disk_space import is_out_of_space
+from modelrunner.store.failed_pull import failed_pull_error, removes_partials
 from modelrunner.store.hf_download import HubFile, ResumableDownload, hub_file
 from modelrunner.store.hf_selection import HuggingFaceSelection, select_files
 from modelrunner.store.packaging import PackageSpec, package_gguf
@@ -60,8 +61,7 @@ class HuggingFacePull:
 
     The files go to a folder in the store named after the repository and the files (`.hf-<hash>`), so a
     failed pull's partial files are found again by the next pull of the same model, which resumes them.
-    `keep_partial` as for registry pulls: True keeps that folder after a failure, False removes it; None
-    (the default) keeps it after a network failure and removes it when the disk is full."""
+    `keep_partial` as for registry pulls (see `failed_pull`) decides what a failure does with that folder."""
 
     settings: Settings
     store: ModelStore
@@ -159,20 +159,12 @@ class HuggingFacePull:
 
     async def _failed(self, exc: Exception, sources: list[HubFile]) -> Exception:
         """The error a failed pull answers, after its partial folder is kept or removed as asked."""
-        full = is_out_of_space(exc)
-        remove = self.keep_partial is False or (self.keep_partial is None and full)
+        remove = removes_partials(self.keep_partial, exc)
         started = await asyncio.to_thread(self.partial_folder.exists)
-        if remove and started:
-            await asyncio.to_thread(shutil.rmtree, self.partial_folder, True)
-        if not started and not full:
+        if not started and not is_out_of_space(exc):
             return exc  # nothing was downloaded: nothing to keep or to remove
-        outcome = ("its partial download was removed" if remove
-                   else "its partial download was kept: pulling again resumes it")
-        if full:
-            needed = sum(source.size or 0 for source in sources)
-            return await asyncio.to_thread(out_of_space, self.store.root, needed,
-                                           f"the pull of {self.reference.display} stopped and {outcome}")
-        if isinstance(exc, ModelRunnerError):
-            exc.message = f"{exc.message}; {outcome}"
-            exc.args = (exc.message,)
-        return exc
+        if remove:
+            await asyncio.to_thread(shutil.rmtree, self.partial_folder, True)
+        return await asyncio.to_thread(failed_pull_error, exc, removed=remove, root=self.store.root,
+                                       needed_bytes=sum(source.size or 0 for source in sources),
+                                       display=self.reference.display)
