@@ -50,8 +50,7 @@ class HubFile:
 
 def hub_file(repo_id: str, filename: str, *, endpoint: str, token: str | None) -> HubFile:
     """Ask the Hub about `filename` (blocking). Raises what huggingface_hub raises."""
-    metadata = get_hf_file_metadata(hf_hub_url(repo_id, filename, endpoint=endpoint), token=token,
-                                    endpoint=endpoint)
+    metadata = get_hf_file_metadata(hf_hub_url(repo_id, filename, endpoint=endpoint), token=token)
     revision = metadata.commit_hash or "main"
     return HubFile(filename=filename, url=hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint),
                    token=token, size=metadata.size, etag=metadata.etag or revision)
