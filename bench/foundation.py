@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from harness import DirectEngine, decode_rate, start_runner, stream_openai, write_results
+from rounds import interleaved
 
 from modelrunner.store.default_model import import_default_model, shipped_gguf_path
 from modelrunner.store.store import ModelStore
@@ -35,10 +37,8 @@ async def measure(runner_url: str, engine_url: str, *, rounds: int, max_tokens: 
         for url in targets.values():  # warm both: load, prompt cache
             await stream_openai(http, url, body)
         for concurrency in (1, 4):
-            per_target: dict[str, list[dict]] = {name: [] for name in targets}
-            for _ in range(rounds):
-                for name, url in targets.items():
-                    per_target[name].append(await decode_rate(http, url, body, concurrency, 1))
+            per_target = await interleaved({name: functools.partial(decode_rate, http, url, body, concurrency, 1)
+                                            for name, url in targets.items()}, rounds)
             results[f"concurrency_{concurrency}"] = {
                 name: {
                     "tokens_per_s": statistics.median(r["tokens_per_s"] for r in runs),
@@ -47,11 +47,10 @@ async def measure(runner_url: str, engine_url: str, *, rounds: int, max_tokens: 
                 for name, runs in per_target.items()
             }
         short = {**body, "max_tokens": 1}
-        ttft: dict[str, list[float]] = {name: [] for name in targets}
-        for _ in range(rounds * 5):
-            for name, url in targets.items():
-                ttft[name].append((await stream_openai(http, url, short)).ttft_s * 1000)
-        results["ttft_cached_prompt_ms"] = {name: statistics.median(v) for name, v in ttft.items()}
+        ttft = await interleaved({name: functools.partial(stream_openai, http, url, short)
+                                  for name, url in targets.items()}, rounds * 5)
+        results["ttft_cached_prompt_ms"] = {name: statistics.median(t.ttft_s * 1000 for t in timings)
+                                            for name, timings in ttft.items()}
     return results
 
 

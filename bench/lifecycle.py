@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import tempfile
 import time
@@ -20,15 +21,14 @@ from typing import Any
 import httpx
 import psutil
 
-from harness import DirectEngine, start_runner, stream_openai, write_results
+from harness import DirectEngine, LoadTarget, start_runner, stream_openai, tiny_store, write_results
+from rounds import interleaved
 
 from modelrunner.engines.llamacpp.engine import LlamaCppEngine
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.settings import Settings
 from modelrunner.store.default_model import import_default_model, shipped_gguf_path
 from modelrunner.store.store import ModelStore
-from tests.conftest import make_tiny_store
-from tests.support.tiny_model import write_tiny_llama_gguf
 
 CLIENTS = 16
 SLOTS = 4
@@ -51,69 +51,27 @@ async def cold_starts(url: str, times: int) -> list[float]:
     return seconds
 
 
-def cpu_seconds(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
-
-
-class Target:
-    """One endpoint under load, with one long-lived client so that every round reuses its connections."""
-
-    def __init__(self, url: str, model: str | None, *, server_pid: int | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        self.url = url
-        self.body: dict[str, Any] = {**CHAT, **({"model": model} if model else {})}
-        self.server_pid = server_pid
-        self.http = httpx.AsyncClient(timeout=None, trust_env=False, headers=headers,
-                                      limits=httpx.Limits(max_connections=CLIENTS))
-
-    async def client(self, requests: int, latencies: list[float]) -> None:
-        for _ in range(requests):
-            started = time.perf_counter()
-            response = await self.http.post(self.url, json=self.body)
-            response.raise_for_status()
-            latencies.append(time.perf_counter() - started)
-
-    async def round(self, clients: int, per_client: int) -> dict[str, float]:
-        """Requests per second with `clients` clients each sending `per_client` requests back to back,
-        and the CPU time the server process spent per request."""
-        latencies: list[float] = []
-        cpu_before = cpu_seconds(self.server_pid)
-        started = time.perf_counter()
-        await asyncio.gather(*(self.client(per_client, latencies) for _ in range(clients)))
-        window = time.perf_counter() - started
-        requests = clients * per_client
-        return {"requests_per_s": requests / window,
-                "server_cpu_ms_per_request": (cpu_seconds(self.server_pid) - cpu_before) * 1000 / requests,
-                "latency_median_ms": statistics.median(latencies) * 1000,
-                "latency_p95_ms": sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000}
-
-
-async def compare(targets: dict[str, Target], clients: int, per_client: int,
+async def compare(targets: dict[str, LoadTarget], clients: int, per_client: int,
                   rounds: int) -> dict[str, dict[str, float]]:
     """Rounds interleaved, so machine noise hits every target alike; the median round of each."""
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     for target in targets.values():
         await target.client(CLIENTS, [])  # warm: load, prompt cache, connections
-    for _ in range(rounds):
-        for name, target in targets.items():
-            runs[name].append(await target.round(clients, per_client))
+    runs = await interleaved({name: functools.partial(target.round, clients, per_client)
+                              for name, target in targets.items()}, rounds)
     summary = {name: {key: statistics.median(run[key] for run in per) for key in per[0]} for name, per in runs.items()}
     for name, per in runs.items():
         summary[name]["best_requests_per_s"] = max(run["requests_per_s"] for run in per)
     return summary
 
 
-async def compare_at_each_concurrency(targets: dict[str, Target], per_client: int,
+async def compare_at_each_concurrency(targets: dict[str, LoadTarget], per_client: int,
                                       rounds: int) -> dict[str, dict[str, dict[str, float]]]:
     try:
         return {f"clients_{clients}": await compare(targets, clients, per_client, rounds)
                 for clients in (SLOTS, CLIENTS)}
     finally:
         for target in targets.values():
-            await target.http.aclose()
+            await target.aclose()
 
 
 async def acquire_cost(store: ModelStore, settings: Settings, leases: int) -> dict[str, float]:
@@ -155,8 +113,8 @@ def measure_cold_start(tmp: Path, times: int, threads: int) -> dict[str, Any]:
 
 
 def measure_overhead(tmp: Path, per_client: int, rounds: int, threads: int) -> dict[str, Any]:
-    gguf = write_tiny_llama_gguf(tmp / "tiny.gguf")
-    store = make_tiny_store(tmp / "tiny-store", gguf).root
+    store, model = tiny_store(tmp / "tiny")
+    gguf = tmp / "tiny" / "tiny.gguf"
     settings = Settings(store_path=store, parallel_slots=SLOTS, threads=threads, context_size_cap=2048,
                         import_default_model=False, max_queued_requests=CLIENTS)
     scheduler_alone = asyncio.run(acquire_cost(ModelStore(store), settings, 4000))
@@ -164,9 +122,11 @@ def measure_overhead(tmp: Path, per_client: int, rounds: int, threads: int) -> d
     runner = start_runner(store, tmp / "tiny.log", threads=threads, context_size=2048, import_default=False)
     try:
         return {"scheduler_acquire_release": scheduler_alone, **asyncio.run(compare_at_each_concurrency({
-            "engine": Target(engine.url + "/v1/chat/completions", None, headers=ENGINE_HEADERS),
-            "modelrunner": Target(runner.url + "/engines/v1/chat/completions", "ai/tiny",
-                                  server_pid=runner.process.pid if runner.process else None),
+            "engine": LoadTarget(engine.url + "/v1/chat/completions", CHAT, headers=ENGINE_HEADERS,
+                                 max_clients=CLIENTS),
+            "modelrunner": LoadTarget(runner.url + "/engines/v1/chat/completions", {**CHAT, "model": model},
+                                      server=psutil.Process(runner.process.pid) if runner.process else None,
+                                      max_clients=CLIENTS),
         }, per_client, rounds))}
     finally:
         runner.stop()

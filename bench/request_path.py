@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
-from harness import DirectEngine, start_runner, write_results
-
-from tests.conftest import make_tiny_store
-from tests.support.tiny_model import write_tiny_llama_gguf
+from harness import DirectEngine, LoadTarget, cpu_seconds, start_runner, tiny_store, write_results
+from rounds import interleaved, per_round_ratios, spread
 
 SLOTS = 4
 CLIENT_COUNTS = (4, 16)
@@ -53,54 +51,11 @@ def routes(runner_url: str, engine_url: str) -> dict[str, tuple[str, dict[str, A
     }
 
 
-def cpu_seconds(process: psutil.Process | None) -> float:
-    if process is None:
-        return 0.0
-    times = process.cpu_times()
-    return times.user + times.system
-
-
-class Target:
-    """One route under load, with one long-lived client so every round can reuse its connections."""
-
-    def __init__(self, url: str, body: dict[str, Any], headers: dict[str, str] | None,
-                 server: psutil.Process | None) -> None:
-        self.url = url
-        self.body = body
-        self.server = server
-        self.http = httpx.AsyncClient(timeout=None, trust_env=False, headers=headers,
-                                      limits=httpx.Limits(max_connections=max(CLIENT_COUNTS)))
-
-    async def client(self, requests: int, latencies: list[float]) -> None:
-        for _ in range(requests):
-            started = time.perf_counter()
-            response = await self.http.post(self.url, json=self.body)
-            response.raise_for_status()
-            latencies.append(time.perf_counter() - started)
-
-    async def round(self, clients: int, per_client: int) -> dict[str, float]:
-        latencies: list[float] = []
-        cpu_before = cpu_seconds(self.server)
-        started = time.perf_counter()
-        await asyncio.gather(*(self.client(per_client, latencies) for _ in range(clients)))
-        window = time.perf_counter() - started
-        requests = clients * per_client
-        return {"requests_per_s": requests / window,
-                "server_cpu_ms_per_request": (cpu_seconds(self.server) - cpu_before) * 1000 / requests,
-                "latency_median_ms": statistics.median(latencies) * 1000}
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-async def compare(targets: dict[str, Target], clients: int, per_client: int, rounds: int) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+async def compare(targets: dict[str, LoadTarget], clients: int, per_client: int, rounds: int) -> dict[str, Any]:
     for target in targets.values():
         await target.client(SLOTS, [])  # warm: load, prompt cache, connections
-    for _ in range(rounds):
-        for name, target in targets.items():
-            runs[name].append(await target.round(clients, per_client))
+    runs = await interleaved({name: functools.partial(target.round, clients, per_client)
+                              for name, target in targets.items()}, rounds)
     engine = runs["engine"]
     result: dict[str, Any] = {"engine": {key: spread([run[key] for run in engine])
                                          for key in ("requests_per_s", "latency_median_ms")}}
@@ -109,8 +64,8 @@ async def compare(targets: dict[str, Target], clients: int, per_client: int, rou
             continue
         result[name] = {
             "requests_per_s": spread([run["requests_per_s"] for run in per]),
-            "throughput_ratio": spread([run["requests_per_s"] / base["requests_per_s"]
-                                        for run, base in zip(per, engine)]),
+            "throughput_ratio": spread(per_round_ratios([run["requests_per_s"] for run in per],
+                                                        [base["requests_per_s"] for base in engine])),
             "added_median_latency_ms": spread([run["latency_median_ms"] - base["latency_median_ms"]
                                                for run, base in zip(per, engine)]),
             "server_cpu_ms_per_request": spread([run["server_cpu_ms_per_request"] for run in per]),
@@ -152,14 +107,15 @@ async def cpu_to_message_start(runner_url: str, server: psutil.Process, requests
 
 async def measure(runner_url: str, engine_url: str, server: psutil.Process, per_client: int,
                   rounds: int, big_requests: int) -> dict[str, Any]:
-    targets = {name: Target(url, body, headers, None if name == "engine" else server)
+    targets = {name: LoadTarget(url, body, headers=headers, server=None if name == "engine" else server,
+                                max_clients=max(CLIENT_COUNTS))
                for name, (url, body, headers) in routes(runner_url, engine_url).items()}
     try:
         results: dict[str, Any] = {f"clients_{clients}": await compare(targets, clients, per_client, rounds)
                                    for clients in CLIENT_COUNTS}
     finally:
         for target in targets.values():
-            await target.http.aclose()
+            await target.aclose()
     results["anthropic_40kb_stream_to_message_start"] = await cpu_to_message_start(runner_url, server, big_requests)
     return results
 
@@ -197,8 +153,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        gguf = write_tiny_llama_gguf(tmp / "tiny.gguf", context_length=CONTEXT)
-        store = make_tiny_store(tmp / "tiny-store", gguf).root
+        store, _ = tiny_store(tmp, context_length=CONTEXT)
+        gguf = tmp / "tiny.gguf"
         load = psutil.getloadavg()[0]
         engine = DirectEngine(gguf, context_size=CONTEXT, slots=SLOTS, threads=args.threads)
         runner = start_runner(store, tmp / "runner.log", threads=args.threads, context_size=CONTEXT,

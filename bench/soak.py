@@ -25,12 +25,7 @@ from typing import Any
 import httpx
 import psutil
 
-from harness import start_runner, write_results
-
-from modelrunner.core.references import parse_reference
-from modelrunner.store.packaging import PackageSpec, package_gguf
-from modelrunner.store.store import ModelStore
-from tests.support.tiny_model import write_tiny_llama_gguf
+from harness import machine_load, start_runner, tiny_store, write_results
 
 DEFAULT_MODEL = "ai/smollm2:135M-Q4_1"
 MIB = 1024 * 1024
@@ -82,7 +77,8 @@ async def sampler(http: httpx.AsyncClient, server_pid: int, started: float, unti
         estimate = sum(r["memory"]["total"] for r in runners)
         samples.append({"minute": round((time.monotonic() - started) / 60, 3),
                         "server_mib": round(server.memory_info().rss / MIB, 1),
-                        "worker_mib": round(worker / MIB, 1), "estimate_mib": round(estimate / MIB, 1)})
+                        "worker_mib": round(worker / MIB, 1), "estimate_mib": round(estimate / MIB, 1),
+                        "load_1min": machine_load()[0]})
         await asyncio.sleep(every_s)
 
 
@@ -117,14 +113,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        if args.tiny:
-            store = ModelStore(root / "store")
-            package_gguf(store, PackageSpec(gguf_paths=[write_tiny_llama_gguf(root / "tiny.gguf")]),
-                         [parse_reference("ai/tiny")])
-            model = "ai/tiny"
-        else:
-            model = DEFAULT_MODEL
-        runner = start_runner(root / "store", root / "server.log", threads=2, context_size=4096,
+        store, model = tiny_store(root) if args.tiny else (root / "store", DEFAULT_MODEL)
+        runner = start_runner(store, root / "server.log", threads=2, context_size=4096,
                               import_default=not args.tiny)
         try:
             assert runner.process is not None

@@ -1,4 +1,5 @@
-"""`push` and `pull` through a real registry (Debian's docker-registry on a loopback port)."""
+"""`push` and `pull` through a real registry (Debian's docker-registry on a loopback port), and `pull
+--keep-partial/--discard-partial` against a Hub stand-in that drops the download."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import pexpect
 
 from tests.cli.conftest import COMMAND, Cli, cli_env
 from tests.conftest import TINY_MODEL, make_tiny_store
+from tests.support.fake_hub import FakeHub, FakeRepo
 from tests.support.registry import RegistryProcess
 from tests.support.server import RunningServer
+from tests.support.tiny_model import write_tiny_llama_gguf
 
 
 def test_push_then_pull_round_trip(tiny_gguf: Path, tmp_path: Path, registry: RegistryProcess) -> None:
@@ -66,3 +69,26 @@ def test_pull_of_a_missing_model_is_one_line(tmp_path: Path, registry: RegistryP
     assert result.returncode == 1
     assert result.stderr.startswith("modelrunner: ") and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_pull_keep_partial_and_discard_partial(tmp_path: Path) -> None:
+    gguf = write_tiny_llama_gguf(tmp_path / "cut.gguf", seed=12)
+    half = gguf.stat().st_size // 2
+    with FakeHub({"TestOrg/Cut-GGUF": FakeRepo({"cut-Q4_K_M.gguf": gguf})}) as hub, \
+            RunningServer(tmp_path / "store", tmp_path / "server.log",
+                          env={"HF_ENDPOINT": hub.endpoint, "MODEL_RUNNER_REGISTRY_ATTEMPTS": "2"}) as server:
+        cli = Cli(cli_env(server.url))
+        hub.cut_after_bytes, hub.cut_count = {"cut-Q4_K_M.gguf": half}, 2
+        discarded = cli("pull", "--discard-partial", "hf.co/TestOrg/Cut-GGUF")
+        assert discarded.returncode != 0 and "partial download was removed" in discarded.stderr, discarded
+        assert not list((tmp_path / "store").glob(".hf-*"))
+
+        hub.cut_count = 2
+        kept = cli("pull", "--keep-partial", "hf.co/TestOrg/Cut-GGUF")
+        assert kept.returncode != 0 and "partial download was kept" in kept.stderr, kept
+        assert [p.stat().st_size for p in (tmp_path / "store").glob(".hf-*/*.incomplete")] == [half]
+
+        cli.ok("pull", "hf.co/TestOrg/Cut-GGUF")
+        assert hub.ranges[-1] == f"cut-Q4_K_M.gguf bytes={half}-"
+        assert [model["tags"] for model in cli.json("list", "--json")] == [
+            ["huggingface.co/testorg/cut-gguf:latest", "huggingface.co/testorg/cut-gguf:Q4_K_M"]]

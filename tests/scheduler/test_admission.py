@@ -122,11 +122,13 @@ def test_background_work_takes_only_a_slot_nobody_interactive_waits_for() -> Non
 
 def test_an_interactive_request_preempts_the_newest_background_holder_once() -> None:
     async def scenario() -> None:
-        gate = AdmissionGate(2, 5, label="m")
+        gate = AdmissionGate(3, 5, label="m")
         preempted: list[str] = []
         older, newer = _background(preempted, "older"), _background(preempted, "newer")
         await gate.reserve(older).wait()
         await gate.reserve(newer).wait()
+        await gate.reserve().wait()  # the slot background work leaves free: taken at once
+        assert preempted == []
         first = asyncio.create_task(gate.reserve().wait())
         second = asyncio.create_task(gate.reserve().wait())
         await asyncio.sleep(0)
@@ -137,11 +139,39 @@ def test_an_interactive_request_preempts_the_newest_background_holder_once() -> 
         gate.leave(newer)
         gate.leave(older)
         await asyncio.gather(first, second)
-        assert not third.done() and gate.active == 2
+        assert not third.done() and gate.active == 3
         gate.leave()
         await third
-        for _ in range(2):
+        for _ in range(3):
             gate.leave()
+        assert gate.is_idle
+
+    asyncio.run(scenario())
+
+
+def test_background_work_leaves_one_slot_free_for_the_next_interactive_request() -> None:
+    async def scenario() -> None:
+        gate = AdmissionGate(4, 5, label="m")
+        preempted: list[str] = []
+        holders = [_background(preempted, f"b{n}") for n in range(3)]
+        for holder in holders:
+            await gate.reserve(holder).wait()
+        fourth = _background(preempted, "b3")
+        waiting = asyncio.create_task(gate.reserve(fourth).wait())
+        await asyncio.sleep(0)
+        assert gate.active == 3 and gate.background_waiting == 1  # the fourth slot stays free
+
+        await gate.reserve().wait()  # an interactive request starts at once, preempting nobody
+        assert preempted == [] and gate.active == 4
+        gate.leave()  # it ends: its slot is kept free again, not handed to background work
+        await asyncio.sleep(0)
+        assert not waiting.done() and gate.active == 3
+
+        gate.leave(holders[0])  # a background generation ends: the next one takes its slot
+        await waiting
+        assert gate.active == 3 and gate.background_waiting == 0
+        for holder in (*holders[1:], fourth):
+            gate.leave(holder)
         assert gate.is_idle
 
     asyncio.run(scenario())

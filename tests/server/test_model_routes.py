@@ -1,6 +1,6 @@
 """The model management routes end to end, on a real server and a real registry: package (and push),
 tag, push with a cross-repository mount, delete (409 with several tags), export, load, and pull
-(`/models/create`) with its JSON-line progress and its errors."""
+(`/models/create`, and Ollama's `/api/pull`) with its JSON-line progress, its errors, and keep-partial."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from tests.support.tiny_model import write_tiny_llama_gguf
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
     folder = tmp_path_factory.mktemp("hub")
     files = {"tiny-Q8_0.gguf": write_tiny_llama_gguf(folder / "q8.gguf", seed=8)}
-    with FakeHub({"TestOrg/Tiny-GGUF": FakeRepo(files)}) as running:
+    cut = {"cut-Q4_K_M.gguf": write_tiny_llama_gguf(folder / "cut.gguf", seed=11)}
+    with FakeHub({"TestOrg/Tiny-GGUF": FakeRepo(files), "TestOrg/Cut-GGUF": FakeRepo(cut)}) as running:
         yield running
 
 
@@ -150,3 +151,42 @@ def test_a_hugging_face_pull_is_served(http: httpx.Client) -> None:
         "model": "hf.co/testorg/tiny-gguf:Q8_0", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3})
     assert answer.status_code == 200, answer.text
     assert answer.json()["usage"]["completion_tokens"] > 0
+
+
+CUT_FILE = "cut-Q4_K_M.gguf"
+
+
+@pytest.mark.parametrize("keep", ["keep-partial", "keep_partial"])
+def test_ollama_pull_with_keep_partial_keeps_a_failed_download_and_the_next_pull_resumes_it(
+        http: httpx.Client, hub: FakeHub, runner: RunningServer, keep: str) -> None:
+    size = hub.repos["TestOrg/Cut-GGUF"].files[CUT_FILE].stat().st_size
+    hub.cut_after_bytes, hub.cut_count, hub.ranges[:] = {CUT_FILE: size // 2}, 2, []  # both attempts cut
+
+    failed = http.post("/api/pull", json={"model": "hf.co/TestOrg/Cut-GGUF", "stream": False, keep: True})
+
+    assert "partial download was kept: pulling again resumes it" in failed.json()["error"], failed.text
+    assert [path.stat().st_size for path in runner.store.glob(".hf-*/*.incomplete")] == [size // 2]
+    pulled = http.post("/api/pull", json={"model": "hf.co/TestOrg/Cut-GGUF", keep: True})
+    statuses = [orjson.loads(line) for line in pulled.text.splitlines()]
+    assert statuses[-1] == {"status": "success"}, statuses
+    assert hub.ranges[-1] == f"{CUT_FILE} bytes={size // 2}-"
+    assert not list(runner.store.glob(".hf-*"))
+    for tag in ("latest", "Q4_K_M"):  # the next case pulls it again
+        assert http.request("DELETE", "/api/delete", json={"model": f"hf.co/testorg/cut-gguf:{tag}"}).status_code == 200
+
+
+def test_ollama_pull_without_keep_partial_leaves_nothing_behind(http: httpx.Client, hub: FakeHub,
+                                                                runner: RunningServer) -> None:
+    hub.cut_after_bytes, hub.cut_count = {CUT_FILE: 1000}, 2
+
+    failed = http.post("/api/pull", json={"model": "hf.co/TestOrg/Cut-GGUF", "stream": False, "keep-partial": False})
+
+    assert "partial download was removed" in failed.json()["error"], failed.text
+    assert not list(runner.store.glob(".hf-*"))
+    assert "huggingface.co/testorg/cut-gguf:Q4_K_M" not in {t for m in http.get("/models").json() for t in m["tags"]}
+
+
+def test_ollama_pull_refuses_a_keep_partial_that_is_not_a_boolean(http: httpx.Client) -> None:
+    refused = http.post("/api/pull", json={"model": "hf.co/TestOrg/Cut-GGUF", "keep-partial": "perhaps"})
+    assert refused.status_code == 400, refused.text
+    assert "keep" in refused.json()["error"]

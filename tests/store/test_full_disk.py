@@ -5,6 +5,7 @@ its partial files, and models already stored or loaded keep answering."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -14,8 +15,10 @@ import httpx
 import orjson
 import pytest
 
+from modelrunner.core.errors import InsufficientStorage
 from tests.support.counting_proxy import CountingProxy
-from tests.support.distribution import distribution_on, push, random_model_store
+from tests.support.distribution import distribution_on, pull, push, random_model_store
+from tests.support.fake_hub import FakeHub, FakeRepo
 from tests.support.registry import RegistryProcess
 from tests.support.server import RunningServer
 from tests.support.tiny_model import write_tiny_llama_gguf
@@ -130,3 +133,15 @@ def test_a_full_disk_is_a_507_that_changes_nothing_and_models_keep_answering(
         assert http.post("/engines/_configure", json={"model": "ai/loaded", "context-size": 1024}).status_code == 202
     assert "Traceback" not in (tmp_path / "server.log").read_text()
     assert os.path.ismount(small_disk)
+
+
+def test_a_hugging_face_pull_that_fills_the_disk_removes_its_partial_file(small_disk: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.gguf"
+    big.write_bytes(os.urandom(DISK_BYTES + 1024 * 1024))  # more than the whole disk
+    store = small_disk / "store"
+    with FakeHub({"TestOrg/Big-GGUF": FakeRepo({"big-Q4_K_M.gguf": big})}) as hub:
+        target = distribution_on(store, hf_endpoint=hub.endpoint)
+        with pytest.raises(InsufficientStorage, match="no space left on device: needs .*partial download was removed"):
+            pull(target, "hf.co/TestOrg/Big-GGUF")
+    assert not list(store.glob(".hf-*"))
+    assert shutil.disk_usage(small_disk).used < DISK_BYTES // 2

@@ -25,8 +25,8 @@ async def collect(events: Awaitable[AsyncIterator[Event]]) -> list[Event]:
     return [event async for event in await events]
 
 
-def pull(distribution: Distribution, name: str) -> list[Event]:
-    return asyncio.run(collect(distribution.pull(name)))
+def pull(distribution: Distribution, name: str, *, keep_partial: bool | None = None) -> list[Event]:
+    return asyncio.run(collect(distribution.pull(name, keep_partial=keep_partial)))
 
 
 def push(distribution: Distribution, name: str) -> list[Event]:

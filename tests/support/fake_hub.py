@@ -1,6 +1,8 @@
 """FakeHub: a stand-in for huggingface.co (unreachable from tests) serving the two endpoints
 `huggingface_hub` uses to pull files: the repository tree listing and `resolve` downloads, with the
-Hub's headers (`X-Repo-Commit`, `X-Linked-Etag`, `X-Error-Code`) and optional token-gated repositories."""
+Hub's headers (`X-Repo-Commit`, `X-Linked-Etag`, `X-Error-Code`) and optional token-gated repositories.
+Downloads honour `Range`; `cut_after_bytes` drops the connection partway through the next downloads of a
+file, as a network failure would."""
 
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ class FakeHub:
     port: int = field(default_factory=free_port)
     downloads: list[str] = field(default_factory=list)
     authorizations: list[str | None] = field(default_factory=list)
+    ranges: list[str] = field(default_factory=list)
+    # file name -> bytes after which its next downloads stop (the connection closes), until `cut_count` runs out
+    cut_after_bytes: dict[str, int] = field(default_factory=dict)
+    cut_count: int = 0
 
     @property
     def endpoint(self) -> str:
@@ -58,11 +64,35 @@ class FakeHub:
         if file is None:
             return self._error(handler, 404, "EntryNotFound", "Entry not found")
         data = file.read_bytes()
-        if send_body:
-            self.downloads.append(f"{repo_id}/{name}")
         headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
                    "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes"}
-        self._send(handler, 200, data, headers, send_body)
+        if not send_body:
+            return self._send(handler, 200, data, headers, send_body)
+        self.downloads.append(f"{repo_id}/{name}")
+        status, start = 200, 0
+        asked = handler.headers.get("Range")
+        if asked:
+            self.ranges.append(f"{name} {asked}")
+            start = int(re.fullmatch(r"bytes=(\d+)-", asked).group(1))  # type: ignore[union-attr]
+            status, headers["Content-Range"] = 206, f"bytes {start}-{len(data) - 1}/{len(data)}"
+        cut = self.cut_after_bytes.get(name)
+        if cut is not None and self.cut_count > 0:
+            self.cut_count -= 1
+            return self._send_cut(handler, status, data[start:], headers, cut - start)
+        self._send(handler, status, data[start:], headers, send_body)
+
+    @staticmethod
+    def _send_cut(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str],
+                  sent_bytes: int) -> None:
+        """Announce the whole body, send its first `sent_bytes`, then drop the connection."""
+        handler.send_response(status)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body[:max(sent_bytes, 0)])
+        handler.wfile.flush()
+        handler.close_connection = True
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str], send_body: bool) -> None:

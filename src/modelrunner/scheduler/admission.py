@@ -3,9 +3,11 @@ first-served queue, then Overloaded. Sending more to llama.cpp than it has slots
 inside the worker, where nobody can see, bound or cancel them.
 
 Background work (batches) is admitted with a `Yielding` priority: it takes a slot only when no
-interactive request waits, queues behind every interactive request, and gives its slot up (is
-preempted) as soon as an interactive request has to queue, so an interactive request never waits
-for more than the preempted generation to stop."""
+interactive request waits and one slot stays free after it (a runner with one slot excepted), so an
+interactive request arriving during a batch starts at once instead of waiting for a generation to be
+stopped; it queues behind every interactive request, and gives its slot up (is preempted) as soon as an
+interactive request has to queue, so an interactive request never waits for more than the preempted
+generation to stop."""
 
 from __future__ import annotations
 
@@ -74,8 +76,13 @@ class AdmissionGate:
         self._preempt_background()
         return Place(self, waiter)
 
+    @property
+    def _background_capacity(self) -> int:
+        """The slots background work may fill: all but one, kept free for the next interactive request."""
+        return max(1, self.capacity - 1)
+
     def _reserve_background(self, yielding: Yielding) -> Place:
-        if self.active < self.capacity and not self._waiters and not self._background_waiters:
+        if self.active < self._background_capacity and not self._waiters and not self._background_waiters:
             self.active += 1
             self._background_holders[yielding] = None
             return Place(self, None, yielding)
@@ -100,7 +107,7 @@ class AdmissionGate:
 
     def leave(self, yielding: Yielding | None = None) -> None:
         """Give a slot back, straight to the longest-waiting interactive request if there is one, else
-        to the longest-waiting background work."""
+        to the longest-waiting background work if background work may fill it."""
         if yielding is not None:
             self._background_holders.pop(yielding, None)
         while self._waiters:
@@ -108,7 +115,7 @@ class AdmissionGate:
             if not waiter.done():
                 waiter.set_result(None)
                 return
-        while self._background_waiters:
+        while self._background_waiters and self.active - 1 < self._background_capacity:
             waiter, taker = self._background_waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)

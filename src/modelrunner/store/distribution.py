@@ -92,18 +92,23 @@ class Distribution:
         self.blob_flights: SingleFlight[None] = SingleFlight()
         self._ssl_context: ssl.SSLContext | None = None
 
-    async def _client(self, reference: ModelReference, *, push: bool = False) -> RegistryClient:
+    async def _ssl(self) -> ssl.SSLContext:
         if self._ssl_context is None:
             self._ssl_context = await asyncio.to_thread(registry_ssl_context, self.settings)
-        return RegistryClient(self.settings, reference, push=push, ssl_context=self._ssl_context)
+        return self._ssl_context
+
+    async def _client(self, reference: ModelReference, *, push: bool = False) -> RegistryClient:
+        return RegistryClient(self.settings, reference, push=push, ssl_context=await self._ssl())
 
     async def pull(self, name: str, *, keep_partial: bool | None = None) -> AsyncIterator[Event]:
         """Resolve `name` at its registry now (so a bad name, a missing model, a refused login, an
         unsupported artifact or a disk too small fail before any byte moves), then return the pull's
-        event stream. `keep_partial`: see Puller."""
+        event stream. `keep_partial`: see Puller and HuggingFacePull."""
         reference = parse_reference(name)
         if reference.is_hugging_face:
-            hf_pull = await HuggingFacePull.prepare(self.settings, self.store, name, reference)
+            hf_pull = await HuggingFacePull.prepare(self.settings, self.store, name, reference,
+                                                    flights=self.blob_flights, ssl_context=await self._ssl(),
+                                                    keep_partial=keep_partial)
             return events_of(hf_pull.run)
         client = await self._client(reference)
         try:

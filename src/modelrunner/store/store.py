@@ -85,7 +85,8 @@ class ModelStore:
                     write_atomically(self.index_path, orjson.dumps({"models": []}))
 
     def remove_stale_partials(self, max_age_s: float = STALE_PARTIAL_AGE_S) -> int:
-        """Delete `.incomplete` downloads nobody touched for `max_age_s` (a week by default)."""
+        """Delete `.incomplete` downloads nobody touched for `max_age_s` (a week by default), and the
+        Hugging Face pulls' partial folders (`.hf-*`) whose files are all that old."""
         cutoff = time.time() - max_age_s
         removed = 0
         for partial in (self.root / "blobs" / "sha256").glob("*.incomplete"):
@@ -95,7 +96,18 @@ class ModelStore:
                     removed += 1
             except FileNotFoundError:
                 continue
+        for folder in self.root.glob(".hf-*"):
+            if folder.is_dir() and self._untouched_since(folder, cutoff):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
         return removed
+
+    @staticmethod
+    def _untouched_since(folder: Path, cutoff: float) -> bool:
+        try:
+            return all(path.stat().st_mtime < cutoff for path in (folder, *folder.rglob("*")))
+        except FileNotFoundError:
+            return False
 
     # -- index ---------------------------------------------------------------------------------
 

@@ -42,8 +42,11 @@ def list_rows(models: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def pull_model(client: RunnerClient, model: str) -> str:
-    return follow_transfer(client.stream_json_lines("POST", "/models/create", {"from": model}))
+def pull_model(client: RunnerClient, model: str, keep_partial: bool | None = None) -> str:
+    body: dict[str, Any] = {"from": model}
+    if keep_partial is not None:
+        body["keep-partial"] = keep_partial
+    return follow_transfer(client.stream_json_lines("POST", "/models/create", body))
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -91,12 +94,18 @@ def inspect(
     print_json(client.get_json(f"/engines/v1/models/{model}" if openai else f"/models/{model}"))
 
 
-def pull(model: Annotated[str, typer.Argument(help="Reference to pull, e.g. ai/smollm2 or hf.co/org/repo.")]) -> None:
+def pull(
+    model: Annotated[str, typer.Argument(help="Reference to pull, e.g. ai/smollm2 or hf.co/org/repo.")],
+    keep_partial: Annotated[bool | None, typer.Option(
+        "--keep-partial/--discard-partial",
+        help="If the pull fails, keep its partial files so the next pull resumes them, or remove them. "
+             "Default: kept after a network failure, removed when the disk is full.")] = None,
+) -> None:
     """Download a model from a registry or Hugging Face into the store.
 
     Example: modelrunner pull ai/smollm2:135M-Q4_0
     """
-    message = pull_model(connect(), model)
+    message = pull_model(connect(), model, keep_partial)
     print(message or f"Model {model} pulled.")
 
 

@@ -52,3 +52,11 @@ class GenerateBody(_Lenient):
 class ModelBody(_Lenient):
     model: str = Field(min_length=1, validation_alias=AliasChoices("model", "name"))
     stream: bool = True
+
+
+class PullBody(ModelBody):
+    """`/api/pull`, with modelrunner's `keep-partial` as on `/models/create`: true keeps a failed pull's
+    partial files for a resume, false removes them; left out, a network failure keeps them and a full
+    disk removes them."""
+
+    keep_partial: bool | None = Field(default=None, validation_alias=AliasChoices("keep-partial", "keep_partial"))

@@ -18,7 +18,7 @@ from modelrunner.core.errors import ModelRunnerError, Unsupported
 from modelrunner.dialects.ollama import models as ollama_models
 from modelrunner.generation import context as generation
 from modelrunner.generation.context import Generation
-from modelrunner.dialects.ollama.protocol import ChatBody, GenerateBody, ModelBody
+from modelrunner.dialects.ollama.protocol import ChatBody, GenerateBody, ModelBody, PullBody
 from modelrunner.dialects.ollama.pull_progress import ollama_status
 from modelrunner.dialects.ollama.responses import (
     Clock,
@@ -127,8 +127,8 @@ async def running(request: Request) -> Response:
 
 @router.post("/pull")
 async def pull(request: Request) -> Response:
-    body = await read_body(request, ModelBody)
-    events = await services_of(request).distribution.pull(body.model)
+    body = await read_body(request, PullBody)
+    events = await services_of(request).distribution.pull(body.model, keep_partial=body.keep_partial)
     if body.stream:
         async def lines() -> AsyncIterator[bytes]:
             async for event in events:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from modelrunner.core.errors import ModelRunnerError, RegistryUnavailable, StoreError
-from modelrunner.store.disk_space import is_out_of_space, out_of_space
+from modelrunner.core.errors import RegistryUnavailable, StoreError
+from modelrunner.store.failed_pull import failed_pull_error, removes_partials
 from modelrunner.store.progress import EmitEvent, progress_event
 from modelrunner.store.registry.blob_fetch import open_blob
 from modelrunner.store.registry.blob_file import DiskWriteFailed, DiskWriter, PartialBlob
@@ -52,9 +52,7 @@ class Puller:
 
     def __init__(self, store: ModelStore, client: RegistryClient, flights: SingleFlight[None], *,
                  concurrency: int, max_attempts: int, keep_partial: bool | None = None) -> None:
-        """`keep_partial`: True keeps the `.incomplete` files of a failed pull for a resume, False removes
-        them; None (the default) keeps them after a network failure and removes them when the disk is
-        full (keeping them would keep it full)."""
+        """`keep_partial`: what a failure does with the `.incomplete` files, see `failed_pull`."""
         self._keep_partial = keep_partial
         self._store = store
         self._client = client
@@ -108,20 +106,12 @@ class Puller:
 
     async def _failed(self, exc: Exception, missing: list[Blob]) -> Exception:
         """The error a failed pull answers, after its partial files are kept or removed as asked."""
-        full = is_out_of_space(exc)
-        remove = self._keep_partial is False or (self._keep_partial is None and full)
+        remove = removes_partials(self._keep_partial, exc)
         if remove:
             await asyncio.to_thread(self._remove_partials, missing)
-        outcome = ("its partial download was removed" if remove
-                   else "its partial download was kept: pulling again resumes it")
-        if full:
-            needed = sum(blob.size for blob in missing)
-            return await asyncio.to_thread(out_of_space, self._store.root, needed,
-                                           f"the pull of {self._client.reference.display} stopped and {outcome}")
-        if isinstance(exc, ModelRunnerError):
-            exc.message = f"{exc.message}; {outcome}"
-            exc.args = (exc.message,)
-        return exc
+        return await asyncio.to_thread(failed_pull_error, exc, removed=remove, root=self._store.root,
+                                       needed_bytes=sum(blob.size for blob in missing),
+                                       display=self._client.reference.display)
 
     def _remove_partials(self, blobs: list[Blob]) -> None:
         for blob in blobs:
