@@ -110,9 +110,9 @@ def test_a_dropped_connection_resumes_within_the_pull(cut_hub: FakeHub, tmp_path
     assert not list(target.store.root.glob(".hf-*"))
 
 
-@pytest.mark.parametrize("keep_partial", [True, None], ids=["keep-partial", "default"])
-def test_a_failed_pull_keeps_its_partial_file_and_the_next_pull_resumes_it(
-        cut_hub: FakeHub, tmp_path: Path, keep_partial: bool | None) -> None:
+def test_with_keep_partial_a_failed_pull_keeps_its_partial_file_and_the_next_pull_resumes_it(
+        cut_hub: FakeHub, tmp_path: Path) -> None:
+    keep_partial = True
     source = cut_hub.repos["TestOrg/Cut-GGUF"].files["cut-Q4_K_M.gguf"]
     cut = source.stat().st_size // 3
     _cut_every_attempt(cut_hub, cut)
@@ -135,12 +135,14 @@ def test_a_failed_pull_keeps_its_partial_file_and_the_next_pull_resumes_it(
     assert not list(target.store.root.glob(".hf-*"))
 
 
-def test_without_keep_partial_a_failed_pull_leaves_nothing_behind(cut_hub: FakeHub, tmp_path: Path) -> None:
+@pytest.mark.parametrize("keep_partial", [False, None], ids=["discard-partial", "default"])
+def test_without_keep_partial_a_failed_pull_leaves_nothing_behind(cut_hub: FakeHub, tmp_path: Path,
+                                                                  keep_partial: bool | None) -> None:
     _cut_every_attempt(cut_hub, 1000)
     target = distribution_on(tmp_path / "store", hf_endpoint=cut_hub.endpoint)
 
     with pytest.raises(RegistryUnavailable, match="partial download was removed"):
-        pull(target, "hf.co/TestOrg/Cut-GGUF", keep_partial=False)
+        pull(target, "hf.co/TestOrg/Cut-GGUF", keep_partial=keep_partial)
 
     assert not list(target.store.root.glob(".hf-*"))
     assert target.store.list_models() == []

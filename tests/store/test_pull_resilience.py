@@ -61,7 +61,7 @@ def test_a_dropped_connection_resumes_with_a_range_request(proxy: CountingProxy,
     assert target.store.has_blob(layer["digest"])
 
 
-def test_a_killed_pull_resumes_from_its_incomplete_file(proxy: CountingProxy, published: ModelStore,
+def test_a_failed_pull_with_keep_partial_resumes_from_its_incomplete_file(proxy: CountingProxy, published: ModelStore,
                                                         tmp_path: Path) -> None:
     layer = _gguf_layer(published)
     third = layer["size"] // 3
@@ -70,7 +70,7 @@ def test_a_killed_pull_resumes_from_its_incomplete_file(proxy: CountingProxy, pu
     name = _through(proxy, published)
 
     with pytest.raises(RegistryUnavailable, match="pulling again resumes it"):
-        pull(first, name)
+        pull(first, name, keep_partial=True)
     assert first.store.list_models() == []
     partial = first.store.incomplete_blob_path(layer["digest"])
     assert partial.stat().st_size == third

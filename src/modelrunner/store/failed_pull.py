@@ -1,7 +1,7 @@
 """What a failed pull does with its partial files, and what it answers: one rule for registry and
-Hugging Face pulls. `keep_partial` True keeps them for a resume, False removes them; None (the
-default) keeps them after a network failure and removes them when the disk is full (keeping them would
-keep it full)."""
+Hugging Face pulls. Only `keep_partial` True keeps them, for the next pull to resume; by default (None
+or False) a failure removes them, so a failed pull never leaves the disk fuller than it found it. A
+runner killed mid-pull cannot clean up: the next pull resumes what it left."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from modelrunner.store.disk_space import is_out_of_space, out_of_space
 
 
 def removes_partials(keep_partial: bool | None, exc: BaseException) -> bool:
-    return keep_partial is False or (keep_partial is None and is_out_of_space(exc))
+    return keep_partial is not True
 
 
 def failed_pull_error(exc: Exception, *, removed: bool, root: Path, needed_bytes: int, display: str) -> Exception:

@@ -99,7 +99,7 @@ def pull(
     keep_partial: Annotated[bool | None, typer.Option(
         "--keep-partial/--discard-partial",
         help="If the pull fails, keep its partial files so the next pull resumes them, or remove them. "
-             "Default: kept after a network failure, removed when the disk is full.")] = None,
+             "Default: removed.")] = None,
 ) -> None:
     """Download a model from a registry or Hugging Face into the store.
 

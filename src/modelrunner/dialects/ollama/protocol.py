@@ -56,7 +56,6 @@ class ModelBody(_Lenient):
 
 class PullBody(ModelBody):
     """`/api/pull`, with modelrunner's `keep-partial` as on `/models/create`: true keeps a failed pull's
-    partial files for a resume, false removes them; left out, a network failure keeps them and a full
-    disk removes them."""
+    partial files for a resume; left out or false, a failure removes them."""
 
     keep_partial: bool | None = Field(default=None, validation_alias=AliasChoices("keep-partial", "keep_partial"))

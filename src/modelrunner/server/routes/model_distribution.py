@@ -50,8 +50,7 @@ class CreateBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     from_: str = Field(alias="from", min_length=1)
-    # A failed pull's partial files: true keeps them for a resume, false removes them; left out, they
-    # are kept after a network failure and removed when the disk is full.
+    # A failed pull's partial files: true keeps them for a resume; left out or false, they are removed.
     keep_partial: bool | None = Field(default=None, alias="keep-partial")
 
 
