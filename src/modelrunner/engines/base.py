@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk
+from modelrunner.core.embedding import EmbeddingInput, Embeddings, RankScores
+
+RunnerMode = Literal["completion", "embedding", "reranking"]
+"""What a runner is started for: a model may have one runner per mode, each loaded on demand."""
+RUNNER_MODES: tuple[RunnerMode, ...] = ("completion", "embedding", "reranking")
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,7 @@ class RunnerConfig:
     threads: int = 1
     reasoning_budget_tokens: int | None = None
     runtime_settings: dict[str, Any] = field(default_factory=dict)
+    mode: RunnerMode = "completion"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,14 @@ class Runner(Protocol):
         ...
 
     async def count_tokens(self, text: str) -> int: ...
+
+    async def embed(self, inputs: list[EmbeddingInput], *, truncate: bool, context_size: int) -> Embeddings:
+        """Normalised vectors for `inputs`, in order (an embedding-mode runner only)."""
+        ...
+
+    async def rank(self, query: str, documents: list[str], *, context_size: int) -> RankScores:
+        """One relevance score per document, in order (a reranking-mode runner only)."""
+        ...
 
     async def stop(self) -> None: ...
 

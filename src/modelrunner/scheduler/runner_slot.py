@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelrunner.engines.base import RunnerConfig
+from modelrunner.engines.base import RunnerConfig, RunnerMode
 from modelrunner.scheduler.admission import AdmissionGate, Place
 from modelrunner.scheduler.keep_alive import DEFAULT_KEEP_ALIVE_S
 from modelrunner.scheduler.memory import MemoryEstimate
@@ -20,6 +20,8 @@ from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel
 
 FALLBACK_CONTEXT_SIZE = 4096
+SlotKey = tuple[str, str]
+"""A runner is one model in one mode: (model ID, mode)."""
 
 
 @dataclass
@@ -52,6 +54,10 @@ class RunnerSlot:
     def is_idle(self) -> bool:
         """Loaded, with nothing running, waiting or borrowing it: safe to stop."""
         return not self.is_loading and self.gate.is_idle and self.borrowers == 0
+
+    @property
+    def key(self) -> SlotKey:
+        return self.model.id, self.mode
 
     def touch(self) -> None:
         self.last_used_monotonic = time.monotonic()
@@ -117,7 +123,15 @@ def _trained_context(model: StoredModel) -> int | None:
         return None
 
 
-def runner_config(model: StoredModel, settings: ModelSettings, defaults: Settings) -> RunnerConfig:
+def runner_mode(settings: ModelSettings, requested: RunnerMode | None) -> RunnerMode:
+    """The mode a request needs, else the one configured for the model, else completion."""
+    if requested is not None:
+        return requested
+    return "embedding" if settings.mode == "embedding" else "completion"
+
+
+def runner_config(model: StoredModel, settings: ModelSettings, defaults: Settings,
+                  mode: RunnerMode | None = None) -> RunnerConfig:
     """Stored settings first, then the model's packaged context size, then the server's defaults."""
     flags = parse_runtime_flags(settings.runtime_flags)
     context = (settings.context_size or model.context_size
@@ -131,12 +145,11 @@ def runner_config(model: StoredModel, settings: ModelSettings, defaults: Setting
         engine["default_template_kwargs"] = {"enable_thinking": "false"}
     if budget is not None:
         engine["sampling.reasoning_budget_tokens"] = budget
-    if settings.mode == "embedding":
-        engine["embedding"] = True
     return RunnerConfig(
         context_size=context,
         parallel_slots=int(flags.runner.get("parallel_slots", defaults.parallel_slots)),
         threads=int(flags.runner.get("threads", defaults.threads)),
         reasoning_budget_tokens=budget,
         runtime_settings=engine,
+        mode=runner_mode(settings, mode),
     )

@@ -25,13 +25,13 @@ from modelrunner.core.errors import (
     ModelNotFound,
     ModelRunnerError,
 )
-from modelrunner.engines.base import ModelFiles, RunnerConfig
+from modelrunner.engines.base import ModelFiles, RunnerConfig, RunnerMode
 from modelrunner.scheduler.admission import Place
 from modelrunner.scheduler.keep_alive import parse_keep_alive
 from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
-from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config
+from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, SlotKey, runner_config, runner_mode
 from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel, display_name
 from modelrunner.store.store import ModelStore
@@ -54,8 +54,8 @@ class Scheduler:
         self._on_load = on_load
         self._names = ModelNameResolver(settings.model_aliases, settings.default_model)
         self._configs = ModelConfigFile(store.root)
-        self._slots: dict[str, RunnerSlot] = {}
-        self._failed_loads: dict[str, tuple[float, ModelRunnerError]] = {}
+        self._slots: dict[SlotKey, RunnerSlot] = {}
+        self._failed_loads: dict[SlotKey, tuple[float, ModelRunnerError]] = {}
         self._placement = asyncio.Lock()
         self._configuring = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -97,17 +97,19 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def acquire(
-        self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True
+        self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True,
+        mode: RunnerMode | None = None,
     ) -> AsyncIterator[Lease]:
         """Lend the runner for `requested`, loading it first if needed and waiting for a free slot.
-        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising)."""
+        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising).
+        `mode` asks for the model's embedding or reranking runner (None: the configured mode)."""
         if needs_slot:
-            async with await self.reserve(requested, keep_alive=keep_alive) as lease:
+            async with await self.reserve(requested, keep_alive=keep_alive, mode=mode) as lease:
                 yield lease
             return
         requested_keep_alive = parse_keep_alive(keep_alive)
         model = await self.resolve(requested)
-        slot = await self._ready_slot(model)
+        slot = await self._ready_slot(model, self._mode(model, mode))
         slot.borrowers += 1  # keeps the runner from being unloaded under this request
         try:
             yield Lease(model=model, runner=slot.runner, requested=requested, label=slot.label,
@@ -116,11 +118,12 @@ class Scheduler:
             slot.borrowers -= 1
             self._after_use(slot, requested_keep_alive)
 
-    async def reserve(self, requested: str, *, keep_alive: str | float | None = None) -> Reservation:
+    async def reserve(self, requested: str, *, keep_alive: str | float | None = None,
+                      mode: RunnerMode | None = None) -> Reservation:
         """Load the model if needed and take a generation slot or a place in its queue now, so that a full
         queue is refused before a stream has started; `async with` the reservation waits for the slot."""
         model = await self.resolve(requested)
-        slot = await self._ready_slot(model)
+        slot = await self._ready_slot(model, self._mode(model, mode))
         place = slot.gate.reserve()
         return Reservation(self._lease_after(place, model, slot, requested, parse_keep_alive(keep_alive)), place)
 
@@ -142,13 +145,13 @@ class Scheduler:
             try:
                 await place.wait()
             except EngineFailed:
-                if self._slots.get(model.id) is slot:
+                if self._slots.get(slot.key) is slot:
                     raise
             else:
-                if self._slots.get(model.id) is slot and slot.runner is not None and slot.runner.is_alive:
+                if self._slots.get(slot.key) is slot and slot.runner is not None and slot.runner.is_alive:
                     return slot
                 slot.gate.leave()
-            slot = await self._ready_slot(model)
+            slot = await self._ready_slot(model, slot.mode)
             place = slot.gate.reserve()
 
     def _after_use(self, slot: RunnerSlot, keep_alive_s: float | None) -> None:
@@ -184,7 +187,7 @@ class Scheduler:
         victims = [s for s in self._slots.values()
                    if s.is_idle and (model_ids is None or s.model.id in model_ids)]
         for slot in victims:
-            self._slots.pop(slot.model.id, None)
+            self._slots.pop(slot.key, None)
         await asyncio.gather(*(self._stop_slot(slot, "unload requested") for slot in victims))
         return len(victims)
 
@@ -195,13 +198,15 @@ class Scheduler:
         async with self._configuring:
             updated = apply_configure_body(self._configs.settings_for(model.id), body)
             runner_config(model, updated, self._settings)
-            slot = self._slots.get(model.id)
-            if slot is not None and not slot.is_idle:
-                raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} waiting"
-                               f"{', loading' if slot.is_loading else ''}); configure it when it is idle")
-            if slot is not None:
+            slots = [slot for slot in self._slots.values() if slot.model.id == model.id]
+            for slot in slots:
+                if not slot.is_idle:
+                    raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} "
+                                   f"waiting{', loading' if slot.is_loading else ''}); configure it when it is idle")
+            for slot in slots:
                 self._retire(slot, "its configuration changed")
-            self._failed_loads.pop(model.id, None)
+            for key in [key for key in self._failed_loads if key[0] == model.id]:
+                self._failed_loads.pop(key, None)
             await asyncio.to_thread(self._configs.save, model.id, self._label(model), updated)
         return model, updated
 
@@ -217,32 +222,41 @@ class Scheduler:
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
         return runner_config(model, self._configs.settings_for(model.id), self._settings)
 
-    async def _ready_slot(self, model: StoredModel) -> RunnerSlot:
+    def _mode(self, model: StoredModel, requested: RunnerMode | None) -> RunnerMode:
+        return runner_mode(self._configs.settings_for(model.id), requested)
+
+    async def _ready_slot(self, model: StoredModel, mode: RunnerMode) -> RunnerSlot:
+        key = (model.id, mode)
         while True:
-            slot = self._slots.get(model.id)
+            slot = self._slots.get(key)
             if slot is not None and slot.runner is not None and not slot.runner.is_alive:
                 self._reap(slot, "its worker exited")
                 slot = None
             if slot is None:
-                slot = await self._place(model)
+                slot = await self._place(model, mode)
             if slot.runner is not None:
                 return slot
             assert slot.loading is not None
-            await asyncio.shield(slot.loading)
-            if self._slots.get(model.id) is slot and slot.runner is not None:
+            slot.borrowers += 1  # a slot that just loaded is not idle before its waiters have taken it
+            try:
+                await asyncio.shield(slot.loading)
+            finally:
+                slot.borrowers -= 1
+            if self._slots.get(key) is slot and slot.runner is not None:
                 return slot
 
-    async def _place(self, model: StoredModel) -> RunnerSlot:
-        """Register a loading slot for `model` once there is memory for it."""
+    async def _place(self, model: StoredModel, mode: RunnerMode) -> RunnerSlot:
+        """Register a loading slot for `model` in `mode` once there is memory for it."""
+        key = (model.id, mode)
         async with self._placement:
-            existing = self._slots.get(model.id)
+            existing = self._slots.get(key)
             if existing is not None:
                 return existing
-            failed = self._failed_loads.get(model.id)
+            failed = self._failed_loads.get(key)
             if failed is not None and time.monotonic() - failed[0] < FAILED_LOAD_COOLDOWN_S:
                 raise failed[1]
             settings = self._configs.settings_for(model.id)
-            config = runner_config(model, settings, self._settings)
+            config = runner_config(model, settings, self._settings, mode)
             label = self._label(model)
             estimate = estimate_memory(model, config)
             await self._make_room(label, estimate.total_bytes)
@@ -250,9 +264,9 @@ class Scheduler:
             slot = RunnerSlot(model=model, label=label, config=config, estimate=estimate,
                               queue_limit=self._settings.max_queued_requests,
                               keep_alive_s=self.default_keep_alive_s if keep_alive is None else keep_alive,
-                              mode=settings.mode or "completion")
+                              mode=config.mode)
             slot.loading = asyncio.create_task(self._load(slot))
-            self._slots[model.id] = slot
+            self._slots[key] = slot
             return slot
 
     async def _make_room(self, label: str, needed_bytes: int) -> None:
@@ -267,7 +281,7 @@ class Scheduler:
                 raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
                                          f"available {describe_bytes(available)} (the other models are in use)")
             victim = idle[0]
-            self._slots.pop(victim.model.id, None)
+            self._slots.pop(victim.key, None)
             await self._stop_slot(victim, f"evicted to make room for {label}")
 
     async def _load(self, slot: RunnerSlot) -> None:
@@ -283,13 +297,13 @@ class Scheduler:
             slot.runner = await self._engine.start(files, slot.config, label=slot.label)
         except ModelRunnerError as exc:
             self._forget(slot)
-            self._failed_loads[slot.model.id] = (time.monotonic(), exc)
+            self._failed_loads[slot.key] = (time.monotonic(), exc)
             logger.error("could not load %s: %s", slot.label, exc.message)
             raise
         except BaseException:
             self._forget(slot)
             raise
-        self._failed_loads.pop(slot.model.id, None)
+        self._failed_loads.pop(slot.key, None)
         slot.touch()
         seconds = time.monotonic() - started
         if self._on_load is not None:
@@ -298,8 +312,8 @@ class Scheduler:
                     slot.config.context_size, slot.config.parallel_slots, describe_bytes(slot.estimate.total_bytes))
 
     def _forget(self, slot: RunnerSlot) -> None:
-        if self._slots.get(slot.model.id) is slot:
-            del self._slots[slot.model.id]
+        if self._slots.get(slot.key) is slot:
+            del self._slots[slot.key]
 
     def _retire(self, slot: RunnerSlot, reason: str) -> None:
         """Take `slot` out of service now and stop its worker in the background."""
@@ -348,7 +362,7 @@ class Scheduler:
             results = await asyncio.gather(*(self._is_healthy(slot) for slot in loaded))
             for slot, healthy in zip(loaded, results):
                 slot.health_failures = 0 if healthy else slot.health_failures + 1
-                if slot.health_failures >= HEALTH_FAILURES_BEFORE_REAP and self._slots.get(slot.model.id) is slot:
+                if slot.health_failures >= HEALTH_FAILURES_BEFORE_REAP and self._slots.get(slot.key) is slot:
                     self._reap(slot, f"no answer to {slot.health_failures} health checks")
 
     async def _is_healthy(self, slot: RunnerSlot) -> bool:

@@ -30,6 +30,7 @@ class GGUFHeader:
     metadata: dict[str, Any] = field(default_factory=dict)
     array_lengths: dict[str, int] = field(default_factory=dict)
     parameter_count: int = 0
+    tensor_names: list[str] = field(default_factory=list)
 
 
 class _Reader:
@@ -104,7 +105,7 @@ def read_gguf_header(path: Path, *, whole_arrays: frozenset[str] = frozenset()) 
             else:
                 header.metadata[key] = reader.value(value_type)
         for _ in range(tensor_count):
-            reader.string()
+            header.tensor_names.append(reader.string())
             dims = reader.unpack("I")
             if dims > _MAX_DIMS:
                 raise GGUFFormatError(f"a tensor with {dims} dimensions is implausible")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from modelrunner.engines.base import ModelFiles, RunnerConfig
+from modelrunner.engines.llamacpp.modes import mode_settings
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.runner import LlamaCppRunner
 
@@ -24,6 +26,7 @@ class LlamaCppEngine:
             "parallel_slots": config.parallel_slots,
             "threads": config.threads,
             "runtime_settings": dict(config.runtime_settings),
+            **await asyncio.to_thread(mode_settings, files.gguf_path, config.mode, label=label),
         }
         worker = await WorkerProcess.start(worker_config, label=label, timeout_s=self._load_timeout_s)
         return LlamaCppRunner(worker, label=label, gguf_path=files.gguf_path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from modelrunner.core.chat import (
     TextDelta,
     Usage,
 )
+from modelrunner.core.embedding import EmbeddingInput, Embeddings, RankScores
 from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.prompt_tokens import PromptTokenCounter
@@ -34,6 +36,7 @@ _DATA_PREFIX = b"data: "
 _ERROR_PREFIX = b"error: "
 _DONE = b"[DONE]"
 _MEDIA_FETCH_FAILED = "cannot make GET request"
+_INPUT_TOO_LARGE = re.compile(r"input \((?P<tokens>\d+) tokens\) is too large")
 
 
 def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
@@ -48,6 +51,9 @@ def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Ex
     kind = error.get("type")
     if kind == "exceed_context_size_error":
         return ContextOverflow(int(error.get("n_prompt_tokens") or 0), int(error.get("n_ctx") or 0))
+    too_large = _INPUT_TOO_LARGE.search(message)
+    if too_large is not None:  # an embedding or rerank input longer than the batch, which is the context
+        return ContextOverflow(int(too_large.group("tokens")), 0)
     if _MEDIA_FETCH_FAILED in message:  # llama.cpp fetches image URLs itself and answers a 500 when it cannot
         return InvalidRequest(f"could not fetch an image from its URL ({message}); send it as base64 data instead")
     if kind == "not_supported_error" or status == 501:
@@ -136,8 +142,41 @@ class LlamaCppRunner:
         return await self._prompt_tokens.count(text)
 
     async def _tokenize(self, text: str, *, add_special: bool) -> int:
+        return len(await self._token_ids(text, add_special=add_special))
+
+    async def _token_ids(self, text: str, *, add_special: bool) -> list[int]:
         answer = await self._post("/tokenize", {"content": text, "add_special": add_special, "parse_special": True})
-        return len(answer["tokens"])
+        return list(answer["tokens"])
+
+    async def embed(self, inputs: list[EmbeddingInput], *, truncate: bool, context_size: int) -> Embeddings:
+        """Unit-length vectors from llama.cpp's pooled embeddings. An input longer than the context is
+        refused, or with `truncate` cut to the context's first tokens and evaluated again."""
+        try:
+            answer = await self._post("/v1/embeddings", {"input": inputs, "encoding_format": "float"})
+        except ContextOverflow as exc:
+            if not truncate:
+                raise ContextOverflow(exc.prompt_tokens, context_size) from None
+            answer = await self._post("/v1/embeddings", {"input": await self._truncated(inputs, context_size)})
+        rows = sorted(answer["data"], key=lambda row: row["index"])
+        return Embeddings(vectors=[row["embedding"] for row in rows],
+                          prompt_tokens=int((answer.get("usage") or {}).get("prompt_tokens") or 0))
+
+    async def _truncated(self, inputs: list[EmbeddingInput], context_size: int) -> list[list[int]]:
+        tokens = [item if isinstance(item, list) else await self._token_ids(item, add_special=True)
+                  for item in inputs]
+        return [ids[:context_size] for ids in tokens]
+
+    async def rank(self, query: str, documents: list[str], *, context_size: int) -> RankScores:
+        """Relevance of each document to `query` from the model's ranking head, in document order."""
+        try:
+            answer = await self._post("/v1/rerank", {"query": query, "documents": documents,
+                                                     "top_n": len(documents)})
+        except ContextOverflow as exc:
+            raise ContextOverflow(exc.prompt_tokens, context_size) from None
+        scores = [0.0] * len(documents)
+        for row in answer["results"]:
+            scores[int(row["index"])] = float(row["relevance_score"])
+        return RankScores(scores=scores, prompt_tokens=int((answer.get("usage") or {}).get("prompt_tokens") or 0))
 
     async def _special_tokens(self) -> list[str]:
         try:
