@@ -22,7 +22,7 @@ from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.routes import engines, observability
 from modelrunner.server.routes import anthropic
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
-from modelrunner.server.routes import embeddings
+from modelrunner.server.routes import embeddings, responses
 from modelrunner.server.services import Services
 from modelrunner.settings import Settings
 from modelrunner.store.default_model import import_default_model
@@ -33,6 +33,7 @@ from modelrunner.store.store import ModelStore
 logger = logging.getLogger(__name__)
 
 OPENAI_PREFIXES = ("/engines/v1", "/engines/{backend}/v1", "/v1")
+RESPONSES_PREFIXES = ("/v1", "/engines/v1", "/engines/{backend}/v1", "")
 RERANK_PREFIXES = ("", "/v1", "/engines/v1", "/engines", "/engines/{backend}/v1", "/engines/{backend}")
 ANTHROPIC_PREFIXES = ("/v1", "/anthropic/v1", "/engines/v1", "/engines/{backend}/v1")
 
@@ -91,6 +92,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(embeddings.router, prefix=prefix)
     for prefix in RERANK_PREFIXES:
         app.include_router(embeddings.rerank_router, prefix=prefix)
+    for prefix in RESPONSES_PREFIXES:
+        app.include_router(responses.router, prefix=prefix)
     app.include_router(anthropic.model_list_router, prefix="/anthropic/v1")
     app.include_router(ollama.router)
     app.add_middleware(CancelOnDisconnect)

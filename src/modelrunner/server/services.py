@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from modelrunner.scheduler.scheduler import Scheduler
+from modelrunner.server.response_store import ResponseStore
 from modelrunner.server.template_tools import TemplateToolSupport
 from modelrunner.settings import Settings
 from modelrunner.store.distribution import Distribution
@@ -22,6 +23,7 @@ class Services:
     scheduler: Scheduler
     distribution: Distribution
     template_tools: TemplateToolSupport = field(default_factory=TemplateToolSupport)
+    responses: ResponseStore = field(default_factory=ResponseStore)
 
     async def list_models(self) -> list[StoredModel]:
         return await asyncio.to_thread(self.store.list_models)
