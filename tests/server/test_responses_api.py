@@ -119,10 +119,18 @@ def test_every_route_answers(server: RunningServer, route: str) -> None:
     assert answer.json()["object"] == "response"
 
 
+def test_hosted_tools_are_not_offered_to_the_model(server: RunningServer) -> None:
+    body = {"model": MODEL, "input": "hi", "max_output_tokens": 2,
+            "tools": [{"type": "web_search"}, {"type": "namespace", "name": "agents", "tools": []}]}
+    answer = httpx.post(server.url + "/v1/responses", json=body)
+    assert answer.status_code == 200, answer.text
+    assert [item["type"] for item in answer.json()["output"]] == ["message"]
+
+
 @pytest.mark.parametrize(("body", "fragment"), [
     ({"input": ""}, "input"),
     ({"input": [{"type": "web_search_call"}]}, "not supported"),
-    ({"input": "x", "tools": [{"type": "web_search"}]}, "function tools"),
+    ({"input": "x", "tools": [{"type": "function", "parameters": {}}]}, "needs a name"),
     ({"input": "x", "previous_response_id": "resp_nope"}, "previous_response_id"),
     ({"input": "x", "text": {"format": {"type": "json_schema"}}}, "text.format"),
     ({"input": [{"role": "wizard", "content": "x"}]}, "role"),

@@ -155,8 +155,12 @@ def _tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
         return None
     converted = []
     for n, tool in enumerate(tools):
-        if tool.get("type") != "function" or not isinstance(tool.get("name"), str):
-            raise Unsupported(f"tools[{n}]: only function tools are supported, got {tool.get('type')!r}")
+        if not isinstance(tool, dict):
+            raise InvalidRequest(f"tools[{n}]: expected an object", param=f"tools[{n}]")
+        if tool.get("type") != "function":
+            continue  # hosted and custom tools (web_search, namespace, custom...) are OpenAI's to run: not offered
+        if not isinstance(tool.get("name"), str) or not tool["name"]:
+            raise InvalidRequest(f"tools[{n}].name: a function tool needs a name", param=f"tools[{n}].name")
         spec: dict[str, Any] = {"name": tool["name"],
                                 "input_schema": tool.get("parameters") or {"type": "object", "properties": {}}}
         if tool.get("description"):
@@ -164,7 +168,7 @@ def _tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
         if tool.get("strict"):
             spec["strict"] = True
         converted.append(spec)
-    return converted
+    return converted or None
 
 
 def _tool_choice(choice: str | dict[str, Any] | None, parallel: bool | None) -> dict[str, Any] | None:
