@@ -136,3 +136,24 @@ def test_ollama_bad_input_is_a_clear_400(server: RunningServer) -> None:
         assert answer.json()["error"]
     answer = httpx.post(server.url + "/api/embeddings", json={"model": MODEL, "prompt": ""})
     assert answer.status_code == 400
+
+
+def test_the_default_model_embeds_through_both_clients(default_model_server: RunningServer) -> None:
+    openai_client = openai.OpenAI(base_url=default_model_server.url + "/engines/v1", api_key="unused")
+    texts = ["The cat sat on the mat.", "A kitten rested on the rug.", "Interest rates rose again."]
+    vectors = [row.embedding for row in openai_client.embeddings.create(model="ai/smollm2", input=texts).data]
+    assert all(_norm(vector) == pytest.approx(1.0, abs=1e-3) for vector in vectors)
+    ollama_vector = ollama.Client(host=default_model_server.url).embed(model="ai/smollm2", input=texts[0])
+    assert ollama_vector.embeddings[0] == pytest.approx(vectors[0], abs=1e-4)
+
+
+def test_langchain_openai_embeddings_pointed_at_the_runner(server: RunningServer) -> None:
+    from langchain_openai import OpenAIEmbeddings
+
+    # check_embedding_ctx_length=False: LangChain would otherwise fetch tiktoken's vocabulary from the internet.
+    embedder = OpenAIEmbeddings(model=MODEL, base_url=server.url + "/engines/v1", api_key="unused",
+                                check_embedding_ctx_length=False)
+    documents = embedder.embed_documents(["first document", "second document"])
+    query = embedder.embed_query("first document")
+    assert len(documents) == 2 and len(query) == len(documents[0])
+    assert query == pytest.approx(documents[0], abs=1e-4)

@@ -148,3 +148,13 @@ def test_unknown_response_is_a_404(server: RunningServer) -> None:
         answer = httpx.request(method, server.url + path)
         assert answer.status_code == 404
         assert answer.json()["error"]["type"] == "not_found_error"
+
+
+def test_the_default_model_answers_and_continues(default_model_server: RunningServer) -> None:
+    smol = openai.OpenAI(base_url=default_model_server.url + "/v1", api_key="unused", max_retries=0)
+    first = smol.responses.create(model="ai/smollm2", input="What is the capital of France? One word.",
+                                  temperature=0, max_output_tokens=16)
+    assert first.output_text.strip()
+    second = smol.responses.create(model="ai/smollm2", input="And of Italy?", previous_response_id=first.id,
+                                   temperature=0, max_output_tokens=16)
+    assert second.output_text.strip() and second.usage.input_tokens > first.usage.input_tokens
