@@ -112,7 +112,8 @@ def test_structured_output_parses(client: openai.OpenAI) -> None:
     assert isinstance(parsed.output_parsed, Answer)
 
 
-@pytest.mark.parametrize("route", ["/responses", "/engines/v1/responses", "/engines/llama.cpp/v1/responses"])
+@pytest.mark.parametrize("route", ["/responses", "/engines/responses", "/engines/v1/responses",
+                                   "/engines/llama.cpp/v1/responses"])
 def test_every_route_answers(server: RunningServer, route: str) -> None:
     answer = httpx.post(server.url + route, json={"model": MODEL, "input": "hi", "max_output_tokens": 2})
     assert answer.status_code == 200, answer.text

@@ -20,7 +20,7 @@ from modelrunner.store.files import write_atomically
 logger = logging.getLogger(__name__)
 
 CONFIG_FILENAME = "modelrunner-config.json"
-MODES = ("completion", "embedding")
+MODES = ("completion", "embedding", "reranking")
 MAX_CONTEXT_SIZE = 1 << 20
 
 _FIELD_BY_KEY = {

@@ -127,7 +127,7 @@ def runner_mode(settings: ModelSettings, requested: RunnerMode | None) -> Runner
     """The mode a request needs, else the one configured for the model, else completion."""
     if requested is not None:
         return requested
-    return "embedding" if settings.mode == "embedding" else "completion"
+    return settings.mode if settings.mode in ("embedding", "reranking") else "completion"  # type: ignore[return-value]
 
 
 def runner_config(model: StoredModel, settings: ModelSettings, defaults: Settings,

@@ -33,7 +33,7 @@ from modelrunner.store.store import ModelStore
 logger = logging.getLogger(__name__)
 
 OPENAI_PREFIXES = ("/engines/v1", "/engines/{backend}/v1", "/v1")
-RESPONSES_PREFIXES = ("/v1", "/engines/v1", "/engines/{backend}/v1", "")
+RESPONSES_PREFIXES = ("/v1", "/engines/v1", "/engines/{backend}/v1", "/engines", "")
 RERANK_PREFIXES = ("", "/v1", "/engines/v1", "/engines", "/engines/{backend}/v1", "/engines/{backend}")
 ANTHROPIC_PREFIXES = ("/v1", "/anthropic/v1", "/engines/v1", "/engines/{backend}/v1")
 
