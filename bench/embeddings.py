@@ -1,0 +1,144 @@
+"""Embeddings benchmark (issue 14): embeddings per second for requests of 1 and of 64 inputs, through
+modelrunner's `/engines/v1/embeddings` against llama.cpp's own `/embeddings` on the same model (the
+default SmolLM2), same pooling, slots and threads, rounds interleaved in one run. Target: >= 0.95.
+
+Writes bench/results/embeddings.json and embeddings.md.
+
+    .venv/bin/python bench/embeddings.py [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness import start_runner, write_results
+
+from modelrunner.store.default_model import shipped_gguf_path
+
+MODEL = "ai/smollm2"
+CONTEXT = 2048
+SLOTS = 4
+THREADS = 2
+TARGET = 0.95
+CLIENTS = 4
+WORKLOADS = {1: 16, 64: 1}
+"""Inputs per request -> requests per client per round."""
+TEXTS = [f"Document {n}: the quick brown fox jumps over the lazy dog, then rests by river number {n}."
+         for n in range(64)]
+
+
+class EmbeddingEngine:
+    """llama.cpp's server in embedding mode, started by hand the way modelrunner's worker starts it."""
+
+    def __init__(self, model_path: Path) -> None:
+        config = {"model_path": str(model_path), "context_size": CONTEXT, "parallel_slots": SLOTS,
+                  "threads": THREADS, "mode": "embedding", "pooling": 1}
+        self.process = subprocess.Popen([sys.executable, "-m", "modelrunner.engines.llamacpp.worker",
+                                         json.dumps(config)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert self.process.stdout is not None
+        event = json.loads(self.process.stdout.readline())
+        if event.get("event") != "ready":
+            raise RuntimeError(f"engine failed to start: {event}")
+        self.url = event["url"]
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+async def _client(http: httpx.AsyncClient, url: str, body_for: Any, batch: int, requests: int) -> None:
+    for n in range(requests):
+        texts = [TEXTS[(n + i) % len(TEXTS)] for i in range(batch)]
+        response = await http.post(url, json=body_for(texts))
+        response.raise_for_status()
+
+
+async def embeddings_per_second(url: str, body_for: Any, batch: int, requests: int) -> float:
+    async with httpx.AsyncClient(timeout=None, trust_env=False,
+                                 limits=httpx.Limits(max_keepalive_connections=0)) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(_client(http, url, body_for, batch, requests) for _ in range(CLIENTS)))
+        elapsed = time.perf_counter() - started
+    return CLIENTS * requests * batch / elapsed
+
+
+def runner_body(texts: list[str]) -> dict[str, Any]:
+    return {"model": MODEL, "input": texts, "encoding_format": "float"}
+
+
+def engine_body(texts: list[str]) -> dict[str, Any]:
+    return {"content": texts}
+
+
+async def measure(runner_url: str, engine_url: str, rounds: int) -> dict[str, Any]:
+    targets = {"modelrunner": (runner_url + "/engines/v1/embeddings", runner_body),
+               "llama.cpp": (engine_url + "/embeddings", engine_body)}
+    results: dict[str, Any] = {}
+    for batch, requests in WORKLOADS.items():
+        for url, body in targets.values():  # warm both
+            await embeddings_per_second(url, body, batch, 1)
+        samples: dict[str, list[float]] = {name: [] for name in targets}
+        for round_number in range(rounds):
+            order = list(targets) if round_number % 2 == 0 else list(reversed(targets))
+            for name in order:
+                url, body = targets[name]
+                samples[name].append(await embeddings_per_second(url, body, batch, requests))
+        ratios = [ours / theirs for ours, theirs in zip(samples["modelrunner"], samples["llama.cpp"])]
+        results[f"batch_{batch}"] = {
+            "inputs_per_request": batch, "requests_per_round": CLIENTS * requests,
+            "modelrunner_eps": samples["modelrunner"], "llamacpp_eps": samples["llama.cpp"],
+            "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+        }
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["# Embeddings: modelrunner vs llama.cpp's own /embeddings",
+             "",
+             f"Model {MODEL} (mean pooling), {SLOTS} slots, {THREADS} threads, {CLIENTS} concurrent clients, "
+             "rounds interleaved; embeddings per second, median round.",
+             "",
+             "| inputs per request | modelrunner emb/s | llama.cpp emb/s | ratio (median) | ratio spread | target |",
+             "|---|---|---|---|---|---|"]
+    for entry in results.values():
+        lines.append(f"| {entry['inputs_per_request']} | {statistics.median(entry['modelrunner_eps']):.1f} | "
+                     f"{statistics.median(entry['llamacpp_eps']):.1f} | {entry['ratio_median']:.3f} | "
+                     f"{entry['ratio_min']:.3f}-{entry['ratio_max']:.3f} | "
+                     f"{'met' if entry['ratio_median'] >= TARGET else 'MISSED'} (>= {TARGET}) |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        store = Path(scratch) / "store"
+        runner = start_runner(store, Path(scratch) / "runner.log", threads=THREADS, context_size=CONTEXT,
+                              import_default=True)
+        engine = EmbeddingEngine(shipped_gguf_path())
+        try:
+            httpx.post(runner.url + "/engines/v1/embeddings", json=runner_body(["load"]), timeout=120).raise_for_status()
+            results = asyncio.run(measure(runner.url, engine.url, args.rounds))
+        finally:
+            engine.stop()
+            runner.stop()
+    write_results("embeddings", {"model": MODEL, "slots": SLOTS, "threads": THREADS, "clients": CLIENTS,
+                                 "target": TARGET, "results": results}, table(results))
+
+
+if __name__ == "__main__":
+    main()
