@@ -88,6 +88,7 @@ def test_the_embedding_runner_is_its_own_runner_in_ps(client: openai.OpenAI, ser
     ({"input": ["x"] * 100_000}, "at most"),
     ({"input": [[1, "two"]]}, "integers"),
     ({"input": [1.5, 2]}, "integers"),
+    ({"input": [[999_999]]}, "invalid tokens"),
     ({"input": {"text": "no"}}, "expected"),
     ({"input": "fine", "dimensions": 100_000}, "dimensions"),
     ({"input": "fine", "encoding_format": "int8"}, "encoding_format"),
