@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from modelrunner.cli.commands import bench, engines, launch, models, run, system
-from modelrunner.cli.commands import launch_tools
+from modelrunner.cli.commands import batches, bench, engines, launch, models, run, system
+from modelrunner.cli.commands import launch_tools, requests
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.settings import Settings
 
@@ -52,6 +52,8 @@ app.command()(bench.bench)
 launch.register(app)
 launch_tools.register(launch.launch_app)
 system.register(app)
+batches.register(app)
+requests.register(app)
 
 
 def _fail(message: str, status: int) -> None:

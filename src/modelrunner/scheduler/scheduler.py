@@ -25,15 +25,18 @@ from modelrunner.core.errors import (
     ModelNotFound,
     ModelRunnerError,
 )
-from modelrunner.engines.base import ModelFiles, RunnerConfig, RunnerMode
-from modelrunner.scheduler.admission import Place
+from modelrunner.engines.base import Engine, ModelFiles, RunnerConfig, RunnerMode
+from modelrunner.scheduler.admission import Place, Yielding
+from modelrunner.scheduler.api_shapes import configuration_entry, runner_entry
 from modelrunner.scheduler.keep_alive import parse_keep_alive
-from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory
+from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, describe_model
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
-from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, SlotKey, runner_config, runner_mode
+from modelrunner.scheduler.placement import eviction_victims
+from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, SlotKey, runner_config, runner_mode, trained_context
 from modelrunner.settings import Settings
-from modelrunner.store.models import StoredModel, display_name
+from modelrunner.store.gguf_header import GGUFFormatError, read_pooling, read_special_tokens
+from modelrunner.store.models import Bundle, StoredModel, display_name
 from modelrunner.store.store import ModelStore
 
 __all__ = ["Lease", "Reservation", "RunnerSlot", "Scheduler"]
@@ -46,7 +49,7 @@ LoadObserver = Callable[[str, float], None]
 
 
 class Scheduler:
-    def __init__(self, store: ModelStore, engine: Any, settings: Settings, *,
+    def __init__(self, store: ModelStore, engine: Engine, settings: Settings, *,
                  on_load: LoadObserver | None = None) -> None:
         self._store = store
         self._engine = engine
@@ -66,6 +69,10 @@ class Scheduler:
     @property
     def backend_name(self) -> str:
         return self._engine.name
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     async def start(self) -> None:
         await asyncio.to_thread(self._configs.load)
@@ -98,17 +105,20 @@ class Scheduler:
     @contextlib.asynccontextmanager
     async def acquire(
         self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True,
-        mode: RunnerMode | None = None,
+        model: StoredModel | None = None, yielding: Yielding | None = None, mode: RunnerMode | None = None,
     ) -> AsyncIterator[Lease]:
         """Lend the runner for `requested`, loading it first if needed and waiting for a free slot.
         `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising).
-        `mode` asks for the model's embedding or reranking runner (None: the configured mode)."""
+        `model`: what `requested` was already resolved to in this request, so it is not resolved again;
+        `yielding` is for background work, which gives its slot up to interactive requests;
+        `mode` asks for the model's embedding or reranking runner (None: the mode configured for it)."""
         if needs_slot:
-            async with await self.reserve(requested, keep_alive=keep_alive, mode=mode) as lease:
+            async with await self.reserve(requested, keep_alive=keep_alive, model=model, yielding=yielding,
+                                          mode=mode) as lease:
                 yield lease
             return
         requested_keep_alive = parse_keep_alive(keep_alive)
-        model = await self.resolve(requested)
+        model = model or await self.resolve(requested)
         slot = await self._ready_slot(model, self._mode(model, mode))
         slot.borrowers += 1  # keeps the runner from being unloaded under this request
         try:
@@ -119,26 +129,33 @@ class Scheduler:
             self._after_use(slot, requested_keep_alive)
 
     async def reserve(self, requested: str, *, keep_alive: str | float | None = None,
+                      model: StoredModel | None = None, yielding: Yielding | None = None,
                       mode: RunnerMode | None = None) -> Reservation:
         """Load the model if needed and take a generation slot or a place in its queue now, so that a full
         queue is refused before a stream has started; `async with` the reservation waits for the slot."""
-        model = await self.resolve(requested)
+        keep_alive_s = parse_keep_alive(keep_alive)  # bad input fails before a slot is taken, never holding one
+        model = model or await self.resolve(requested)
         slot = await self._ready_slot(model, self._mode(model, mode))
-        place = slot.gate.reserve()
-        return Reservation(self._lease_after(place, model, slot, requested, parse_keep_alive(keep_alive)), place)
+        place = slot.gate.reserve(yielding)
+        try:
+            return Reservation(self._lease_after(place, model, slot, requested, keep_alive_s, yielding), place)
+        except BaseException:
+            place.give_up()
+            raise
 
     @contextlib.asynccontextmanager
     async def _lease_after(self, place: Place, model: StoredModel, slot: RunnerSlot, requested: str,
-                           keep_alive_s: float | None) -> AsyncIterator[Lease]:
-        slot = await self._slot_after_wait(place, model, slot)
+                           keep_alive_s: float | None, yielding: Yielding | None) -> AsyncIterator[Lease]:
+        slot = await self._slot_after_wait(place, model, slot, yielding)
         try:
             yield Lease(model=model, runner=slot.runner, requested=requested, label=slot.label,
                         context_size=slot.config.context_size)
         finally:
-            slot.gate.leave()
+            slot.gate.leave(yielding)
             self._after_use(slot, keep_alive_s)
 
-    async def _slot_after_wait(self, place: Place, model: StoredModel, slot: RunnerSlot) -> RunnerSlot:
+    async def _slot_after_wait(self, place: Place, model: StoredModel, slot: RunnerSlot,
+                               yielding: Yielding | None) -> RunnerSlot:
         """The slot `place` queued for, or, if that runner was reaped while this request waited, a slot
         on a fresh one (queueing again there)."""
         while True:
@@ -150,9 +167,9 @@ class Scheduler:
             else:
                 if self._slots.get(slot.key) is slot and slot.runner is not None and slot.runner.is_alive:
                     return slot
-                slot.gate.leave()
+                slot.gate.leave(yielding)
             slot = await self._ready_slot(model, slot.mode)
-            place = slot.gate.reserve()
+            place = slot.gate.reserve(yielding)
 
     def _after_use(self, slot: RunnerSlot, keep_alive_s: float | None) -> None:
         slot.touch()
@@ -162,15 +179,15 @@ class Scheduler:
             self._retire(slot, "keep_alive is 0")
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [slot.describe(self.backend_name) for slot in self._slots.values()]
+        return [runner_entry(slot, self.backend_name) for slot in self._slots.values()]
 
     def memory_in_use_bytes(self) -> int:
         return sum(slot.estimate.total_bytes for slot in self._slots.values())
 
     def worker_log_lines(self) -> dict[str, list[str]]:
         """Recent stderr lines of every loaded worker, by model label."""
-        return {slot.label: list(getattr(slot.runner, "log_lines", [])) for slot in self._slots.values()
-                if slot.runner is not None}
+        return {slot.label if slot.mode == "completion" else f"{slot.label} ({slot.mode})": slot.runner.log_lines
+                for slot in self._slots.values() if slot.runner is not None}
 
     async def unload(self, *, models: list[str] | None = None) -> int:
         """Unload idle runners (all, or those of `models`); runners in use are left alone."""
@@ -196,31 +213,61 @@ class Scheduler:
         loads it with the new settings; a busy one is left alone and the change refused."""
         model = await self.resolve(requested)
         async with self._configuring:
+            await asyncio.to_thread(self._configs.refresh)
             updated = apply_configure_body(self._configs.settings_for(model.id), body)
-            runner_config(model, updated, self._settings)
+            self._check_fits(model, self._budgeted(model, runner_config(model, updated, self._settings, self._engine)))
             slots = [slot for slot in self._slots.values() if slot.model.id == model.id]
             for slot in slots:
                 if not slot.is_idle:
                     raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} "
                                    f"waiting{', loading' if slot.is_loading else ''}); configure it when it is idle")
-            for slot in slots:
+
+            def change(current: ModelSettings) -> ModelSettings:  # on the file's settings, under its lock
+                merged = apply_configure_body(current, body)
+                runner_config(model, merged, self._settings, self._engine)
+                return merged
+
+            updated = await asyncio.to_thread(self._configs.update, model.id, self._label(model), change)
+            for slot in slots:  # after the write: a failed write leaves the runners as they were
                 self._retire(slot, "its configuration changed")
             for key in [key for key in self._failed_loads if key[0] == model.id]:
                 self._failed_loads.pop(key, None)
-            await asyncio.to_thread(self._configs.save, model.id, self._label(model), updated)
         return model, updated
 
     async def configurations(self, requested: str | None = None) -> list[dict[str, Any]]:
-        """Stored configurations, all or that of one model."""
+        """Stored configurations, all or that of one model (with the context it loads with)."""
+        await asyncio.to_thread(self._configs.refresh)
         if requested is not None:
             model = await self.resolve(requested)
-            return [{"model": self._label(model), "id": model.id, **self._configs.settings_for(model.id).to_api()}]
-        return [{"model": entry.get("model"), "id": model_id,
-                 **ModelSettings.from_stored(entry.get("settings", {})).to_api()}
+            return [{**configuration_entry(self._label(model), model.id, self._configs.settings_for(model.id)),
+                     "context-window": self.runner_config_for(model).context_size}]
+        return [configuration_entry(entry.get("model"), model_id, ModelSettings.from_stored(entry.get("settings", {})))
                 for model_id, entry in self._configs.entries().items()]
 
+    def _check_fits(self, model: StoredModel, config: RunnerConfig) -> None:
+        """A configuration whose model can never fit (a context too large, say) is refused up front."""
+        needed = self._engine.estimate_memory(describe_model(model), config).total_bytes
+        if needed > self.memory_budget_bytes:
+            raise InsufficientMemory(
+                f"not enough memory for {self._label(model)} with a context of {config.context_size} tokens: "
+                f"needs {describe_bytes(needed)}, available {describe_bytes(self.memory_budget_bytes)} "
+                "(the whole memory budget)")
+
+    @staticmethod
+    def _warn_if_extended(label: str, model: StoredModel, config: RunnerConfig) -> None:
+        trained = trained_context(model)
+        if trained and config.context_size > trained:
+            logger.warning("%s: context %d is beyond the %d tokens it was trained on; RoPE scaled with YaRN "
+                           "(factor %.2f), expect weaker answers on long prompts", label, config.context_size,
+                           trained, config.context_size / trained)
+
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
-        return runner_config(model, self._configs.settings_for(model.id), self._settings)
+        return self._budgeted(model, runner_config(model, self._configs.settings_for(model.id), self._settings,
+                                                   self._engine))
+
+    def _budgeted(self, model: StoredModel, config: RunnerConfig) -> RunnerConfig:
+        """`config` with the engine's memory extras (llama.cpp's prompt cache) sized from the budget."""
+        return self._engine.within_budget(describe_model(model), config, self.memory_budget_bytes)
 
     def _mode(self, model: StoredModel, requested: RunnerMode | None) -> RunnerMode:
         return runner_mode(self._configs.settings_for(model.id), requested)
@@ -255,45 +302,32 @@ class Scheduler:
             failed = self._failed_loads.get(key)
             if failed is not None and time.monotonic() - failed[0] < FAILED_LOAD_COOLDOWN_S:
                 raise failed[1]
+            await asyncio.to_thread(self._configs.refresh)
             settings = self._configs.settings_for(model.id)
-            config = runner_config(model, settings, self._settings, mode)
+            config = self._budgeted(model, runner_config(model, settings, self._settings, self._engine, mode))
             label = self._label(model)
-            estimate = estimate_memory(model, config)
+            estimate = self._engine.estimate_memory(describe_model(model), config)
             await self._make_room(label, estimate.total_bytes)
+            self._warn_if_extended(label, model, config)
             keep_alive = parse_keep_alive(settings.keep_alive)
             slot = RunnerSlot(model=model, label=label, config=config, estimate=estimate,
                               queue_limit=self._settings.max_queued_requests,
-                              keep_alive_s=self.default_keep_alive_s if keep_alive is None else keep_alive,
-                              mode=config.mode)
+                              keep_alive_s=self.default_keep_alive_s if keep_alive is None else keep_alive)
             slot.loading = asyncio.create_task(self._load(slot))
             self._slots[key] = slot
             return slot
 
     async def _make_room(self, label: str, needed_bytes: int) -> None:
-        budget = self.memory_budget_bytes
-        if needed_bytes > budget:
-            raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
-                                     f"available {describe_bytes(budget)} (the whole memory budget)")
-        while self.memory_in_use_bytes() + needed_bytes > budget:
-            idle = sorted((s for s in self._slots.values() if s.is_idle), key=lambda s: s.last_used_monotonic)
-            if not idle:
-                available = budget - self.memory_in_use_bytes()
-                raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
-                                         f"available {describe_bytes(available)} (the other models are in use)")
-            victim = idle[0]
+        victims = eviction_victims(self._slots.values(), label=label, needed_bytes=needed_bytes,
+                                   budget_bytes=self.memory_budget_bytes)
+        for victim in victims:
             self._slots.pop(victim.key, None)
             await self._stop_slot(victim, f"evicted to make room for {label}")
 
     async def _load(self, slot: RunnerSlot) -> None:
         started = time.monotonic()
         try:
-            bundle = await asyncio.to_thread(self._store.ensure_bundle, slot.model)
-            files = ModelFiles(
-                model_id=slot.model.id,
-                gguf_path=bundle.gguf_path,
-                mmproj_path=bundle.mmproj_path,
-                chat_template_path=bundle.chat_template_path,
-            )
+            files = await asyncio.to_thread(self._model_files, slot.model, slot.mode)
             slot.runner = await self._engine.start(files, slot.config, label=slot.label)
         except ModelRunnerError as exc:
             self._forget(slot)
@@ -311,6 +345,20 @@ class Scheduler:
         logger.info("loaded %s in %.2fs (context %d x %d slots, ~%s)", slot.label, seconds,
                     slot.config.context_size, slot.config.parallel_slots, describe_bytes(slot.estimate.total_bytes))
 
+    def _model_files(self, model: StoredModel, mode: RunnerMode) -> ModelFiles:
+        """What the engine opens for `model` (blocking: reads the GGUF header); the pooling facts only
+        for the embedding and reranking runners that need them."""
+        bundle: Bundle = self._store.ensure_bundle(model)
+        try:
+            special_tokens: tuple[str, ...] | None = tuple(read_special_tokens(bundle.gguf_path))
+        except (OSError, GGUFFormatError) as exc:
+            logger.warning("cannot read the special tokens of %s (%s)", model.short_id, exc)
+            special_tokens = None
+        pooling_type, has_ranking_head = read_pooling(bundle.gguf_path) if mode != "completion" else (None, False)
+        return ModelFiles(model_id=model.id, gguf_path=bundle.gguf_path, mmproj_path=bundle.mmproj_path,
+                          chat_template_path=bundle.chat_template_path, special_tokens=special_tokens,
+                          pooling_type=pooling_type, has_ranking_head=has_ranking_head)
+
     def _forget(self, slot: RunnerSlot) -> None:
         if self._slots.get(slot.key) is slot:
             del self._slots[slot.key]
@@ -323,9 +371,8 @@ class Scheduler:
     def _reap(self, slot: RunnerSlot, reason: str) -> None:
         """A broken runner: kill it, fail its queued requests, let the next request start a fresh one."""
         logger.warning("reaping %s: %s", slot.label, reason)
-        kill = getattr(slot.runner, "kill", None)
-        if kill is not None:
-            kill()
+        if slot.runner is not None:
+            slot.runner.kill()
         slot.gate.fail_waiters(EngineFailed(f"the worker for {slot.label} failed: {reason}", retryable=True))
         self._retire(slot, reason)
 
@@ -366,11 +413,9 @@ class Scheduler:
                     self._reap(slot, f"no answer to {slot.health_failures} health checks")
 
     async def _is_healthy(self, slot: RunnerSlot) -> bool:
-        check = getattr(slot.runner, "is_healthy", None)
-        if check is None:
-            return bool(slot.runner.is_alive)
+        assert slot.runner is not None
         try:
-            return bool(await check(self._settings.health_check_timeout_s))
+            return await slot.runner.is_healthy(self._settings.health_check_timeout_s)
         except Exception:
             return False
 

@@ -1,50 +1,33 @@
-"""Glue between the Responses API and the shared tool strategy: the Responses dialect writes its
-conversation in the Messages shape, and this runs it through the Anthropic route's preparation
-(prompted tools, constrained calls, structured output) and tool-call decoding.
-
-The one place the Responses routes meet generation: when the `generation/` package lands, this module
-is re-pointed at it and nothing else changes."""
+"""The Responses API's way into generation: its dialect writes the conversation in the Messages shape,
+which the Anthropic dialect validates and turns into the ToolingRequest every API hands to
+`generation/` (tools planned there for the runner's capabilities; structured output as an output
+format). Image URLs are inlined or refused here by the runner's policy, as on the other routes."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+import dataclasses
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.requests import Request
 
-from modelrunner.core.chat import EngineChunk
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.core.tools import ToolingRequest
 from modelrunner.dialects.anthropic.protocol import MessagesBody
-from modelrunner.dialects.anthropic.tool_calls import decode_tool_calls
-from modelrunner.dialects.anthropic.translate import PreparedMessages, prepare, to_chat_request
-from modelrunner.scheduler.scheduler import Lease
+from modelrunner.dialects.anthropic.translate import prepare, to_tooling_request
+from modelrunner.scheduler.runner_slot import ResolvedModel
 from modelrunner.server.bodies import describe_validation_error
-from modelrunner.server.generation import StartGeneration
-from modelrunner.server.services import services_of
+from modelrunner.server.image_urls import ImageUrlPolicy, inline_image_urls
+from modelrunner.server.services import Services
 from modelrunner.store import media_types
 
 
-async def prepared_conversation(request: Request, document: dict[str, Any]) -> PreparedMessages:
-    """Validate the Messages-shaped conversation and resolve the model before anything is sent."""
+async def tooling_request(services: Services, document: dict[str, Any]) -> tuple[ToolingRequest, ResolvedModel]:
+    """Validate the Messages-shaped conversation and resolve the model (once) before anything is sent."""
     try:
         body = MessagesBody.model_validate(document)
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(exc), param="input") from None
-    stored = await services_of(request).scheduler.resolve(body.model)
-    return prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ)))
-
-
-def generate(request: Request, prepared: PreparedMessages) -> StartGeneration:
-    """Pick native or prompted tools once the runner is known, then stream chunks with calls decoded."""
-
-    async def chunks(lease: Lease) -> AsyncIterator[EngineChunk]:
-        native = bool(prepared.tools) and await services_of(request).template_tools.renders_tools(lease.runner)
-        translation = to_chat_request(prepared, native_tools=native)
-        async with contextlib.aclosing(lease.runner.chat(translation.chat)) as engine:
-            async with contextlib.aclosing(decode_tool_calls(engine, translation)) as decoded:  # type: ignore[type-var]
-                async for chunk in decoded:
-                    yield chunk
-
-    return chunks
+    stored = await services.scheduler.resolve(body.model)
+    tooling = to_tooling_request(prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ))))
+    policy = ImageUrlPolicy.from_settings(services.settings)
+    return dataclasses.replace(tooling, chat=await inline_image_urls(tooling.chat, policy)), stored

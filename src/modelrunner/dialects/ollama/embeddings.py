@@ -8,6 +8,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from modelrunner.core.embedding import Embeddings, shorten
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.core.limits import TEXT_CHARS_MAX
 
 MAX_INPUTS = 2048
 
@@ -41,12 +42,21 @@ def embed_inputs(value: Any, *, max_inputs: int = MAX_INPUTS) -> list[str]:
         raise InvalidRequest("input: may not be empty, nor contain an empty string", param="input")
     if len(items) > max_inputs:
         raise InvalidRequest(f"input: at most {max_inputs} inputs per request, got {len(items)}", param="input")
+    _check_lengths(items, "input")
     return items
+
+
+def _check_lengths(texts: list[str], field: str) -> None:
+    for n, text in enumerate(texts):
+        if len(text) > TEXT_CHARS_MAX:
+            raise InvalidRequest(f"{field}[{n}]: at most {TEXT_CHARS_MAX} characters, got {len(text)}", param=field)
 
 
 def prompt_input(prompt: str | None) -> list[str]:
     if not prompt:
         raise InvalidRequest("prompt: may not be empty", param="prompt")
+    if len(prompt) > TEXT_CHARS_MAX:
+        raise InvalidRequest(f"prompt: at most {TEXT_CHARS_MAX} characters, got {len(prompt)}", param="prompt")
     return [prompt]
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelrunner.core.embedding import EmbeddingInput, Embeddings, shorten
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.core.limits import TEXT_CHARS_MAX, TOKEN_IDS_MAX
 
 MAX_INPUTS = 2048
 """OpenAI's own limit on inputs per request: a request is one batch on one runner, so it is bounded."""
@@ -30,6 +31,8 @@ class EmbeddingsBody(BaseModel):
 def _token_ids(value: list[Any], where: str) -> list[int]:
     if not value:
         raise InvalidRequest(f"{where}: an input may not be empty", param="input")
+    if len(value) > TOKEN_IDS_MAX:
+        raise InvalidRequest(f"{where}: at most {TOKEN_IDS_MAX} token ids, got {len(value)}", param="input")
     for item in value:
         if not isinstance(item, int) or isinstance(item, bool):
             raise InvalidRequest(f"{where}: token ids must be integers, got {item!r}", param="input")
@@ -44,6 +47,8 @@ def _text(value: Any, where: str) -> str:
                              param="input")
     if not value:
         raise InvalidRequest(f"{where}: an input may not be an empty string", param="input")
+    if len(value) > TEXT_CHARS_MAX:
+        raise InvalidRequest(f"{where}: at most {TEXT_CHARS_MAX} characters, got {len(value)}", param="input")
     return value
 
 

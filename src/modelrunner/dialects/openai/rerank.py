@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelrunner.core.embedding import RankScores
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.core.limits import TEXT_CHARS_MAX
 
 MAX_DOCUMENTS = 1024
 
@@ -17,8 +18,9 @@ class RerankBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)
-    query: str = Field(min_length=1)
+    query: str = Field(min_length=1, max_length=TEXT_CHARS_MAX)
     documents: list[Any] = Field(min_length=1)
+    """Bounded in `document_texts`, with the count in the message."""
     top_n: int | None = Field(default=None, ge=1)
     return_documents: bool = False
 
@@ -33,6 +35,9 @@ def document_texts(documents: list[Any], *, max_documents: int = MAX_DOCUMENTS) 
         text = document.get("text") if isinstance(document, dict) else document
         if not isinstance(text, str) or not text:
             raise InvalidRequest(f"documents[{n}]: expected a non-empty string or {{\"text\": ...}}",
+                                 param="documents")
+        if len(text) > TEXT_CHARS_MAX:
+            raise InvalidRequest(f"documents[{n}]: at most {TEXT_CHARS_MAX} characters, got {len(text)}",
                                  param="documents")
         texts.append(text)
     return texts

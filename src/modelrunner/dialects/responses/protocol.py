@@ -6,19 +6,23 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelrunner.core.limits import TEXT_CHARS_MAX
+
 MAX_INPUT_ITEMS = 4096
+MAX_TOOLS = 512
 
 
 class ResponsesBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)
-    input: str | list[dict[str, Any]] = Field(default="", max_length=MAX_INPUT_ITEMS)
-    instructions: str | None = None
+    input: str | list[Any] = ""
+    """Bounded in `translate.input_items` (length of the text, number of items), with the field named."""
+    instructions: str | None = Field(default=None, max_length=TEXT_CHARS_MAX)
     previous_response_id: str | None = None
     store: bool = True
     stream: bool = False
-    tools: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     text: dict[str, Any] | None = None

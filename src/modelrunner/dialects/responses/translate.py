@@ -12,7 +12,8 @@ import orjson
 
 from modelrunner.core.errors import InvalidRequest, Unsupported
 from modelrunner.dialects.responses.ids import new_id
-from modelrunner.dialects.responses.protocol import ResponsesBody
+from modelrunner.core.limits import TEXT_CHARS_MAX
+from modelrunner.dialects.responses.protocol import MAX_INPUT_ITEMS, ResponsesBody
 
 Item = dict[str, Any]
 DEFAULT_MAX_OUTPUT_TOKENS = 32768
@@ -64,6 +65,9 @@ def _checked_item(item: Any, where: str) -> Item:
 
 def input_items(body: ResponsesBody) -> list[Item]:
     """This request's input as items, each with an id, as `input_items` lists them."""
+    limit, unit = (TEXT_CHARS_MAX, "characters") if isinstance(body.input, str) else (MAX_INPUT_ITEMS, "items")
+    if len(body.input) > limit:
+        raise InvalidRequest(f"input: at most {limit} {unit}, got {len(body.input)}", param="input")
     if isinstance(body.input, str):
         if not body.input:
             return []

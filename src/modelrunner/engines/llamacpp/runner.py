@@ -6,7 +6,6 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,13 +21,13 @@ from modelrunner.core.chat import (
     Usage,
 )
 from modelrunner.core.embedding import EmbeddingInput, Embeddings, RankScores
-from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported
+from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, ModelRunnerError, Unsupported
+from modelrunner.engines.base import Capabilities, RunnerMode
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.prompt_tokens import PromptTokenCounter
 from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk
 from modelrunner.engines.sse_lines import iter_lines
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
-from modelrunner.store.gguf_header import GGUFFormatError, read_special_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +36,22 @@ _ERROR_PREFIX = b"error: "
 _DONE = b"[DONE]"
 _MEDIA_FETCH_FAILED = "cannot make GET request"
 _INPUT_TOO_LARGE = re.compile(r"input \((?P<tokens>\d+) tokens\) is too large")
+# llama.cpp answers a 500 when it cannot read the request it was given (its JSON accessors throw, its
+# tool and message parsers raise runtime errors): these are the caller's input, so a 400 quoting the reason.
+_INPUT_REJECTIONS = ("[json.exception.", "Failed to parse", "Missing tool", "Unsupported tool type",
+                     "Unsupported content part type", "Invalid ", "Expected ", "Unable to generate parser",
+                     "must be a", "must be an", "must not be", "unsupported type", "is not supported")
+_GRAMMAR_FAILURES = ("empty grammar stack", "failed to parse grammar", "Failed to initialize samplers")
+_PROBE_TOOL_NAME = "modelrunner_probe_tool"
+_PROBE_TOOLS = [{"type": "function", "function": {
+    "name": _PROBE_TOOL_NAME, "description": "probe",
+    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+}}]
+_PROBE_MESSAGES = [{"role": "user", "content": "hello"}]
+_PROBE_CALLS = [*_PROBE_MESSAGES, {"role": "assistant", "content": "", "tool_calls": [
+    {"id": f"call0000{n}", "type": "function", "function": {"name": _PROBE_TOOL_NAME, "arguments": "{}"}}
+    for n in (1, 2)
+]}]
 
 
 def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
@@ -56,10 +71,17 @@ def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Ex
         return ContextOverflow(int(too_large.group("tokens")), 0)
     if _MEDIA_FETCH_FAILED in message:  # llama.cpp fetches image URLs itself and answers a 500 when it cannot
         return InvalidRequest(f"could not fetch an image from its URL ({message}); send it as base64 data instead")
+    if any(failure in message for failure in _GRAMMAR_FAILURES):
+        # An unsatisfiable schema (a minimum above its maximum, say) reaches llama.cpp as a grammar
+        # that cannot accept any token: the request's fault, not the engine's.
+        return InvalidRequest("a JSON schema of this request (a tool's input_schema or the output format) "
+                              f"cannot constrain the model's output: {message}")
     if kind == "not_supported_error" or status == 501:
         return Unsupported(message)
     if status == 400 or kind == "invalid_request_error":
         return InvalidRequest(message)
+    if any(marker in message for marker in _INPUT_REJECTIONS):
+        return InvalidRequest(f"the engine refused the request: {message}")
     return EngineFailed(f"{label}: {message}")
 
 
@@ -75,12 +97,15 @@ def _usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
 
 
 class LlamaCppRunner:
-    def __init__(self, worker: WorkerProcess, *, label: str, gguf_path: Path, has_vision: bool) -> None:
+    def __init__(self, worker: WorkerProcess, *, label: str, special_tokens: tuple[str, ...] | None,
+                 has_vision: bool, mode: RunnerMode = "completion") -> None:
         assert worker.url is not None
         self._worker = worker
         self._label = label
-        self._gguf_path = gguf_path
+        self._special_token_texts = special_tokens
         self._has_vision = has_vision
+        self._mode = mode
+        self._capabilities: Capabilities | None = None
         self._prompt_tokens = PromptTokenCounter(self._tokenize, self._special_tokens)
         self._client = httpx.AsyncClient(
             base_url=worker.url,
@@ -96,6 +121,32 @@ class LlamaCppRunner:
     @property
     def has_vision(self) -> bool:
         return self._has_vision
+
+    async def capabilities(self) -> Capabilities:
+        if self._capabilities is None:
+            renders_tools = await self._renders_tools()
+            self._capabilities = Capabilities(renders_tools=renders_tools, vision=self._has_vision,
+                                              embeddings=self._mode == "embedding",
+                                              renders_parallel_calls=renders_tools
+                                              and await self._renders_parallel_calls())
+        return self._capabilities
+
+    async def _renders_tools(self) -> bool:
+        """Templates that know nothing of tools ignore them silently: render a probe conversation with
+        and without a tool, and see whether the tool shows."""
+        plain = await self.render_prompt(ChatRequest(model="probe", messages=_PROBE_MESSAGES))
+        with_tool = await self.render_prompt(ChatRequest(model="probe", messages=_PROBE_MESSAGES,
+                                                         tools=_PROBE_TOOLS, tool_choice="auto"))
+        return with_tool != plain and _PROBE_TOOL_NAME in with_tool
+
+    async def _renders_parallel_calls(self) -> bool:
+        """Whether the template renders two calls in one assistant turn: Llama 3.x's raises instead."""
+        try:
+            await self.render_prompt(ChatRequest(model="probe", messages=_PROBE_CALLS, tools=_PROBE_TOOLS,
+                                                 tool_choice="auto"))
+        except ModelRunnerError:
+            return False
+        return True
 
     @property
     def pid(self) -> int:
@@ -179,11 +230,10 @@ class LlamaCppRunner:
         return RankScores(scores=scores, prompt_tokens=int((answer.get("usage") or {}).get("prompt_tokens") or 0))
 
     async def _special_tokens(self) -> list[str]:
-        try:
-            return await asyncio.to_thread(read_special_tokens, self._gguf_path)
-        except (OSError, GGUFFormatError) as exc:
-            logger.warning("cannot read the special tokens of %s (%s): counting whole prompts", self._label, exc)
+        if self._special_token_texts is None:
+            logger.warning("the special tokens of %s are unknown: counting whole prompts", self._label)
             return []
+        return list(self._special_token_texts)
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:

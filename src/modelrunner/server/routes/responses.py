@@ -14,14 +14,18 @@ from modelrunner.core.errors import InvalidRequest, ModelRunnerError
 from modelrunner.dialects.responses.protocol import ResponsesBody
 from modelrunner.dialects.responses.stream import ResponseEncoder
 from modelrunner.dialects.responses.translate import input_items, messages_body
-from modelrunner.server import responses_generation
+from modelrunner.generation import context as generation
+from modelrunner.generation.context import Generation
+from modelrunner.server.apis import OPENAI_ROUTE
 from modelrunner.server.bodies import read_body
-from modelrunner.server.generation import open_generation
+from modelrunner.server.preload import is_preload_only, preload_response
+from modelrunner.server.recording import generation_observer
 from modelrunner.server.responses import json_response
+from modelrunner.server.responses_generation import tooling_request
 from modelrunner.server.services import services_of
 from modelrunner.server.streaming import event_stream_response
 
-router = APIRouter()
+router = APIRouter(route_class=OPENAI_ROUTE)
 
 MAX_LISTED_ITEMS = 100
 
@@ -37,35 +41,37 @@ def _error_event(encoder: ResponseEncoder) -> Callable[[ModelRunnerError], bytes
 async def create_response(request: Request) -> Response:
     body = await read_body(request, ResponsesBody)
     request.state.model = body.model
+    if is_preload_only(request.headers):
+        return await preload_response(request, body.model, None)
     services = services_of(request)
     history = services.responses.previous(body.previous_response_id).conversation \
         if body.previous_response_id else []
     items = input_items(body)
-    prepared = await responses_generation.prepared_conversation(request, messages_body(body, history + items))
+    tooling, stored = await tooling_request(services, messages_body(body, history + items))
     encoder = ResponseEncoder(body, emit=body.stream)
 
     def remember() -> None:
         if body.store:
             services.responses.put(encoder.response(), items, history + items + encoder.output)
 
-    generation = await open_generation(services.scheduler, body.model, keep_alive=None,
-                                       start=responses_generation.generate(request, prepared), state=request.state)
+    opened = await Generation.open(services.scheduler, body.model, keep_alive=None, start=generation.chat(tooling),
+                                   record=request.state, model=stored, observer=generation_observer(request.state))
     if not body.stream:
-        async with generation.cleanup:
-            async for chunk in generation.chunks:
+        async with opened.cleanup:
+            async for chunk in opened.chunks:
                 encoder.feed(chunk)
         remember()
         return json_response(encoder.response())
 
     async def events() -> AsyncIterator[bytes]:
         yield encoder.start()
-        async for chunk in generation.chunks:
+        async for chunk in opened.chunks:
             event = encoder.feed(chunk)
             if event:
                 yield event
         remember()
 
-    return event_stream_response(events(), cleanup=generation.cleanup, error_event=_error_event(encoder))
+    return event_stream_response(events(), cleanup=opened.cleanup, error_event=_error_event(encoder))
 
 
 @router.get("/responses/{response_id}")
