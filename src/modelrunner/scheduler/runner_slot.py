@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelrunner.engines.base import Engine, MemoryEstimate, Runner, RunnerConfig, RunnerMode
+from modelrunner.engines.base import RUNNER_MODES, Engine, MemoryEstimate, Runner, RunnerConfig, RunnerMode
 from modelrunner.scheduler.admission import AdmissionGate, Place
 from modelrunner.scheduler.keep_alive import DEFAULT_KEEP_ALIVE_S
 from modelrunner.scheduler.model_config import ModelSettings
@@ -123,7 +123,7 @@ def runner_mode(settings: ModelSettings, requested: RunnerMode | None) -> Runner
     """The mode a request needs, else the one configured for the model, else completion."""
     if requested is not None:
         return requested
-    return settings.mode if settings.mode in ("embedding", "reranking") else "completion"  # type: ignore[return-value]
+    return next((mode for mode in RUNNER_MODES if mode == settings.mode), "completion")
 
 
 def runner_config(model: StoredModel, settings: ModelSettings, defaults: Settings, engine: Engine,
