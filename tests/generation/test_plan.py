@@ -13,7 +13,7 @@ from modelrunner.dialects.ollama.protocol import ChatBody
 from modelrunner.dialects.ollama.translate import to_chat_request as ollama_request
 from modelrunner.dialects.openai.protocol import ChatCompletionsBody
 from modelrunner.dialects.openai.translate import to_chat_request as openai_request
-from modelrunner.generation.plan import ToolPlan, plan_tools
+from modelrunner.generation.plan import ToolPlan, engine_tool_id, plan_tools
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",
@@ -80,7 +80,8 @@ def test_strict_functions_constrain_prompted_calls() -> None:
 def test_tool_results_reach_the_template_as_tool_messages_or_as_text() -> None:
     native = openai_plan(messages=LOOP, tools=[WEATHER])
     assert [m["role"] for m in native.chat.messages] == ["user", "assistant", "tool"]
-    assert native.chat.messages[2] == {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
+    assert native.chat.messages[2] == {"role": "tool", "tool_call_id": engine_tool_id("call_1"), "content": "sunny"}
+    assert native.chat.messages[1]["tool_calls"][0]["id"] == engine_tool_id("call_1")
     prompted = openai_plan(native=False, messages=LOOP, tools=[WEATHER])
     assert [m["role"] for m in prompted.chat.messages] == ["system", "user", "assistant", "user"]
     assert prompted.chat.messages[2]["content"] == '<tool_call>{"name":"get_weather","input":{"city":"Paris"}}</tool_call>'
