@@ -79,6 +79,8 @@ def test_the_embedding_runner_is_its_own_runner_in_ps(client: openai.OpenAI, ser
     assert {"embedding", "completion"} <= {runner["mode"] for runner in tiny}
     assert len({runner["pid"] for runner in tiny}) == len(tiny)  # a worker process each
     assert all(runner["memory"] for runner in tiny)
+    prompt_cache = {runner["mode"]: runner["memory"]["prompt_cache"] for runner in tiny}
+    assert prompt_cache["embedding"] == 0 < prompt_cache["completion"]  # nothing of an embedding is reused
 
 
 @pytest.mark.parametrize(("body", "fragment"), [
