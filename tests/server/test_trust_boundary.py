@@ -392,6 +392,11 @@ def anthropic_image(url: str) -> dict[str, Any]:
         {"type": "image", "source": {"type": "url", "url": url}}, {"type": "text", "text": "What is this?"}]}]}
 
 
+def responses_image(url: str) -> dict[str, Any]:
+    return {"model": VISION_MODEL, "max_output_tokens": 8, "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "What is this?"}, {"type": "input_image", "image_url": url}]}]}
+
+
 @pytest.mark.parametrize("url", ["https://images.example/cat.png", "http://203.0.113.9/cat.png",
                                  "file:///etc/passwd", "ftp://files.example/cat.png"])
 def test_by_default_image_urls_are_refused(server: RunningServer, url: str) -> None:
@@ -419,7 +424,8 @@ def test_image_urls_to_private_addresses_are_never_fetched(http: httpx.Client,
     url = f"http://{host}:{port}/secret.png"
     for path, body, envelope in [("/v1/chat/completions", openai_image(url), "openai"),
                                  ("/v1/messages", anthropic_image(url), "anthropic"),
-                                 ("/v1/messages/count_tokens", anthropic_image(url), "anthropic")]:
+                                 ("/v1/messages/count_tokens", anthropic_image(url), "anthropic"),
+                                 ("/v1/responses", responses_image(url), "openai")]:
         response = http.post(path, json=body)
         assert response.status_code == 400, response.text
         error = response.json()["error"]

@@ -7,7 +7,8 @@ from pathlib import Path
 import gguf
 import pytest
 
-from modelrunner.store.gguf_header import ARRAY_ITEMS_KEPT, GGUFFormatError, read_gguf_header
+from modelrunner.store.gguf_header import ARRAY_ITEMS_KEPT, GGUFFormatError, read_gguf_header, read_pooling
+from tests.support.tiny_reranker import POOLING_RANK, write_tiny_reranker_gguf
 from modelrunner.store.gguf_metadata import read_gguf_summary
 
 
@@ -49,3 +50,8 @@ def test_a_file_that_is_not_gguf_is_refused(tmp_path: Path) -> None:
     other.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
     with pytest.raises(GGUFFormatError, match="magic"):
         read_gguf_header(other)
+
+
+def test_pooling_facts_of_a_chat_model_and_a_reranker(tiny_gguf: Path, tmp_path: Path) -> None:
+    assert read_pooling(tiny_gguf) == (None, False)
+    assert read_pooling(write_tiny_reranker_gguf(tmp_path / "reranker.gguf")) == (POOLING_RANK, True)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from modelrunner.cli.commands import batches, bench, engines, launch, models, run, system
-from modelrunner.cli.commands import requests
+from modelrunner.cli.commands import launch_tools, requests
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.settings import Settings
 
@@ -50,6 +50,7 @@ models.register(app)
 engines.register(app)
 app.command()(bench.bench)
 launch.register(app)
+launch_tools.register(launch.launch_app)
 system.register(app)
 batches.register(app)
 requests.register(app)

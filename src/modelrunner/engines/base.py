@@ -7,16 +7,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk
+from modelrunner.core.embedding import EmbeddingInput, Embeddings, RankScores
+
+RunnerMode = Literal["completion", "embedding", "reranking"]
+"""What a runner is started for: a model may have one runner per mode, each loaded on demand."""
+RUNNER_MODES: tuple[RunnerMode, ...] = ("completion", "embedding", "reranking")
 
 
 @dataclass(frozen=True)
 class RunnerConfig:
     """How to run one model: the per-model settings the scheduler resolved. `runtime_settings` are the
     engine's own, as its `parse_runtime_flags` produced them; the other fields mean the same to every
-    engine (`reasoning` False: the model must not think; `embedding`: serve embeddings, not chat)."""
+    engine (`reasoning` False: the model must not think; `mode`: serve chat, embeddings or reranking)."""
 
     context_size: int
     parallel_slots: int = 4
@@ -24,7 +29,7 @@ class RunnerConfig:
     reasoning_budget_tokens: int | None = None
     runtime_settings: dict[str, Any] = field(default_factory=dict)
     reasoning: bool | None = None
-    embedding: bool = False
+    mode: RunnerMode = "completion"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class ModelFiles:
     chat_template_path: Path | None = None
     special_tokens: tuple[str, ...] | None = None
     """The tokenizer's control tokens when the store could read them (None: unknown)."""
+    pooling_type: int | None = None
+    """The sentence pooling the GGUF declares (`{arch}.pooling_type`), read for embedding and reranking runners."""
+    has_ranking_head: bool = False
+    """The GGUF has a classifier output (a reranker's), read for reranking runners."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,14 @@ class Runner(Protocol):
 
     def kill(self) -> None:
         """Stop at once, without waiting: the runner is broken."""
+        ...
+
+    async def embed(self, inputs: list[EmbeddingInput], *, truncate: bool, context_size: int) -> Embeddings:
+        """Normalised vectors for `inputs`, in order (an embedding-mode runner only)."""
+        ...
+
+    async def rank(self, query: str, documents: list[str], *, context_size: int) -> RankScores:
+        """One relevance score per document, in order (a reranking-mode runner only)."""
         ...
 
     async def stop(self) -> None: ...

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.engines.base import RUNNER_MODES
 from modelrunner.engines.registry import parse_runtime_flags
 from modelrunner.scheduler.keep_alive import parse_keep_alive
 from modelrunner.store.files import write_atomically
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG_FILENAME = "modelrunner-config.json"
 CONFIG_LOCK_FILENAME = ".modelrunner-config.lock"
-MODES = ("completion", "embedding")
+MODES = RUNNER_MODES
 RUNTIME_FLAGS_PARAM = "runtime-flags"
 MAX_CONTEXT_SIZE = 1 << 20
 

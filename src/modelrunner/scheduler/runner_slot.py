@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelrunner.engines.base import Engine, MemoryEstimate, Runner, RunnerConfig
+from modelrunner.engines.base import RUNNER_MODES, Engine, MemoryEstimate, Runner, RunnerConfig, RunnerMode
 from modelrunner.scheduler.admission import AdmissionGate, Place
 from modelrunner.scheduler.keep_alive import DEFAULT_KEEP_ALIVE_S
 from modelrunner.scheduler.model_config import ModelSettings
@@ -17,6 +17,8 @@ from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel
 
 FALLBACK_CONTEXT_SIZE = 4096
+SlotKey = tuple[str, str]
+"""A runner is one model in one mode: (model ID, mode)."""
 ResolvedModel = StoredModel
 """What `Scheduler.resolve` returns for a client's model name, and what it takes back to skip resolving."""
 
@@ -31,7 +33,6 @@ class RunnerSlot:
     estimate: MemoryEstimate
     queue_limit: int
     keep_alive_s: float = DEFAULT_KEEP_ALIVE_S
-    mode: str = "completion"
     loading: asyncio.Task[Any] | None = None
     runner: Runner | None = None
     health_failures: int = 0
@@ -51,6 +52,14 @@ class RunnerSlot:
     def is_idle(self) -> bool:
         """Loaded, with nothing running, waiting or borrowing it: safe to stop."""
         return not self.is_loading and self.gate.is_idle and self.borrowers == 0
+
+    @property
+    def mode(self) -> RunnerMode:
+        return self.config.mode
+
+    @property
+    def key(self) -> SlotKey:
+        return self.model.id, self.mode
 
     def touch(self) -> None:
         self.last_used_monotonic = time.monotonic()
@@ -110,10 +119,19 @@ def trained_context(model: StoredModel) -> int | None:
         return None
 
 
-def runner_config(model: StoredModel, settings: ModelSettings, defaults: Settings, engine: Engine) -> RunnerConfig:
+def runner_mode(settings: ModelSettings, requested: RunnerMode | None) -> RunnerMode:
+    """The mode a request needs, else the one configured for the model, else completion."""
+    if requested is not None:
+        return requested
+    return next((mode for mode in RUNNER_MODES if mode == settings.mode), "completion")
+
+
+def runner_config(model: StoredModel, settings: ModelSettings, defaults: Settings, engine: Engine,
+                  mode: RunnerMode | None = None) -> RunnerConfig:
     """Stored settings first, then the model's packaged context size, then the server's defaults; the
     engine validates the runtime flags, which raise InvalidRequest naming the first it refuses. Only an
-    explicit context (configured or packaged) goes past the trained one, with YaRN RoPE scaling."""
+    explicit context (configured or packaged) goes past the trained one, with YaRN RoPE scaling.
+    `mode`: the runner a request needs (None: the mode configured for the model)."""
     flags = engine.parse_runtime_flags(settings.runtime_flags)
     context = (settings.context_size or model.context_size
                or min(trained_context(model) or FALLBACK_CONTEXT_SIZE, defaults.context_size_cap))
@@ -130,5 +148,5 @@ def runner_config(model: StoredModel, settings: ModelSettings, defaults: Setting
         reasoning_budget_tokens=budget,
         runtime_settings=runtime_settings,
         reasoning=settings.reasoning,
-        embedding=settings.mode == "embedding",
+        mode=runner_mode(settings, mode),
     )

@@ -25,7 +25,7 @@ from modelrunner.core.errors import (
     ModelNotFound,
     ModelRunnerError,
 )
-from modelrunner.engines.base import Engine, ModelFiles, RunnerConfig
+from modelrunner.engines.base import Engine, ModelFiles, RunnerConfig, RunnerMode
 from modelrunner.scheduler.admission import Place, Yielding
 from modelrunner.scheduler.api_shapes import configuration_entry, runner_entry
 from modelrunner.scheduler.keep_alive import parse_keep_alive
@@ -33,9 +33,9 @@ from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, d
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
 from modelrunner.scheduler.placement import eviction_victims
-from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config, trained_context
+from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, SlotKey, runner_config, runner_mode, trained_context
 from modelrunner.settings import Settings
-from modelrunner.store.gguf_header import GGUFFormatError, read_special_tokens
+from modelrunner.store.gguf_header import GGUFFormatError, read_pooling, read_special_tokens
 from modelrunner.store.models import Bundle, StoredModel, display_name
 from modelrunner.store.store import ModelStore
 
@@ -57,8 +57,8 @@ class Scheduler:
         self._on_load = on_load
         self._names = ModelNameResolver(settings.model_aliases, settings.default_model)
         self._configs = ModelConfigFile(store.root)
-        self._slots: dict[str, RunnerSlot] = {}
-        self._failed_loads: dict[str, tuple[float, ModelRunnerError]] = {}
+        self._slots: dict[SlotKey, RunnerSlot] = {}
+        self._failed_loads: dict[SlotKey, tuple[float, ModelRunnerError]] = {}
         self._placement = asyncio.Lock()
         self._configuring = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -105,19 +105,21 @@ class Scheduler:
     @contextlib.asynccontextmanager
     async def acquire(
         self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True,
-        model: StoredModel | None = None, yielding: Yielding | None = None,
+        model: StoredModel | None = None, yielding: Yielding | None = None, mode: RunnerMode | None = None,
     ) -> AsyncIterator[Lease]:
         """Lend the runner for `requested`, loading it first if needed and waiting for a free slot.
         `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising).
         `model`: what `requested` was already resolved to in this request, so it is not resolved again;
-        `yielding` is for background work, which gives its slot up to interactive requests."""
+        `yielding` is for background work, which gives its slot up to interactive requests;
+        `mode` asks for the model's embedding or reranking runner (None: the mode configured for it)."""
         if needs_slot:
-            async with await self.reserve(requested, keep_alive=keep_alive, model=model, yielding=yielding) as lease:
+            async with await self.reserve(requested, keep_alive=keep_alive, model=model, yielding=yielding,
+                                          mode=mode) as lease:
                 yield lease
             return
         requested_keep_alive = parse_keep_alive(keep_alive)
         model = model or await self.resolve(requested)
-        slot = await self._ready_slot(model)
+        slot = await self._ready_slot(model, self._mode(model, mode))
         slot.borrowers += 1  # keeps the runner from being unloaded under this request
         try:
             yield Lease(model=model, runner=slot.runner, requested=requested, label=slot.label,
@@ -127,12 +129,13 @@ class Scheduler:
             self._after_use(slot, requested_keep_alive)
 
     async def reserve(self, requested: str, *, keep_alive: str | float | None = None,
-                      model: StoredModel | None = None, yielding: Yielding | None = None) -> Reservation:
+                      model: StoredModel | None = None, yielding: Yielding | None = None,
+                      mode: RunnerMode | None = None) -> Reservation:
         """Load the model if needed and take a generation slot or a place in its queue now, so that a full
         queue is refused before a stream has started; `async with` the reservation waits for the slot."""
         keep_alive_s = parse_keep_alive(keep_alive)  # bad input fails before a slot is taken, never holding one
         model = model or await self.resolve(requested)
-        slot = await self._ready_slot(model)
+        slot = await self._ready_slot(model, self._mode(model, mode))
         place = slot.gate.reserve(yielding)
         try:
             return Reservation(self._lease_after(place, model, slot, requested, keep_alive_s, yielding), place)
@@ -159,13 +162,13 @@ class Scheduler:
             try:
                 await place.wait()
             except EngineFailed:
-                if self._slots.get(model.id) is slot:
+                if self._slots.get(slot.key) is slot:
                     raise
             else:
-                if self._slots.get(model.id) is slot and slot.runner is not None and slot.runner.is_alive:
+                if self._slots.get(slot.key) is slot and slot.runner is not None and slot.runner.is_alive:
                     return slot
                 slot.gate.leave(yielding)
-            slot = await self._ready_slot(model)
+            slot = await self._ready_slot(model, slot.mode)
             place = slot.gate.reserve(yielding)
 
     def _after_use(self, slot: RunnerSlot, keep_alive_s: float | None) -> None:
@@ -183,8 +186,8 @@ class Scheduler:
 
     def worker_log_lines(self) -> dict[str, list[str]]:
         """Recent stderr lines of every loaded worker, by model label."""
-        return {slot.label: slot.runner.log_lines for slot in self._slots.values()
-                if slot.runner is not None}
+        return {slot.label if slot.mode == "completion" else f"{slot.label} ({slot.mode})": slot.runner.log_lines
+                for slot in self._slots.values() if slot.runner is not None}
 
     async def unload(self, *, models: list[str] | None = None) -> int:
         """Unload idle runners (all, or those of `models`); runners in use are left alone."""
@@ -201,7 +204,7 @@ class Scheduler:
         victims = [s for s in self._slots.values()
                    if s.is_idle and (model_ids is None or s.model.id in model_ids)]
         for slot in victims:
-            self._slots.pop(slot.model.id, None)
+            self._slots.pop(slot.key, None)
         await asyncio.gather(*(self._stop_slot(slot, "unload requested") for slot in victims))
         return len(victims)
 
@@ -213,10 +216,11 @@ class Scheduler:
             await asyncio.to_thread(self._configs.refresh)
             updated = apply_configure_body(self._configs.settings_for(model.id), body)
             self._check_fits(model, self._budgeted(model, runner_config(model, updated, self._settings, self._engine)))
-            slot = self._slots.get(model.id)
-            if slot is not None and not slot.is_idle:
-                raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} waiting"
-                               f"{', loading' if slot.is_loading else ''}); configure it when it is idle")
+            slots = [slot for slot in self._slots.values() if slot.model.id == model.id]
+            for slot in slots:
+                if not slot.is_idle:
+                    raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} "
+                                   f"waiting{', loading' if slot.is_loading else ''}); configure it when it is idle")
 
             def change(current: ModelSettings) -> ModelSettings:  # on the file's settings, under its lock
                 merged = apply_configure_body(current, body)
@@ -224,9 +228,10 @@ class Scheduler:
                 return merged
 
             updated = await asyncio.to_thread(self._configs.update, model.id, self._label(model), change)
-            if slot is not None:  # after the write: a failed write leaves the runner as it was
+            for slot in slots:  # after the write: a failed write leaves the runners as they were
                 self._retire(slot, "its configuration changed")
-            self._failed_loads.pop(model.id, None)
+            for key in [key for key in self._failed_loads if key[0] == model.id]:
+                self._failed_loads.pop(key, None)
         return model, updated
 
     async def configurations(self, requested: str | None = None) -> list[dict[str, Any]]:
@@ -264,33 +269,42 @@ class Scheduler:
         """`config` with the engine's memory extras (llama.cpp's prompt cache) sized from the budget."""
         return self._engine.within_budget(describe_model(model), config, self.memory_budget_bytes)
 
-    async def _ready_slot(self, model: StoredModel) -> RunnerSlot:
+    def _mode(self, model: StoredModel, requested: RunnerMode | None) -> RunnerMode:
+        return runner_mode(self._configs.settings_for(model.id), requested)
+
+    async def _ready_slot(self, model: StoredModel, mode: RunnerMode) -> RunnerSlot:
+        key = (model.id, mode)
         while True:
-            slot = self._slots.get(model.id)
+            slot = self._slots.get(key)
             if slot is not None and slot.runner is not None and not slot.runner.is_alive:
                 self._reap(slot, "its worker exited")
                 slot = None
             if slot is None:
-                slot = await self._place(model)
+                slot = await self._place(model, mode)
             if slot.runner is not None:
                 return slot
             assert slot.loading is not None
-            await asyncio.shield(slot.loading)
-            if self._slots.get(model.id) is slot and slot.runner is not None:
+            slot.borrowers += 1  # a slot that just loaded is not idle before its waiters have taken it
+            try:
+                await asyncio.shield(slot.loading)
+            finally:
+                slot.borrowers -= 1
+            if self._slots.get(key) is slot and slot.runner is not None:
                 return slot
 
-    async def _place(self, model: StoredModel) -> RunnerSlot:
-        """Register a loading slot for `model` once there is memory for it."""
+    async def _place(self, model: StoredModel, mode: RunnerMode) -> RunnerSlot:
+        """Register a loading slot for `model` in `mode` once there is memory for it."""
+        key = (model.id, mode)
         async with self._placement:
-            existing = self._slots.get(model.id)
+            existing = self._slots.get(key)
             if existing is not None:
                 return existing
-            failed = self._failed_loads.get(model.id)
+            failed = self._failed_loads.get(key)
             if failed is not None and time.monotonic() - failed[0] < FAILED_LOAD_COOLDOWN_S:
                 raise failed[1]
             await asyncio.to_thread(self._configs.refresh)
             settings = self._configs.settings_for(model.id)
-            config = self._budgeted(model, runner_config(model, settings, self._settings, self._engine))
+            config = self._budgeted(model, runner_config(model, settings, self._settings, self._engine, mode))
             label = self._label(model)
             estimate = self._engine.estimate_memory(describe_model(model), config)
             await self._make_room(label, estimate.total_bytes)
@@ -298,33 +312,32 @@ class Scheduler:
             keep_alive = parse_keep_alive(settings.keep_alive)
             slot = RunnerSlot(model=model, label=label, config=config, estimate=estimate,
                               queue_limit=self._settings.max_queued_requests,
-                              keep_alive_s=self.default_keep_alive_s if keep_alive is None else keep_alive,
-                              mode=settings.mode or "completion")
+                              keep_alive_s=self.default_keep_alive_s if keep_alive is None else keep_alive)
             slot.loading = asyncio.create_task(self._load(slot))
-            self._slots[model.id] = slot
+            self._slots[key] = slot
             return slot
 
     async def _make_room(self, label: str, needed_bytes: int) -> None:
         victims = eviction_victims(self._slots.values(), label=label, needed_bytes=needed_bytes,
                                    budget_bytes=self.memory_budget_bytes)
         for victim in victims:
-            self._slots.pop(victim.model.id, None)
+            self._slots.pop(victim.key, None)
             await self._stop_slot(victim, f"evicted to make room for {label}")
 
     async def _load(self, slot: RunnerSlot) -> None:
         started = time.monotonic()
         try:
-            files = await asyncio.to_thread(self._model_files, slot.model)
+            files = await asyncio.to_thread(self._model_files, slot.model, slot.mode)
             slot.runner = await self._engine.start(files, slot.config, label=slot.label)
         except ModelRunnerError as exc:
             self._forget(slot)
-            self._failed_loads[slot.model.id] = (time.monotonic(), exc)
+            self._failed_loads[slot.key] = (time.monotonic(), exc)
             logger.error("could not load %s: %s", slot.label, exc.message)
             raise
         except BaseException:
             self._forget(slot)
             raise
-        self._failed_loads.pop(slot.model.id, None)
+        self._failed_loads.pop(slot.key, None)
         slot.touch()
         seconds = time.monotonic() - started
         if self._on_load is not None:
@@ -332,19 +345,23 @@ class Scheduler:
         logger.info("loaded %s in %.2fs (context %d x %d slots, ~%s)", slot.label, seconds,
                     slot.config.context_size, slot.config.parallel_slots, describe_bytes(slot.estimate.total_bytes))
 
-    def _model_files(self, model: StoredModel) -> ModelFiles:
+    def _model_files(self, model: StoredModel, mode: RunnerMode) -> ModelFiles:
+        """What the engine opens for `model` (blocking: reads the GGUF header); the pooling facts only
+        for the embedding and reranking runners that need them."""
         bundle: Bundle = self._store.ensure_bundle(model)
         try:
             special_tokens: tuple[str, ...] | None = tuple(read_special_tokens(bundle.gguf_path))
         except (OSError, GGUFFormatError) as exc:
             logger.warning("cannot read the special tokens of %s (%s)", model.short_id, exc)
             special_tokens = None
+        pooling_type, has_ranking_head = read_pooling(bundle.gguf_path) if mode != "completion" else (None, False)
         return ModelFiles(model_id=model.id, gguf_path=bundle.gguf_path, mmproj_path=bundle.mmproj_path,
-                          chat_template_path=bundle.chat_template_path, special_tokens=special_tokens)
+                          chat_template_path=bundle.chat_template_path, special_tokens=special_tokens,
+                          pooling_type=pooling_type, has_ranking_head=has_ranking_head)
 
     def _forget(self, slot: RunnerSlot) -> None:
-        if self._slots.get(slot.model.id) is slot:
-            del self._slots[slot.model.id]
+        if self._slots.get(slot.key) is slot:
+            del self._slots[slot.key]
 
     def _retire(self, slot: RunnerSlot, reason: str) -> None:
         """Take `slot` out of service now and stop its worker in the background."""
@@ -392,7 +409,7 @@ class Scheduler:
             results = await asyncio.gather(*(self._is_healthy(slot) for slot in loaded))
             for slot, healthy in zip(loaded, results):
                 slot.health_failures = 0 if healthy else slot.health_failures + 1
-                if slot.health_failures >= HEALTH_FAILURES_BEFORE_REAP and self._slots.get(slot.model.id) is slot:
+                if slot.health_failures >= HEALTH_FAILURES_BEFORE_REAP and self._slots.get(slot.key) is slot:
                     self._reap(slot, f"no answer to {slot.health_failures} health checks")
 
     async def _is_healthy(self, slot: RunnerSlot) -> bool:

@@ -25,6 +25,7 @@ from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.recording import RecordingMiddleware
 from modelrunner.server.routes import anthropic, batches, blobs, engines, inspector, observability, requests
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
+from modelrunner.server.routes import embeddings, responses
 from modelrunner.server.services import Services
 from modelrunner.server.shutdown import ShutdownDrain
 from modelrunner.server.trust import TrustBoundary
@@ -37,6 +38,8 @@ from modelrunner.store.store import ModelStore
 logger = logging.getLogger(__name__)
 
 OPENAI_PREFIXES = ("/engines/v1", "/engines/{backend}/v1", "/v1")
+RESPONSES_PREFIXES = ("/v1", "/engines/v1", "/engines/{backend}/v1", "/engines", "")
+RERANK_PREFIXES = ("", "/v1", "/engines/v1", "/engines", "/engines/{backend}/v1", "/engines/{backend}")
 ANTHROPIC_PREFIXES = ("/v1", "/anthropic/v1", "/engines/v1", "/engines/{backend}/v1")
 BATCH_PREFIXES = ("/v1", "/anthropic/v1")
 API_FALLBACKS = (
@@ -132,6 +135,12 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(openai.router, prefix=prefix)
     for prefix in ANTHROPIC_PREFIXES:
         app.include_router(anthropic.router, prefix=prefix)
+    for prefix in OPENAI_PREFIXES:
+        app.include_router(embeddings.router, prefix=prefix)
+    for prefix in RERANK_PREFIXES:
+        app.include_router(embeddings.rerank_router, prefix=prefix)
+    for prefix in RESPONSES_PREFIXES:
+        app.include_router(responses.router, prefix=prefix)
     app.include_router(anthropic.model_list_router, prefix="/anthropic/v1")
     for prefix in BATCH_PREFIXES:
         app.include_router(batches.router, prefix=prefix)

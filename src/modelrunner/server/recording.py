@@ -26,8 +26,13 @@ RECORDED_PATH_ENDINGS = (
     ("/messages", "anthropic"),
     ("/chat/completions", "openai"),
     ("/completions", "openai"),
+    ("/responses", "openai"),
+    ("/embeddings", "openai"),
+    ("/rerank", "openai"),
+    ("/score", "openai"),
 )
-RECORDED_PATHS = {"/api/chat": "ollama", "/api/generate": "ollama"}
+RECORDED_PATHS = {"/api/chat": "ollama", "/api/generate": "ollama", "/api/embed": "ollama",
+                  "/api/embeddings": "ollama"}
 
 
 def recorded_api(method: str, path: str) -> str | None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
 from modelrunner.core.errors import ModelNotFound
 from modelrunner.scheduler.names import CLAUDE_PREFIX
 from modelrunner.scheduler.scheduler import Scheduler
+from modelrunner.server.response_store import ResponseStore
 from modelrunner.settings import Settings
 from modelrunner.store.distribution import Distribution
 from modelrunner.store.models import StoredModel
@@ -23,6 +24,7 @@ class Services:
     store: ModelStore
     scheduler: Scheduler
     distribution: Distribution
+    responses: ResponseStore = field(default_factory=ResponseStore)
 
     async def list_models(self) -> list[StoredModel]:
         return await asyncio.to_thread(self.store.list_models)

@@ -30,6 +30,7 @@ class GGUFHeader:
     metadata: dict[str, Any] = field(default_factory=dict)
     array_lengths: dict[str, int] = field(default_factory=dict)
     parameter_count: int = 0
+    tensor_names: list[str] = field(default_factory=list)
 
 
 class _Reader:
@@ -104,7 +105,7 @@ def read_gguf_header(path: Path, *, whole_arrays: frozenset[str] = frozenset()) 
             else:
                 header.metadata[key] = reader.value(value_type)
         for _ in range(tensor_count):
-            reader.string()
+            header.tensor_names.append(reader.string())
             dims = reader.unpack("I")
             if dims > _MAX_DIMS:
                 raise GGUFFormatError(f"a tensor with {dims} dimensions is implausible")
@@ -129,3 +130,15 @@ def read_special_tokens(path: Path) -> list[str]:
     types = header.metadata.get(_TOKEN_TYPES_KEY) or []
     special = (TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED)
     return [token for token, kind in zip(tokens, types) if kind in special and token]
+
+
+RANKING_HEAD_TENSORS = frozenset({"cls.weight", "cls.output.weight"})
+
+
+def read_pooling(path: Path) -> tuple[int | None, bool]:
+    """The pooling type the GGUF declares (`{architecture}.pooling_type`, None if it declares none), and
+    whether it has a ranking head (a classifier output tensor), for embedding and reranking runners."""
+    header = read_gguf_header(path)
+    pooling = header.metadata.get(f"{header.metadata.get('general.architecture')}.pooling_type")
+    has_head = bool(RANKING_HEAD_TENSORS.intersection(header.tensor_names))
+    return (int(pooling) if isinstance(pooling, int) else None), has_head

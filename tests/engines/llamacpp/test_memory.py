@@ -50,3 +50,14 @@ def test_per_layer_head_counts_use_the_largest(tmp_path: Path, tiny_gguf: Path) 
     varied = StoredModel(id=model.id, tags=model.tags, manifest=model.manifest, config_document=document)
     config = RunnerConfig(context_size=1024, parallel_slots=1)
     assert estimate_memory(varied, config).kv_cache_bytes == 2 * estimate_memory(model, config).kv_cache_bytes
+
+
+def test_only_completion_runners_get_a_host_prompt_cache(tmp_path: Path, tiny_gguf: Path) -> None:
+    description = describe_model(_tiny(tmp_path, tiny_gguf))
+    budget = 1 << 34
+    chat = memory.with_prompt_cache(description, RunnerConfig(context_size=1024), budget)
+    assert chat.runtime_settings[memory.PROMPT_CACHE_SETTING] > 0
+    for mode in ("embedding", "reranking"):
+        pooled = memory.with_prompt_cache(description, RunnerConfig(context_size=1024, mode=mode), budget)
+        assert pooled.runtime_settings[memory.PROMPT_CACHE_SETTING] == 0
+        assert memory.estimate_memory(description, pooled).prompt_cache_bytes == 0

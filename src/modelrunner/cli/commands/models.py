@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -134,6 +135,27 @@ def rm(
                 print(f"{kind}: {name}")
 
 
+def purge(
+    force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove every model (asking first on a terminal); loaded models are unloaded first.
+
+    Example: modelrunner purge --force
+    """
+    if not force:
+        if not sys.stdin.isatty():
+            raise typer.BadParameter("not a terminal, so nothing to confirm with: pass --force to remove every model")
+        if not typer.confirm("Remove every model from the store?", default=False):
+            print("Nothing removed.")
+            return
+    removed = connect().delete_json("/models/purge")
+    deleted = [name for entry in removed or [] for kind, name in entry.items() if kind == "Deleted"]
+    for entry in removed or []:
+        for kind, name in entry.items():
+            print(f"{kind}: {name}")
+    print(f"Removed {len(deleted)} model(s).")
+
+
 def tag(
     source: Annotated[str, typer.Argument(help="Existing model.")],
     target: Annotated[str, typer.Argument(help="New name, [registry/]org/name[:tag].")],
@@ -200,5 +222,5 @@ def verify(
 def register(app: typer.Typer) -> None:
     app.command("list")(list_models)
     app.command("ls", hidden=True)(list_models)
-    for command in (inspect, pull, push, rm, tag, package, verify):
+    for command in (inspect, pull, push, rm, tag, package, verify, purge):
         app.command()(command)

@@ -9,6 +9,7 @@ from typing import Any
 from modelrunner.core.disk_usage import directory_size_bytes
 from modelrunner.engines.base import MemoryEstimate, ModelDescription, ModelFiles, ParsedFlags, RunnerConfig
 from modelrunner.engines.llamacpp import flags, memory
+from modelrunner.engines.llamacpp.modes import mode_settings
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.runner import LlamaCppRunner
 
@@ -22,8 +23,6 @@ def _worker_settings(config: RunnerConfig) -> dict[str, Any]:
         settings["default_template_kwargs"] = {"enable_thinking": "false"}
     if config.reasoning_budget_tokens is not None:
         settings["sampling.reasoning_budget_tokens"] = config.reasoning_budget_tokens
-    if config.embedding:
-        settings["embedding"] = True
     return settings
 
 
@@ -42,10 +41,11 @@ class LlamaCppEngine:
             "parallel_slots": config.parallel_slots,
             "threads": config.threads,
             "runtime_settings": _worker_settings(config),
+            **mode_settings(files, config.mode, label=label),
         }
         worker = await WorkerProcess.start(worker_config, label=label, timeout_s=self._load_timeout_s)
         return LlamaCppRunner(worker, label=label, special_tokens=files.special_tokens,
-                              has_vision=files.mmproj_path is not None, is_embedding=config.embedding)
+                              has_vision=files.mmproj_path is not None, mode=config.mode)
 
     @staticmethod
     def parse_runtime_flags(raw_flags: list[str]) -> ParsedFlags:

@@ -75,6 +75,10 @@ def with_prompt_cache(model: ModelDescription, config: RunnerConfig, budget_byte
     that a runner never holds more than its estimate says."""
     if PROMPT_CACHE_SETTING in config.runtime_settings:
         return config
+    if config.mode != "completion":
+        # An embedding or rerank input is evaluated once and its cells cleared: nothing to reuse, and
+        # llama.cpp would still save each slot's state to the cache per request (measured: twice the CPU).
+        return replace(config, runtime_settings={**config.runtime_settings, PROMPT_CACHE_SETTING: 0})
     kv_bytes = _kv_cache_bytes(model.metadata, model.architecture, config)
     cache_mib = int(min(kv_bytes, budget_bytes * PROMPT_CACHE_BUDGET_SHARE) // MIB)
     return replace(config, runtime_settings={**config.runtime_settings, PROMPT_CACHE_SETTING: cache_mib})

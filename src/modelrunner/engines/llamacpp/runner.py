@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,8 +20,9 @@ from modelrunner.core.chat import (
     TextDelta,
     Usage,
 )
+from modelrunner.core.embedding import EmbeddingInput, Embeddings, RankScores
 from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, ModelRunnerError, Unsupported
-from modelrunner.engines.base import Capabilities
+from modelrunner.engines.base import Capabilities, RunnerMode
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.prompt_tokens import PromptTokenCounter
 from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk
@@ -33,6 +35,7 @@ _DATA_PREFIX = b"data: "
 _ERROR_PREFIX = b"error: "
 _DONE = b"[DONE]"
 _MEDIA_FETCH_FAILED = "cannot make GET request"
+_INPUT_TOO_LARGE = re.compile(r"input \((?P<tokens>\d+) tokens\) is too large")
 # llama.cpp answers a 500 when it cannot read the request it was given (its JSON accessors throw, its
 # tool and message parsers raise runtime errors): these are the caller's input, so a 400 quoting the reason.
 _INPUT_REJECTIONS = ("[json.exception.", "Failed to parse", "Missing tool", "Unsupported tool type",
@@ -63,6 +66,9 @@ def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Ex
     kind = error.get("type")
     if kind == "exceed_context_size_error":
         return ContextOverflow(int(error.get("n_prompt_tokens") or 0), int(error.get("n_ctx") or 0))
+    too_large = _INPUT_TOO_LARGE.search(message)
+    if too_large is not None:  # an embedding or rerank input longer than the batch, which is the context
+        return ContextOverflow(int(too_large.group("tokens")), 0)
     if _MEDIA_FETCH_FAILED in message:  # llama.cpp fetches image URLs itself and answers a 500 when it cannot
         return InvalidRequest(f"could not fetch an image from its URL ({message}); send it as base64 data instead")
     if any(failure in message for failure in _GRAMMAR_FAILURES):
@@ -92,13 +98,13 @@ def _usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
 
 class LlamaCppRunner:
     def __init__(self, worker: WorkerProcess, *, label: str, special_tokens: tuple[str, ...] | None,
-                 has_vision: bool, is_embedding: bool = False) -> None:
+                 has_vision: bool, mode: RunnerMode = "completion") -> None:
         assert worker.url is not None
         self._worker = worker
         self._label = label
         self._special_token_texts = special_tokens
         self._has_vision = has_vision
-        self._is_embedding = is_embedding
+        self._mode = mode
         self._capabilities: Capabilities | None = None
         self._prompt_tokens = PromptTokenCounter(self._tokenize, self._special_tokens)
         self._client = httpx.AsyncClient(
@@ -120,7 +126,7 @@ class LlamaCppRunner:
         if self._capabilities is None:
             renders_tools = await self._renders_tools()
             self._capabilities = Capabilities(renders_tools=renders_tools, vision=self._has_vision,
-                                              embeddings=self._is_embedding,
+                                              embeddings=self._mode == "embedding",
                                               renders_parallel_calls=renders_tools
                                               and await self._renders_parallel_calls())
         return self._capabilities
@@ -187,8 +193,41 @@ class LlamaCppRunner:
         return await self._prompt_tokens.count(text)
 
     async def _tokenize(self, text: str, *, add_special: bool) -> int:
+        return len(await self._token_ids(text, add_special=add_special))
+
+    async def _token_ids(self, text: str, *, add_special: bool) -> list[int]:
         answer = await self._post("/tokenize", {"content": text, "add_special": add_special, "parse_special": True})
-        return len(answer["tokens"])
+        return list(answer["tokens"])
+
+    async def embed(self, inputs: list[EmbeddingInput], *, truncate: bool, context_size: int) -> Embeddings:
+        """Unit-length vectors from llama.cpp's pooled embeddings. An input longer than the context is
+        refused, or with `truncate` cut to the context's first tokens and evaluated again."""
+        try:
+            answer = await self._post("/v1/embeddings", {"input": inputs, "encoding_format": "float"})
+        except ContextOverflow as exc:
+            if not truncate:
+                raise ContextOverflow(exc.prompt_tokens, context_size) from None
+            answer = await self._post("/v1/embeddings", {"input": await self._truncated(inputs, context_size)})
+        rows = sorted(answer["data"], key=lambda row: row["index"])
+        return Embeddings(vectors=[row["embedding"] for row in rows],
+                          prompt_tokens=int((answer.get("usage") or {}).get("prompt_tokens") or 0))
+
+    async def _truncated(self, inputs: list[EmbeddingInput], context_size: int) -> list[list[int]]:
+        tokens = [item if isinstance(item, list) else await self._token_ids(item, add_special=True)
+                  for item in inputs]
+        return [ids[:context_size] for ids in tokens]
+
+    async def rank(self, query: str, documents: list[str], *, context_size: int) -> RankScores:
+        """Relevance of each document to `query` from the model's ranking head, in document order."""
+        try:
+            answer = await self._post("/v1/rerank", {"query": query, "documents": documents,
+                                                     "top_n": len(documents)})
+        except ContextOverflow as exc:
+            raise ContextOverflow(exc.prompt_tokens, context_size) from None
+        scores = [0.0] * len(documents)
+        for row in answer["results"]:
+            scores[int(row["index"])] = float(row["relevance_score"])
+        return RankScores(scores=scores, prompt_tokens=int((answer.get("usage") or {}).get("prompt_tokens") or 0))
 
     async def _special_tokens(self) -> list[str]:
         if self._special_token_texts is None:

@@ -59,6 +59,8 @@ def build_params(config: dict[str, Any]) -> Any:
     params.endpoint_metrics = True
     params.fit_params = False
     params.ctx_shift = False
+    if config.get("mode") in ("embedding", "reranking"):
+        _pooling_runner(params, config)
     for name, value in (config.get("runtime_settings") or {}).items():
         target = params
         *path, leaf = name.split(".")
@@ -66,6 +68,19 @@ def build_params(config: dict[str, Any]) -> Any:
             target = getattr(target, part)
         setattr(target, leaf, value)
     return params
+
+
+def _pooling_runner(params: Any, config: dict[str, Any]) -> None:
+    """An embedding or reranking runner: one whole input per batch, so any input that fits the
+    context is evaluated; the pooling given, or the one the model declares. The KV cache is unified:
+    with one cache per slot, inputs pooled in the same batch come out different from alone."""
+    import xllamacpp
+
+    params.embedding = True
+    params.kv_unified = True
+    params.n_batch = params.n_ubatch = int(config["context_size"])
+    if config.get("pooling") is not None:
+        params.pooling_type = xllamacpp.llama_pooling_type(int(config["pooling"]))
 
 
 def main(argv: list[str]) -> int:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
 from modelrunner.core.errors import (
+    Conflict,
     EngineFailed,
     InvalidRequest,
     ModelRunnerError,
@@ -230,6 +231,22 @@ async def tag_model(request: Request, name: str) -> Response:
 @router.post("/models/{name:path}/push")
 async def push_model(request: Request, name: str) -> Response:
     return _stream(await services_of(request).distribution.push(name))
+
+
+@router.delete("/models/purge")
+async def purge_models(request: Request) -> Response:
+    """Remove every model, as Docker Model Runner's purge does: idle runners are unloaded first, and
+    while any runner is serving a request nothing is removed."""
+    services = services_of(request)
+    await services.scheduler.unload()
+    busy = services.scheduler.snapshot()
+    if busy:
+        raise Conflict(f"{len(busy)} runner(s) are still serving requests ({', '.join(r['model_name'] for r in busy)}); "
+                       "purge again when they are idle")
+    lines: list[str] = []
+    for model in await services.list_models():
+        lines += await services.distribution.remove(model.id, force=True)
+    return json_response([{kind: value} for kind, _, value in (line.partition(": ") for line in lines)])
 
 
 @router.delete("/models/{name:path}")

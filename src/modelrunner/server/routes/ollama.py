@@ -4,6 +4,7 @@ list, show, running models, pull, delete and version."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,9 +15,18 @@ from starlette.responses import Response, StreamingResponse
 from modelrunner import __version__
 from modelrunner.core.chat import CompletionRequest
 from modelrunner.core.tools import ToolingRequest
-from modelrunner.core.errors import ModelRunnerError, Unsupported
+from modelrunner.core.errors import ModelRunnerError
 from modelrunner.dialects.ollama import models as ollama_models
+from modelrunner.dialects.ollama.embeddings import (
+    EmbedBody,
+    LegacyEmbeddingsBody,
+    embed_answer,
+    embed_inputs,
+    legacy_answer,
+    prompt_input,
+)
 from modelrunner.generation import context as generation
+from modelrunner.generation import pooling
 from modelrunner.generation.context import Generation
 from modelrunner.dialects.ollama.protocol import ChatBody, GenerateBody, ModelBody, PullBody
 from modelrunner.dialects.ollama.pull_progress import ollama_status
@@ -157,7 +167,27 @@ async def version() -> Response:
     return json_response({"version": __version__})
 
 
+def _keep_alive(value: str | int | float | None) -> str | None:
+    return None if value is None else str(value)
+
+
 @router.post("/embed")
+async def embed(request: Request) -> Response:
+    body = await read_body(request, EmbedBody)
+    request.state.model = body.model
+    started_ns = time.monotonic_ns()
+    inputs = embed_inputs(body.input)
+    result = await pooling.embed(services_of(request).scheduler, body.model, list(inputs), truncate=body.truncate,
+                                 keep_alive=_keep_alive(body.keep_alive), record=request.state)
+    return json_response(embed_answer(result, model=body.model, dimensions=body.dimensions,
+                                      total_ns=time.monotonic_ns() - started_ns, load_ns=0))
+
+
 @router.post("/embeddings")
-async def embed() -> Response:
-    raise Unsupported("embeddings are not supported by this runner yet")
+async def embeddings(request: Request) -> Response:
+    body = await read_body(request, LegacyEmbeddingsBody)
+    request.state.model = body.model
+    inputs = prompt_input(body.prompt)
+    result = await pooling.embed(services_of(request).scheduler, body.model, list(inputs), truncate=True,
+                                 keep_alive=_keep_alive(body.keep_alive), record=request.state)
+    return json_response(legacy_answer(result))
