@@ -102,7 +102,8 @@ class LlamaCppRunner:
         self._is_embedding = is_embedding
         self._capabilities: Capabilities | None = None
         self._prompt_tokens = PromptTokenCounter(self._tokenize, self._special_tokens)
-        self._wire = WorkerHttp(worker.url, max_idle=idle_connections)  # generation, rendering, tokenising: the request path
+        # The request path (generation, rendering, tokenising) goes over the lean client.
+        self._wire = WorkerHttp(worker.url, max_idle=idle_connections)
         self._client = httpx.AsyncClient(  # the rest (health checks)
             base_url=worker.url,
             timeout=httpx.Timeout(None, connect=10.0),
