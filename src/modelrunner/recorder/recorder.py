@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 PENDING_EXCHANGES = 256
 """Exchanges waiting to become records; when the recorder falls this far behind, new ones are dropped."""
 RENDER_TIMEOUT_S = 5.0
+INLINE_RECORD_BYTES = 64 * 1024
+"""Exchanges up to this many body and response bytes become records on the event loop, in well under a
+millisecond: a thread hop per request cost more than that. Larger ones are decoded in a thread."""
+INLINE_RECORD_CHUNKS = 2048
 
 
 class RequestRecorder:
@@ -74,7 +78,11 @@ class RequestRecorder:
 
     async def record(self, exchange: Exchange) -> dict[str, Any] | None:
         rendered, prompt_error = await _rendered_prompt(exchange)
-        record = await asyncio.to_thread(build_record, exchange, rendered_prompt=rendered, prompt_error=prompt_error)
+        if _is_small(exchange):
+            record = build_record(exchange, rendered_prompt=rendered, prompt_error=prompt_error)
+        else:
+            record = await asyncio.to_thread(build_record, exchange, rendered_prompt=rendered,
+                                             prompt_error=prompt_error)
         size_bytes = len(orjson.dumps(record))
         model_key = exchange.served_model or exchange.requested_model or "-"
         if not self.book.add(model_key, record, size_bytes):
@@ -82,6 +90,11 @@ class RequestRecorder:
                            exchange.id, size_bytes)
             return None
         return record
+
+
+def _is_small(exchange: Exchange) -> bool:
+    body_bytes = sum(len(part) for part in exchange.body_parts)
+    return body_bytes + exchange.response_bytes <= INLINE_RECORD_BYTES and len(exchange.chunks) <= INLINE_RECORD_CHUNKS
 
 
 async def _rendered_prompt(exchange: Exchange) -> tuple[str | None, str | None]:

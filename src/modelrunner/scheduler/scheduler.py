@@ -45,6 +45,10 @@ logger = logging.getLogger(__name__)
 
 FAILED_LOAD_COOLDOWN_S = 5.0
 HEALTH_FAILURES_BEFORE_REAP = 2
+RESOLVED_FRESH_S = 1.0
+"""How long a name resolved from the store answers from memory: this server's own store changes are
+seen at once (the store's revision), another process's within this long."""
+MAX_RESOLVED_NAMES = 256
 LoadObserver = Callable[[str, float], None]
 
 
@@ -59,6 +63,7 @@ class Scheduler:
         self._configs = ModelConfigFile(store.root)
         self._slots: dict[SlotKey, RunnerSlot] = {}
         self._failed_loads: dict[SlotKey, tuple[float, ModelRunnerError]] = {}
+        self._resolved: dict[str, tuple[int, float, StoredModel]] = {}
         self._placement = asyncio.Lock()
         self._configuring = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -93,7 +98,19 @@ class Scheduler:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     async def resolve(self, requested: str) -> StoredModel:
-        """The stored model a client's name refers to, through aliases and the Claude fallback."""
+        """The stored model a client's name refers to, through aliases and the Claude fallback; in memory
+        (no thread hop) when the name was resolved within RESOLVED_FRESH_S and the store is unchanged."""
+        revision, now = self._store.revision, time.monotonic()
+        known = self._resolved.get(requested)
+        if known is not None and known[0] == revision and now - known[1] < RESOLVED_FRESH_S:
+            return known[2]
+        model = await self._resolve_in_store(requested)
+        if len(self._resolved) >= MAX_RESOLVED_NAMES:  # names are the clients' (any claude-* resolves)
+            self._resolved.clear()
+        self._resolved[requested] = (revision, now, model)
+        return model
+
+    async def _resolve_in_store(self, requested: str) -> StoredModel:
         last_error: ModelRunnerError = ModelNotFound(requested)
         for candidate in self._names.candidates(requested):
             try:

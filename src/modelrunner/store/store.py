@@ -56,6 +56,8 @@ class ModelStore:
         self._index_cache: tuple[tuple[int, int, int], list[dict[str, Any]]] | None = None
         self._documents_cache: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self._lock = InterProcessLock(root / ".modelrunner.lock")
+        self.revision = 0
+        """Counts this process's index writes, so that callers caching lookups know when to drop them."""
 
     @property
     def index_path(self) -> Path:
@@ -171,7 +173,9 @@ class ModelStore:
         return entries
 
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
+        self.revision += 1  # before and after: a lookup running beside the write is not kept either way
         write_atomically(self.index_path, orjson.dumps({"models": entries}, option=orjson.OPT_INDENT_2))
+        self.revision += 1
 
     def _index_for_lookup(self) -> list[dict[str, Any]]:
         """The index for read-only use, re-read only when the file changed (writes replace it, so a

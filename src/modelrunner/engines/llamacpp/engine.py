@@ -45,7 +45,8 @@ class LlamaCppEngine:
         }
         worker = await WorkerProcess.start(worker_config, label=label, timeout_s=self._load_timeout_s)
         return LlamaCppRunner(worker, label=label, special_tokens=files.special_tokens,
-                              has_vision=files.mmproj_path is not None, mode=config.mode)
+                              has_vision=files.mmproj_path is not None, mode=config.mode,
+                              idle_connections=config.parallel_slots)
 
     @staticmethod
     def parse_runtime_flags(raw_flags: list[str]) -> ParsedFlags:

@@ -25,6 +25,7 @@ from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidReques
 from modelrunner.engines.base import Capabilities, RunnerMode
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.prompt_tokens import PromptTokenCounter
+from modelrunner.engines.llamacpp.worker_http import MAX_IDLE_CONNECTIONS, WorkerConnectionError, WorkerHttp
 from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk
 from modelrunner.engines.sse_lines import iter_lines
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
@@ -98,7 +99,8 @@ def _usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
 
 class LlamaCppRunner:
     def __init__(self, worker: WorkerProcess, *, label: str, special_tokens: tuple[str, ...] | None,
-                 has_vision: bool, mode: RunnerMode = "completion") -> None:
+                 has_vision: bool, mode: RunnerMode = "completion",
+                 idle_connections: int = MAX_IDLE_CONNECTIONS) -> None:
         assert worker.url is not None
         self._worker = worker
         self._label = label
@@ -107,7 +109,9 @@ class LlamaCppRunner:
         self._mode = mode
         self._capabilities: Capabilities | None = None
         self._prompt_tokens = PromptTokenCounter(self._tokenize, self._special_tokens)
-        self._client = httpx.AsyncClient(
+        # The request path (generation, rendering, tokenising) goes over the lean client.
+        self._wire = WorkerHttp(worker.url, max_idle=idle_connections)
+        self._client = httpx.AsyncClient(  # the rest (health checks)
             base_url=worker.url,
             timeout=httpx.Timeout(None, connect=10.0),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
@@ -167,6 +171,7 @@ class LlamaCppRunner:
         return response.status_code == 200
 
     async def stop(self) -> None:
+        await self._wire.aclose()
         await self._client.aclose()
         await self._worker.stop()
 
@@ -237,13 +242,12 @@ class LlamaCppRunner:
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = await self._client.post(path, content=orjson.dumps(body),
-                                                headers={"content-type": "application/json"})
-        except httpx.TransportError as exc:
+            status, content = await self._wire.request("POST", path, orjson.dumps(body))
+        except WorkerConnectionError as exc:
             raise self._transport_failure(exc) from exc
-        if response.status_code != 200:
-            raise engine_error(response.status_code, response.content, self._label)
-        return orjson.loads(response.content)
+        if status != 200:
+            raise engine_error(status, content, self._label)
+        return orjson.loads(content)
 
     def _transport_failure(self, exc: Exception) -> EngineFailed:
         if not self.is_alive:
@@ -258,19 +262,21 @@ class LlamaCppRunner:
         usage: Usage | None = None
         last_timings: dict[str, Any] | None = None
         try:
-            async with self._client.stream(
-                "POST", path, content=orjson.dumps(body), headers={"content-type": "application/json"}
-            ) as response:
+            async with self._wire.stream("POST", path, orjson.dumps(body)) as response:
                 if response.status_code != 200:
-                    raise engine_error(response.status_code, await response.aread(), self._label)
-                async for line in iter_lines(response.aiter_raw()):
+                    raise engine_error(response.status_code, await response.read(), self._label)
+                is_done = False
+                async for line in iter_lines(response.chunks()):
+                    if is_done:  # only the end of the framing is left: read, so that the connection is reused
+                        continue
                     if not line.startswith(_DATA_PREFIX):
                         if line.startswith(_ERROR_PREFIX):
                             raise engine_error(500, line[len(_ERROR_PREFIX):], self._label)
                         continue
                     data = line[len(_DATA_PREFIX):]
                     if data == _DONE:
-                        break
+                        is_done = True
+                        continue
                     payload = orjson.loads(data)
                     if "error" in payload:
                         raise engine_error(500, payload, self._label)
@@ -293,7 +299,7 @@ class LlamaCppRunner:
                             usage = chunk
                         else:
                             yield chunk
-        except httpx.TransportError as exc:
+        except WorkerConnectionError as exc:
             await asyncio.sleep(0)
             raise self._transport_failure(exc) from exc
         held = matcher.flush()

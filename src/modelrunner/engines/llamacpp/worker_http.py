@@ -1,0 +1,175 @@
+"""A lean HTTP/1.1 client for the loopback link to one llama.cpp worker: a request written in one send,
+answers read as raw bytes (chunked or sized), nothing decoded, connections kept alive where the worker
+keeps them.
+
+httpx spends about a millisecond of CPU per request on framing, URL and header models and pool
+bookkeeping that a link to one known server on 127.0.0.1 does not need; on an agent's many small
+requests that was most of what the server added. Only the generation path uses this client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+CONNECT_TIMEOUT_S = 10.0
+MAX_IDLE_CONNECTIONS = 4
+"""llama.cpp's HTTP server gives each open connection one of its threads (the worker starts slots + 4)
+until the connection closes or idles out (5 s): keeping at most `slots` idle leaves threads for new
+connections, so that a burst of requests never waits for a kept-alive connection to time out."""
+_MAX_HEAD_BYTES = 64 * 1024
+
+
+class WorkerConnectionError(Exception):
+    """The connection to the worker could not be made, or broke before the answer was whole."""
+
+
+class _Connection:
+    __slots__ = ("reader", "writer", "is_reused")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.is_reused = False
+
+    @property
+    def is_usable(self) -> bool:
+        """False once the worker closed it (its keep-alive ran out): the loop has seen the EOF."""
+        return not (self.reader.at_eof() or self.writer.is_closing())
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class WorkerResponse:
+    """One answer; its body is read once, as it arrives (`chunks`) or whole (`read`)."""
+
+    def __init__(self, connection: _Connection, status: int, headers: dict[bytes, bytes]) -> None:
+        self.status_code = status
+        self.headers = headers
+        self._connection = connection
+        self.is_complete = False
+        # llama.cpp's server closes a connection once it has streamed an answer on it (whatever its
+        # Keep-Alive header says): only whole answers (tokenize, apply-template) leave one to reuse.
+        self.keeps_alive = (headers.get(b"connection", b"").lower() != b"close"
+                            and not headers.get(b"content-type", b"").startswith(b"text/event-stream"))
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        reader = self._connection.reader
+        try:
+            if self.headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+                while True:
+                    size_line = await reader.readuntil(b"\r\n")
+                    size = int(size_line.split(b";", 1)[0], 16)
+                    if size == 0:
+                        while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, if any
+                            pass
+                        break
+                    data = await reader.readexactly(size + 2)
+                    yield data[:-2]
+            elif b"content-length" in self.headers:
+                length = int(self.headers[b"content-length"])
+                if length:
+                    yield await reader.readexactly(length)
+            else:  # delimited by the end of the connection, which cannot be reused
+                self.keeps_alive = False
+                while data := await reader.read(65536):
+                    yield data
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            raise WorkerConnectionError(f"the answer broke off: {exc!r}") from exc
+        self.is_complete = True
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.chunks()])
+
+
+class WorkerHttp:
+    """Requests to one worker's base URL over a small pool of kept-alive connections."""
+
+    def __init__(self, base_url: str, *, max_idle: int = MAX_IDLE_CONNECTIONS) -> None:
+        parts = urlsplit(base_url)
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or 80
+        self._host_header = parts.netloc.encode()
+        self._max_idle = max_idle
+        self._idle: list[_Connection] = []
+        self._is_closed = False
+
+    @property
+    def idle_connections(self) -> int:
+        """Connections kept open for the next request."""
+        return len(self._idle)
+
+    async def _connect(self) -> _Connection:
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.is_usable:
+                connection.is_reused = True
+                return connection
+            connection.close()
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                reader, writer = await asyncio.open_connection(self._host, self._port, limit=_MAX_HEAD_BYTES)
+        except (OSError, TimeoutError) as exc:
+            raise WorkerConnectionError(f"cannot connect to the worker: {exc!r}") from exc
+        return _Connection(reader, writer)
+
+    def _release(self, connection: _Connection, response: WorkerResponse | None) -> None:
+        if (response is not None and response.is_complete and response.keeps_alive and not self._is_closed
+                and len(self._idle) < self._max_idle and connection.is_usable):
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def _head(self, method: str, path: str, body: bytes) -> bytes:
+        return (f"{method} {path} HTTP/1.1\r\n".encode() + b"host: " + self._host_header +
+                b"\r\ncontent-type: application/json\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n")
+
+    async def _send(self, connection: _Connection, request: bytes) -> WorkerResponse:
+        connection.writer.write(request)
+        await connection.writer.drain()
+        head = await connection.reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head[:-4].split(b"\r\n")
+        status = int(status_line.split(b" ", 2)[1])
+        headers: dict[bytes, bytes] = {}
+        for line in header_lines:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        return WorkerResponse(connection, status, headers)
+
+    async def _open(self, method: str, path: str, body: bytes) -> tuple[_Connection, WorkerResponse]:
+        request = self._head(method, path, body) + body
+        while True:
+            connection = await self._connect()
+            try:
+                return connection, await self._send(connection, request)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
+                connection.close()
+                # A kept-alive connection the worker closed just as it was reused: the request never
+                # reached it, so it goes again on a new connection. A new connection's failure is real.
+                if not connection.is_reused:
+                    raise WorkerConnectionError(f"the worker did not answer: {exc!r}") from exc
+            except BaseException:
+                connection.close()
+                raise
+
+    @contextlib.asynccontextmanager
+    async def stream(self, method: str, path: str, body: bytes = b"") -> AsyncIterator[WorkerResponse]:
+        """The answer, its body read by the caller; leaving early closes the connection, which is how
+        the worker learns to stop generating."""
+        connection, response = await self._open(method, path, body)
+        try:
+            yield response
+        finally:
+            self._release(connection, response)
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        """The whole answer: its status and body."""
+        async with self.stream(method, path, body) as response:
+            return response.status_code, await response.read()
+
+    async def aclose(self) -> None:
+        self._is_closed = True
+        while self._idle:
+            self._idle.pop().close()
