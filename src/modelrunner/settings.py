@@ -120,6 +120,9 @@ class Settings:
     hf_token: str | None = None
     runner_host: str = f"http://{DEFAULT_BIND_HOST}:{DEFAULT_PORT}"
     autostart: bool = True
+    upstreams_enabled: bool = True
+    upstream_health_interval_s: float = 5.0
+    upstream_timeout_s: float = 5.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -159,7 +162,17 @@ class Settings:
             hf_token=env.get("HF_TOKEN") or None,
             runner_host=_runner_host(env),
             autostart=env.get("MODEL_RUNNER_NO_AUTOSTART", "") in ("", "0"),
+            upstreams_enabled=env.get("MODEL_RUNNER_NO_UPSTREAMS", "") in ("", "0"),
+            upstream_health_interval_s=_float(env, "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL",
+                                              defaults.upstream_health_interval_s),
+            upstream_timeout_s=_float(env, "MODEL_RUNNER_UPSTREAM_TIMEOUT", defaults.upstream_timeout_s),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def read_secret(name: str) -> str | None:
+    """The value of the environment variable an upstream's `api_key_env` names, read when it is used
+    (the key itself is never stored)."""
+    return os.environ.get(name) or None

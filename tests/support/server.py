@@ -50,12 +50,17 @@ class RunningServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if httpx.get(self.url + "/", timeout=1.0).status_code == 200:
+                if httpx.get(self.url + "/", timeout=1.0, headers=self._key_header()).status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout_s}s:\n{self.log()}")
+
+    def _key_header(self) -> dict[str, str]:
+        """A server started with an API key answers `GET /` only with it."""
+        key = self.env.get("MODEL_RUNNER_API_KEY")
+        return {"x-api-key": key} if key else {}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -58,6 +58,12 @@ class RunnerSlot:
         self.last_used_wall = time.time()
 
     def describe(self, backend: str) -> dict[str, Any]:
+        replicas = getattr(self.runner, "describe_replicas", None)  # a remote upstream's replicas (#12)
+        if replicas is not None:
+            return {**self._description(self.runner.engine_name), "replicas": replicas()}
+        return self._description(backend)
+
+    def _description(self, backend: str) -> dict[str, Any]:
         return {
             "backend_name": backend,
             "model_name": self.label,

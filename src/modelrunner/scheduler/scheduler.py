@@ -24,14 +24,17 @@ from modelrunner.core.errors import (
     InsufficientMemory,
     ModelNotFound,
     ModelRunnerError,
+    NotFound,
 )
 from modelrunner.engines.base import ModelFiles, RunnerConfig
+from modelrunner.engines.remote.upstream import Upstream
 from modelrunner.scheduler.admission import Place
 from modelrunner.scheduler.keep_alive import parse_keep_alive
-from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, estimate_memory
+from modelrunner.scheduler.memory import MemoryEstimate, default_budget_bytes, describe_bytes, estimate_memory
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
 from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config
+from modelrunner.scheduler.upstreams import UpstreamRegistry, is_remote, upstream_model
 from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel, display_name
 from modelrunner.store.store import ModelStore
@@ -47,13 +50,16 @@ LoadObserver = Callable[[str, float], None]
 
 class Scheduler:
     def __init__(self, store: ModelStore, engine: Any, settings: Settings, *,
-                 on_load: LoadObserver | None = None) -> None:
+                 on_load: LoadObserver | None = None, remote_engine: Any = None) -> None:
         self._store = store
         self._engine = engine
         self._settings = settings
         self._on_load = on_load
         self._names = ModelNameResolver(settings.model_aliases, settings.default_model)
         self._configs = ModelConfigFile(store.root)
+        self._upstreams = UpstreamRegistry(store.root)
+        self._remote_engine = remote_engine
+        self._registering = asyncio.Lock()
         self._slots: dict[str, RunnerSlot] = {}
         self._failed_loads: dict[str, tuple[float, ModelRunnerError]] = {}
         self._placement = asyncio.Lock()
@@ -69,6 +75,7 @@ class Scheduler:
 
     async def start(self) -> None:
         await asyncio.to_thread(self._configs.load)
+        await asyncio.to_thread(self._upstreams.load)
         self._watchers = [asyncio.create_task(self._unload_idle_forever()),
                           asyncio.create_task(self._check_health_forever())]
 
@@ -89,6 +96,9 @@ class Scheduler:
         """The stored model a client's name refers to, through aliases and the Claude fallback."""
         last_error: ModelRunnerError = ModelNotFound(requested)
         for candidate in self._names.candidates(requested):
+            remote = self._upstream_as_model(candidate)
+            if remote is not None:
+                return remote
             try:
                 return await asyncio.to_thread(self._store.find, candidate)
             except ModelNotFound as exc:
@@ -242,11 +252,14 @@ class Scheduler:
             if failed is not None and time.monotonic() - failed[0] < FAILED_LOAD_COOLDOWN_S:
                 raise failed[1]
             settings = self._configs.settings_for(model.id)
-            config = runner_config(model, settings, self._settings)
             label = self._label(model)
-            estimate = estimate_memory(model, config)
+            if is_remote(model):
+                config, estimate = self._remote_config(model), MemoryEstimate(0, 0, 0)
+            else:
+                config = runner_config(model, settings, self._settings)
+                estimate = estimate_memory(model, config)
             await self._make_room(label, estimate.total_bytes)
-            keep_alive = parse_keep_alive(settings.keep_alive)
+            keep_alive = math.inf if is_remote(model) else parse_keep_alive(settings.keep_alive)
             slot = RunnerSlot(model=model, label=label, config=config, estimate=estimate,
                               queue_limit=self._settings.max_queued_requests,
                               keep_alive_s=self.default_keep_alive_s if keep_alive is None else keep_alive,
@@ -273,14 +286,17 @@ class Scheduler:
     async def _load(self, slot: RunnerSlot) -> None:
         started = time.monotonic()
         try:
-            bundle = await asyncio.to_thread(self._store.ensure_bundle, slot.model)
-            files = ModelFiles(
-                model_id=slot.model.id,
-                gguf_path=bundle.gguf_path,
-                mmproj_path=bundle.mmproj_path,
-                chat_template_path=bundle.chat_template_path,
-            )
-            slot.runner = await self._engine.start(files, slot.config, label=slot.label)
+            if is_remote(slot.model):
+                slot.runner = await self._start_remote(slot)
+            else:
+                bundle = await asyncio.to_thread(self._store.ensure_bundle, slot.model)
+                files = ModelFiles(
+                    model_id=slot.model.id,
+                    gguf_path=bundle.gguf_path,
+                    mmproj_path=bundle.mmproj_path,
+                    chat_template_path=bundle.chat_template_path,
+                )
+                slot.runner = await self._engine.start(files, slot.config, label=slot.label)
         except ModelRunnerError as exc:
             self._forget(slot)
             self._failed_loads[slot.model.id] = (time.monotonic(), exc)
@@ -289,6 +305,9 @@ class Scheduler:
         except BaseException:
             self._forget(slot)
             raise
+        self._loaded(slot, started)
+
+    def _loaded(self, slot: RunnerSlot, started: float) -> None:
         self._failed_loads.pop(slot.model.id, None)
         slot.touch()
         seconds = time.monotonic() - started
@@ -359,6 +378,58 @@ class Scheduler:
             return bool(await check(self._settings.health_check_timeout_s))
         except Exception:
             return False
+
+    # --- remote upstreams (issue #12): a registered upstream is a model like any other. The seam is
+    # here and in resolve/_place/_load above; the engine itself lives in engines/remote/.
+
+    def upstream_models(self) -> list[StoredModel]:
+        return [upstream_model(upstream) for upstream in self._upstreams.all()]
+
+    def upstreams(self) -> list[Upstream]:
+        return self._upstreams.all()
+
+    async def add_upstream(self, upstream: Upstream) -> None:
+        """Persist a checked upstream; its name must not be taken by a stored model or another upstream."""
+        async with self._registering:
+            try:
+                await asyncio.to_thread(self._store.find, upstream.name)
+            except ModelNotFound:
+                pass
+            else:
+                raise Conflict(f"{upstream.name!r} already names a stored model; choose another name")
+            await asyncio.to_thread(self._upstreams.add, upstream)
+
+    async def remove_upstream(self, name: str) -> Upstream:
+        """Forget an upstream and stop its runner: requests still streaming from it end with an error."""
+        async with self._registering:
+            upstream = await asyncio.to_thread(self._upstreams.remove, name)
+        slot = self._slots.get(upstream_model(upstream).id)
+        if slot is not None:
+            slot.gate.fail_waiters(NotFound(f"upstream {name!r} was removed"))
+            self._retire(slot, "its upstream was removed")
+        return upstream
+
+    def upstream_status(self) -> dict[str, list[dict[str, Any]]]:
+        """Per replica health, in-flight and latency of each loaded upstream, by name."""
+        return {slot.label: slot.runner.describe_replicas() for slot in self._slots.values()
+                if slot.runner is not None and hasattr(slot.runner, "describe_replicas")}
+
+    def _upstream_as_model(self, name: str) -> StoredModel | None:
+        upstream = self._upstreams.get(name)
+        return upstream_model(upstream) if upstream is not None else None
+
+    def _remote_config(self, model: StoredModel) -> RunnerConfig:
+        upstream = self._upstreams.get(model.tags[0])
+        if upstream is None:
+            raise ModelNotFound(model.tags[0])
+        return RunnerConfig(context_size=upstream.context_size or self._settings.context_size_cap,
+                            parallel_slots=upstream.max_concurrency * len(upstream.replicas))
+
+    async def _start_remote(self, slot: RunnerSlot) -> Any:
+        upstream = self._upstreams.get(slot.model.tags[0])
+        if upstream is None or self._remote_engine is None:
+            raise ModelNotFound(slot.model.tags[0])
+        return await self._remote_engine.start_upstream(upstream, label=slot.label)
 
     @staticmethod
     def _label(model: StoredModel) -> str:

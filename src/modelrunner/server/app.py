@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modelrunner import __version__
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.engines.llamacpp.engine import LlamaCppEngine
+from modelrunner.engines.remote.engine import RemoteEngine
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
 from modelrunner.server.disconnect import CancelOnDisconnect
@@ -22,8 +23,9 @@ from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.routes import engines, observability
 from modelrunner.server.routes import anthropic
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
+from modelrunner.server.routes import upstreams
 from modelrunner.server.services import Services
-from modelrunner.settings import Settings
+from modelrunner.settings import Settings, read_secret
 from modelrunner.store.default_model import import_default_model
 from modelrunner.store.distribution import Distribution
 from modelrunner.store.models import display_name
@@ -42,7 +44,11 @@ async def build_services(settings: Settings, metrics: ServerMetrics | None = Non
         await asyncio.to_thread(import_default_model, store)
     await asyncio.to_thread(store.remove_stale_partials)
     engine = LlamaCppEngine(load_timeout_s=settings.load_timeout_s)
-    scheduler = Scheduler(store, engine, settings, on_load=metrics.observe_load if metrics else None)
+    remote_engine = RemoteEngine(read_secret=read_secret, health_interval_s=settings.upstream_health_interval_s,
+                                 connect_timeout_s=settings.upstream_timeout_s,
+                                 probe_timeout_s=settings.upstream_timeout_s)
+    scheduler = Scheduler(store, engine, settings, on_load=metrics.observe_load if metrics else None,
+                          remote_engine=remote_engine)
     await scheduler.start()
     if metrics is not None:
         metrics.watch_scheduler(scheduler)
@@ -77,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(system.router)
     app.include_router(model_distribution.router)
     app.include_router(models.router)
+    app.include_router(upstreams.router)
     app.include_router(engines.router)
     app.include_router(observability.router)
     app.state.metrics = metrics

@@ -24,7 +24,8 @@ class Services:
     template_tools: TemplateToolSupport = field(default_factory=TemplateToolSupport)
 
     async def list_models(self) -> list[StoredModel]:
-        return await asyncio.to_thread(self.store.list_models)
+        """Stored models, then registered upstreams (engine `remote`)."""
+        return await asyncio.to_thread(self.store.list_models) + self.scheduler.upstream_models()
 
     async def find_model(self, name: str) -> StoredModel:
         """A stored model by a client's name, with the same aliases generation accepts."""

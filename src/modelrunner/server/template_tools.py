@@ -26,6 +26,9 @@ class TemplateToolSupport:
         known = self._known.get(runner)
         if known is not None:
             return known
+        declared = getattr(runner, "renders_tools_natively", None)  # a remote upstream parses its own calls (#12)
+        if declared is not None:
+            return bool(declared)
         plain = await runner.render_prompt(ChatRequest(model="probe", messages=_PROBE_MESSAGES))
         with_tool = await runner.render_prompt(ChatRequest(model="probe", messages=_PROBE_MESSAGES,
                                                            tools=_PROBE_TOOLS, tool_choice="auto"))

@@ -85,6 +85,9 @@ def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
 
 
 async def _rendered_tokens(lease: Lease, translation: Translation) -> int:
+    count_chat_tokens = getattr(lease.runner, "count_chat_tokens", None)  # a remote upstream counts itself (#12)
+    if count_chat_tokens is not None:
+        return await count_chat_tokens(translation.chat)
     return await lease.runner.count_tokens(await lease.runner.render_prompt(translation.chat))
 
 
