@@ -85,6 +85,15 @@ def _optional_path(raw: str) -> Path | None:
     return Path(raw.strip()).expanduser() if raw.strip() else None
 
 
+def _config_dir(environ: Mapping[str, str]) -> Path | None:
+    """The user's modelrunner config folder (CLI contexts): MODEL_RUNNER_CONFIG_DIR, else XDG's."""
+    explicit = _optional_path(environ.get("MODEL_RUNNER_CONFIG_DIR", ""))
+    if explicit is not None:
+        return explicit
+    xdg = _optional_path(environ.get("XDG_CONFIG_HOME", ""))
+    return xdg / "modelrunner" if xdg is not None else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """The runner's configuration, built once from the environment and passed down explicitly."""
@@ -123,6 +132,10 @@ class Settings:
     upstreams_enabled: bool = True
     upstream_health_interval_s: float = 5.0
     upstream_timeout_s: float = 5.0
+    runner_host_is_explicit: bool = False
+    config_dir: Path = field(default_factory=lambda: Path.home() / ".config" / "modelrunner")
+    tls_cert_path: Path | None = None
+    tls_key_path: Path | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -166,6 +179,10 @@ class Settings:
             upstream_health_interval_s=_float(env, "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL",
                                               defaults.upstream_health_interval_s),
             upstream_timeout_s=_float(env, "MODEL_RUNNER_UPSTREAM_TIMEOUT", defaults.upstream_timeout_s),
+            runner_host_is_explicit=bool(env.get("MODEL_RUNNER_HOST", "").strip()),
+            config_dir=_config_dir(env) or defaults.config_dir,
+            tls_cert_path=_optional_path(env.get("MODEL_RUNNER_TLS_CERT", "")),
+            tls_key_path=_optional_path(env.get("MODEL_RUNNER_TLS_KEY", "")),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
