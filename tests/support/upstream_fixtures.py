@@ -45,10 +45,12 @@ def llamacpp_replicas(tiny_gguf: Path) -> Iterator[list[LlamaCppServer]]:
 
 @pytest.fixture(scope="session")
 def peer_runner(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """Another modelrunner serving the tiny model, which only answers callers with its API key."""
+    """Another modelrunner serving the tiny model, which only answers callers with its API key, one
+    request at a time and none queued (so a second request at once is its 429)."""
     store = make_tiny_store(tmp_path_factory.mktemp("peer-store"), tiny_gguf)
     with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "peer.log",
-                       env={"MODEL_RUNNER_API_KEY": UPSTREAM_KEY}) as running:
+                       env={"MODEL_RUNNER_API_KEY": UPSTREAM_KEY, "MODEL_RUNNER_PARALLEL": "1",
+                            "MODEL_RUNNER_QUEUE_LENGTH": "0"}) as running:
         yield running
 
 

@@ -9,7 +9,7 @@ import time
 import anthropic
 import httpx
 
-from tests.support.upstream_fixtures import FLEET, Fleet
+from tests.support.upstream_fixtures import FLEET, PEER, Fleet
 from tests.support.upstreams import LlamaCppServer
 
 ASK = [{"role": "user", "content": "Hello there"}]
@@ -71,3 +71,20 @@ def test_a_replica_killed_mid_stream_ends_that_stream_with_an_error_event(fleet:
         assert client.messages.create(model=FLEET, max_tokens=2, messages=ASK).content
     finally:
         restart_and_wait_healthy(fleet, victim)
+
+
+def test_a_busy_upstream_is_our_own_overload_error_with_retry_after(fleet: Fleet) -> None:
+    body = {"model": PEER, "max_tokens": 1900, "stream": True, "messages": ASK}
+    with httpx.stream("POST", fleet.front.url + "/v1/messages", json=body, timeout=120) as response:
+        lines = response.iter_lines()
+        for line in lines:
+            if line.startswith("event: content_block_delta"):
+                break
+        busy = httpx.post(fleet.front.url + "/v1/messages", timeout=60,
+                          json={"model": PEER, "max_tokens": 2, "messages": ASK})
+        assert "event: message_stop" in list(lines)
+    assert busy.status_code == 429 and int(busy.headers["retry-after"]) >= 1
+    assert busy.json()["error"]["type"] == "rate_limit_error"
+    assert busy.json()["error"]["message"].startswith(f"upstream {PEER} is busy")
+    assert anthropic.Anthropic(base_url=fleet.front.url, api_key="unused", max_retries=0).messages.create(
+        model=PEER, max_tokens=2, messages=ASK).content

@@ -1,0 +1,77 @@
+"""The remote engine's pure parts: prefix affinity, error mapping, URL checks, the count body."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelrunner.core.chat import ChatRequest
+from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Overloaded
+from modelrunner.engines.remote.affinity import AffinityMap, prefix_keys
+from modelrunner.engines.remote.errors import upstream_error
+from modelrunner.engines.remote.probe import normalise_url, server_root
+from modelrunner.engines.remote.token_counting import anthropic_count_body
+
+TURN_ONE = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+TURN_TWO = [*TURN_ONE, {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Weather?"}]
+
+
+def test_a_continuing_conversation_finds_the_target_of_its_prefix() -> None:
+    served: AffinityMap[str] = AffinityMap()
+    served.remember(prefix_keys(TURN_ONE, None), "replica-a")
+    assert served.lookup(prefix_keys(TURN_TWO, None)) == "replica-a"
+    assert served.lookup(prefix_keys([{"role": "user", "content": "Other"}], None)) is None
+    assert served.lookup(prefix_keys(TURN_TWO, [{"type": "function"}])) is None  # other tools, other prompt
+
+
+def test_affinity_forgets_the_least_recent_beyond_its_capacity() -> None:
+    served: AffinityMap[int] = AffinityMap(capacity=2)
+    conversations = [[{"role": "user", "content": str(n)}] for n in range(3)]
+    for number, conversation in enumerate(conversations):
+        served.remember(prefix_keys(conversation, None), number)
+    assert [served.lookup(prefix_keys(c, None)) for c in conversations] == [None, 1, 2]
+
+
+@pytest.mark.parametrize(("status", "payload", "expected"), [
+    (429, b'{"error": {"message": "slow down"}}', Overloaded),
+    (503, b"busy", Overloaded),
+    (400, b'{"error": {"type": "exceed_context_size_error", "n_prompt_tokens": 9, "n_ctx": 4}}', ContextOverflow),
+    (400, b'{"object": "error", "message": "bad field"}', InvalidRequest),
+    (401, b"{}", EngineFailed),
+    (500, b"<html>oops</html>", EngineFailed),
+])
+def test_upstream_errors_map_onto_ours_and_name_the_upstream(status: int, payload: bytes, expected: type) -> None:
+    error = upstream_error(status, payload, upstream="team/qwen3", retry_after="7")
+    assert type(error) is expected
+    if expected is not ContextOverflow:
+        assert "team/qwen3" in error.message
+    if expected is Overloaded:
+        assert error.retry_after_s == 7.0
+
+
+@pytest.mark.parametrize("url", ["ftp://x/v1", "http://", "http://u:p@host/v1", "http://h/v1?x=1", "", "x" * 3000])
+def test_only_plain_http_base_urls_are_accepted(url: str) -> None:
+    with pytest.raises(InvalidRequest):
+        normalise_url(url)
+
+
+def test_server_roots_of_the_usual_base_urls() -> None:
+    assert normalise_url(" http://10.0.0.5:8000/v1/ ") == "http://10.0.0.5:8000/v1"
+    assert server_root("http://10.0.0.5:8000/v1") == "http://10.0.0.5:8000"
+    assert server_root("https://gpu:12434/engines/v1") == "https://gpu:12434"
+    assert server_root("https://gpu:12434/engines/llama.cpp/v1") == "https://gpu:12434"
+    assert server_root("http://proxy/team/v1") == "http://proxy/team"
+
+
+def test_the_count_body_for_another_modelrunner_keeps_the_whole_conversation() -> None:
+    request = ChatRequest(model="m", messages=[
+        *TURN_ONE,
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+    ], tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}])
+    body = anthropic_count_body(request, "ai/tiny")
+    assert body["system"] == "Be brief." and body["model"] == "ai/tiny"
+    assert body["messages"][1]["content"] == [{"type": "tool_use", "id": "c1", "name": "get_weather",
+                                               "input": {"city": "Rome"}}]
+    assert body["messages"][2]["content"][0] == {"type": "tool_result", "tool_use_id": "c1", "content": "sunny"}
+    assert body["tools"] == [{"name": "get_weather", "description": "", "input_schema": {"type": "object"}}]
