@@ -67,7 +67,7 @@ class ReplicaSet:
         self.replicas = replicas
         self.upstream = upstream
         self.affinity: AffinityMap[Replica] = AffinityMap()
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()  # replaced each time it fires: set means "look again"
 
     @property
     def capacity(self) -> int:
@@ -79,17 +79,16 @@ class ReplicaSet:
     async def take(self, keys: list[bytes], *, tried: set[Replica]) -> Replica:
         """A replica for one request, counted in flight until `give_back`. Waits while every usable
         replica is at its max_concurrency; raises when none is usable at all."""
-        async with self._changed:
-            while True:
-                usable = [replica for replica in self.healthy() if replica not in tried]
-                if not usable:
-                    raise self._none_usable(tried)
-                with_room = [replica for replica in usable if replica.has_room]
-                if with_room:
-                    chosen = self._choose(with_room, keys)
-                    chosen.in_flight += 1
-                    return chosen
-                await self._changed.wait()
+        while True:
+            usable = [replica for replica in self.healthy() if replica not in tried]
+            if not usable:
+                raise self._none_usable(tried)
+            with_room = [replica for replica in usable if replica.has_room]
+            if with_room:
+                chosen = self._choose(with_room, keys)
+                chosen.in_flight += 1
+                return chosen
+            await self._changed.wait()
 
     def _choose(self, candidates: list[Replica], keys: list[bytes]) -> Replica:
         preferred = self.affinity.lookup(keys)
@@ -103,14 +102,14 @@ class ReplicaSet:
         return EngineFailed(f"no replica of upstream {self.upstream} is available ({reasons or 'none left to try'})",
                             retryable=True)
 
-    async def give_back(self, replica: Replica) -> None:
-        async with self._changed:
-            replica.in_flight = max(0, replica.in_flight - 1)
-            self._changed.notify_all()
+    def give_back(self, replica: Replica) -> None:
+        """Synchronous, so that a generation closed by a cancelled request still gives its place back."""
+        replica.in_flight = max(0, replica.in_flight - 1)
+        self.wake_waiters()
 
-    async def health_changed(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def wake_waiters(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     def any_healthy(self) -> Replica | None:
         """A healthy replica for work beside generation (rendering, counting): the least loaded."""

@@ -206,6 +206,7 @@ class RemoteRunner:
         else:
             reason = "dropped the connection"
         replica.mark_down(reason)
+        self._replicas.wake_waiters()
         logger.warning("upstream %s: replica %s %s (%s)", self._label, replica.url, reason, type(exc).__name__)
         return EngineFailed(f"upstream {self._label}: replica {replica.url} {reason}", retryable=True)
 
@@ -237,7 +238,7 @@ class RemoteRunner:
                 logger.warning("upstream %s: retrying on another replica: %s", self._label, exc.message)
                 continue
             finally:
-                await self._replicas.give_back(replica)
+                self._replicas.give_back(replica)
             replica.served += 1
             self._replicas.affinity.remember(keys, replica)
             return
@@ -322,7 +323,8 @@ class RemoteRunner:
                 replica.kind = await discover_kind(self._client, replica.url)
             replica.mark_up()
             logger.info("upstream %s: replica %s is back", self._label, replica.url)
-            await self._replicas.health_changed()
+            self._replicas.wake_waiters()
         elif reason is not None and (replica.is_healthy or replica.last_error is None):
             replica.mark_down(reason)
+            self._replicas.wake_waiters()
             logger.warning("upstream %s: replica %s left the rotation: %s", self._label, replica.url, reason)
