@@ -33,14 +33,13 @@ class AffinityMap(Generic[Target]):
         self._capacity = capacity
 
     def lookup(self, keys: list[bytes]) -> Target | None:
-        """The target of the longest earlier prompt this one extends (never the prompt itself: a repeat
-        of an identical prompt is not a continuation, and balancing it is fine)."""
-        for key in reversed(keys[:-1]):
+        """The target of the longest earlier prompt this one extends or repeats."""
+        for key in reversed(keys):
             target = self._served.get(key)
             if target is not None:
                 self._served.move_to_end(key)
                 return target
-        return self._served.get(keys[-1]) if keys else None
+        return None
 
     def remember(self, keys: list[bytes], target: Target) -> None:
         if not keys:

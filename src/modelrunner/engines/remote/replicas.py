@@ -11,6 +11,7 @@ from modelrunner.engines.remote.affinity import AffinityMap
 from modelrunner.engines.remote.upstream import ReplicaAddress, UpstreamKind
 
 LATENCY_SMOOTHING = 0.2
+AFFINITY_SLACK = 1
 
 
 class Replica:
@@ -91,10 +92,15 @@ class ReplicaSet:
             await self._changed.wait()
 
     def _choose(self, candidates: list[Replica], keys: list[bytes]) -> Replica:
+        """Fewest in flight; a conversation's own replica while it is not busier than that by more than
+        AFFINITY_SLACK (a cache hit is worth a little queueing, not a hot spot: many clients repeating
+        one prompt must still spread)."""
+        least = min(candidates, key=lambda replica: (replica.in_flight, replica.served))
         preferred = self.affinity.lookup(keys)
-        if preferred is not None and preferred in candidates:
+        if preferred is not None and preferred in candidates \
+                and preferred.in_flight <= least.in_flight + AFFINITY_SLACK:
             return preferred
-        return min(candidates, key=lambda replica: (replica.in_flight, replica.served))
+        return least
 
     def _none_usable(self, tried: set[Replica]) -> EngineFailed:
         reasons = "; ".join(f"{replica.url}: {replica.last_error or 'unhealthy'}"

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from modelrunner.core.answer import CompletedAnswer
 from modelrunner.core.chat import EngineChunk, Usage
-from modelrunner.core.errors import ContextOverflow, EngineFailed, ModelRunnerError
+from modelrunner.core.errors import ContextOverflow, EngineFailed, ModelRunnerError, Unsupported
 from modelrunner.dialects.anthropic.errors import anthropic_status, error_body
 from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
 from modelrunner.dialects.anthropic.response import message
@@ -119,7 +119,10 @@ async def _refuse_if_too_long(request: Request, model: str, prepared: PreparedMe
         translation = await _translation(request, lease, prepared)
         if has_images(translation.chat):
             return
-        tokens = await _rendered_tokens(lease, translation)
+        try:
+            tokens = await _rendered_tokens(lease, translation)
+        except Unsupported:  # an upstream that cannot count reports its own overflow (#12)
+            return
     if tokens >= lease.context_size:
         raise ContextOverflow(tokens, lease.context_size)
 
