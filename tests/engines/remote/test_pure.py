@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
 import pytest
 
-from modelrunner.core.chat import ChatRequest
+from modelrunner.core.chat import ChatRequest, Finish, TextDelta
 from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Overloaded
 from modelrunner.engines.remote.affinity import AffinityMap, prefix_keys
 from modelrunner.engines.remote.errors import upstream_error
 from modelrunner.engines.remote.probe import normalise_url, server_root
+from modelrunner.engines.remote.stream_batches import decode_batch, payload_batches
 from modelrunner.engines.remote.token_counting import anthropic_count_body
 
 TURN_ONE = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
@@ -75,3 +80,25 @@ def test_the_count_body_for_another_modelrunner_keeps_the_whole_conversation() -
                                                "input": {"city": "Rome"}}]
     assert body["messages"][2]["content"][0] == {"type": "tool_result", "tool_use_id": "c1", "content": "sunny"}
     assert body["tools"] == [{"name": "get_weather", "description": "", "input_schema": {"type": "object"}}]
+
+
+
+async def _pieces(*pieces: bytes) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+
+
+def _text_event(text: str) -> bytes:
+    return b'data: {"choices":[{"index":0,"delta":{"content":"' + text.encode() + b'"}}]}\n\n'
+
+
+def test_one_read_of_many_tokens_is_one_text_chunk_and_lines_may_split_across_reads() -> None:
+    whole = _text_event("a") + _text_event("b") + b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    split = _text_event("c")
+    reads = _pieces(whole, split[:9], split[9:] + b"data: [DONE]\n\n", _text_event("never"))
+
+    async def batches() -> list[list[dict[str, Any]]]:
+        return [batch async for batch in payload_batches(reads)]
+
+    decoded = [decode_batch(batch) for batch in asyncio.run(batches())]
+    assert decoded == [[TextDelta("ab"), Finish("stop")], [TextDelta("c")]]

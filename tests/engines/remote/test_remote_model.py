@@ -85,7 +85,7 @@ def test_openai_structured_output_and_stream(fleet: Fleet, name: str) -> None:
     schema = {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
               "required": ["city"], "additionalProperties": False}
     completion = client.chat.completions.create(
-        model=name, max_tokens=60, messages=ASK_WEATHER,
+        model=name, max_tokens=200, temperature=0, messages=ASK_WEATHER,
         response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}})
     jsonschema.validate(orjson.loads(completion.choices[0].message.content or ""), schema)
     pieces = [chunk.choices[0].delta.content or "" for chunk in client.chat.completions.create(

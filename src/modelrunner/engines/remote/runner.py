@@ -25,20 +25,18 @@ from modelrunner.core.chat import (
     Usage,
 )
 from modelrunner.core.errors import EngineFailed, ModelRunnerError, Overloaded, Unsupported
-from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk
+from modelrunner.engines.openai_wire import chat_body, completion_body
 from modelrunner.engines.remote.affinity import prefix_keys
 from modelrunner.engines.remote.errors import upstream_error
 from modelrunner.engines.remote.probe import discover_kind, server_root
 from modelrunner.engines.remote.replicas import Replica, ReplicaSet
+from modelrunner.engines.remote.stream_batches import decode_batch, payload_batches
 from modelrunner.engines.remote.token_counting import anthropic_count_body, vllm_tokenize_body
 from modelrunner.engines.remote.upstream import Upstream, UpstreamKind
-from modelrunner.engines.sse_lines import iter_lines
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
 
 logger = logging.getLogger(__name__)
 
-_DATA_PREFIX = b"data:"
-_DONE = b"[DONE]"
 _JSON = {"content-type": "application/json"}
 _LLAMA_CPP_ONLY_FIELDS = ("grammar", "thinking_budget_tokens")
 
@@ -256,18 +254,13 @@ class RemoteRunner:
             if response.status_code != 200:
                 raise upstream_error(response.status_code, await response.aread(), upstream=self._label,
                                      retry_after=response.headers.get("retry-after"))
-            async for line in iter_lines(response.aiter_raw()):
-                if not line.startswith(_DATA_PREFIX):
-                    continue
-                data = line[len(_DATA_PREFIX):].lstrip()
-                if data == _DONE:
-                    break
-                payload = orjson.loads(data)
-                if "error" in payload:
-                    raise upstream_error(500, data, upstream=self._label)
-                if is_llama_cpp:
-                    timings = payload.get("timings") or timings
-                for chunk in decode_chunk(payload):
+            async for payloads in payload_batches(response.aiter_raw()):
+                for payload in payloads:
+                    if "error" in payload:
+                        raise upstream_error(500, orjson.dumps(payload), upstream=self._label)
+                    if is_llama_cpp:
+                        timings = payload.get("timings") or timings
+                for chunk in decode_batch(payloads):
                     kind = type(chunk)
                     if kind is Usage:
                         usage = chunk
