@@ -11,6 +11,8 @@ DEFAULT_PORT = 12434
 DEFAULT_BIND_HOST = "127.0.0.1"
 DEFAULT_MODEL = "ai/smollm2"
 MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
+RECORD_PER_MODEL = 50
+RECORD_MAX_BYTES = 64 * 1024 * 1024
 
 
 def _int(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -81,6 +83,24 @@ def _mirrors(raw: str) -> dict[str, tuple[str, ...]]:
     return mirrors
 
 
+def _names(raw: str) -> tuple[str, ...]:
+    """A comma-separated list, trimmed and lowercased, empty entries dropped."""
+    return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+def _directories(raw: str) -> tuple[Path, ...]:
+    """`MODEL_RUNNER_PACKAGE_DIRS`: absolute directories separated by the OS path separator or commas."""
+    parts = [p.strip() for chunk in raw.split(os.pathsep) for p in chunk.split(",") if p.strip()]
+    relative = [p for p in parts if not Path(p).is_absolute()]
+    if relative:
+        raise ValueError(f"MODEL_RUNNER_PACKAGE_DIRS entries must be absolute paths, got {', '.join(relative)}")
+    return tuple(Path(p) for p in parts)
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _optional_path(raw: str) -> Path | None:
     return Path(raw.strip()).expanduser() if raw.strip() else None
 
@@ -129,7 +149,21 @@ class Settings:
     hf_token: str | None = None
     runner_host: str = f"http://{DEFAULT_BIND_HOST}:{DEFAULT_PORT}"
     autostart: bool = True
-    upstreams_enabled: bool = True
+    batch_expiry_s: float = 24 * 3600.0
+    batch_retention_s: float = 29 * 24 * 3600.0
+    batch_concurrency: int = 0  # 0: twice the parallel slots, so a freed slot is taken at once
+    record_requests: bool = True
+    record_per_model: int = RECORD_PER_MODEL
+    record_max_bytes: int = RECORD_MAX_BYTES
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    package_dirs: tuple[Path, ...] = ()
+    allow_image_urls: bool = False
+    image_url_private_hosts: tuple[str, ...] = ()
+    image_url_max_bytes: int = 20 * 1024 * 1024
+    image_url_timeout_s: float = 10.0
+    max_upload_bytes: int | None = None
+    upstreams_enabled: bool = False
     upstream_health_interval_s: float = 5.0
     upstream_timeout_s: float = 5.0
     runner_host_is_explicit: bool = False
@@ -175,7 +209,21 @@ class Settings:
             hf_token=env.get("HF_TOKEN") or None,
             runner_host=_runner_host(env),
             autostart=env.get("MODEL_RUNNER_NO_AUTOSTART", "") in ("", "0"),
-            upstreams_enabled=env.get("MODEL_RUNNER_NO_UPSTREAMS", "") in ("", "0"),
+            batch_expiry_s=_float(env, "MODEL_RUNNER_BATCH_EXPIRY", defaults.batch_expiry_s),
+            batch_retention_s=_float(env, "MODEL_RUNNER_BATCH_RETENTION", defaults.batch_retention_s),
+            batch_concurrency=_int(env, "MODEL_RUNNER_BATCH_CONCURRENCY", defaults.batch_concurrency),
+            record_requests=env.get("MODEL_RUNNER_RECORD", "").strip() != "0",
+            record_per_model=max(0, _int(env, "MODEL_RUNNER_RECORD_PER_MODEL", RECORD_PER_MODEL)),
+            record_max_bytes=_bytes(env, "MODEL_RUNNER_RECORD_MAX_BYTES") or RECORD_MAX_BYTES,
+            allowed_hosts=_names(env.get("MODEL_RUNNER_ALLOWED_HOSTS", "")),
+            allowed_origins=_names(env.get("MODEL_RUNNER_ORIGINS", "")),
+            package_dirs=_directories(env.get("MODEL_RUNNER_PACKAGE_DIRS", "")),
+            allow_image_urls=_flag(env, "MODEL_RUNNER_ALLOW_IMAGE_URLS"),
+            image_url_private_hosts=_names(env.get("MODEL_RUNNER_IMAGE_URL_PRIVATE_HOSTS", "")),
+            image_url_max_bytes=_bytes(env, "MODEL_RUNNER_IMAGE_URL_MAX_BYTES") or defaults.image_url_max_bytes,
+            image_url_timeout_s=_float(env, "MODEL_RUNNER_IMAGE_URL_TIMEOUT", defaults.image_url_timeout_s),
+            max_upload_bytes=_bytes(env, "MODEL_RUNNER_MAX_UPLOAD_BYTES"),
+            upstreams_enabled=_flag(env, "MODEL_RUNNER_UPSTREAMS"),
             upstream_health_interval_s=_float(env, "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL",
                                               defaults.upstream_health_interval_s),
             upstream_timeout_s=_float(env, "MODEL_RUNNER_UPSTREAM_TIMEOUT", defaults.upstream_timeout_s),

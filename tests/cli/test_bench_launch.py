@@ -6,6 +6,8 @@ import os
 import stat
 from pathlib import Path
 
+from modelrunner.cli.commands.launch import claude_environment
+from tests.claude_code.test_claude_code import claude_binary
 from tests.cli.conftest import Cli
 from tests.conftest import TINY_MODEL
 
@@ -37,6 +39,17 @@ def test_launch_claude_dry_run_prints_the_environment(cli: Cli, server) -> None:
     assert exports["ANTHROPIC_AUTH_TOKEN"]
     for tier in ("OPUS", "SONNET", "HAIKU"):
         assert exports[f"ANTHROPIC_DEFAULT_{tier}_MODEL"] == TINY_MODEL
+    assert exports["ANTHROPIC_MODEL"] == exports["CLAUDE_CODE_SUBAGENT_MODEL"] == TINY_MODEL
+    assert exports["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "0"
+    assert exports["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "2048"  # the test servers' context
+
+
+def test_launch_claude_names_only_variables_the_pinned_claude_code_reads() -> None:
+    binary = claude_binary()
+    assert binary is not None, "Claude Code is not installed: run scripts/setup.sh --test (needs npm)"
+    text = binary.read_bytes()
+    for name in claude_environment("http://127.0.0.1:1", "m", None, 8192):
+        assert name.encode() in text, name
 
 
 def test_launch_without_claude_says_how_to_install(cli: Cli, tmp_path: Path) -> None:

@@ -62,7 +62,8 @@ def test_bad_environment_is_one_line() -> None:
 
 @pytest.mark.parametrize("verb", [["run"], ["list"], ["inspect"], ["pull"], ["push"], ["rm"], ["tag"], ["package"],
                                   ["ps"], ["df"], ["unload"], ["configure"], ["logs"], ["bench"],
-                                  ["launch", "claude"], ["version"], ["status"], ["serve"]])
+                                  ["launch", "claude"], ["version"], ["status"], ["serve"],
+                                  ["requests"]])
 def test_every_verb_has_help_with_an_example(verb: list[str]) -> None:
     result = Cli(cli_env("http://127.0.0.1:1"))(*verb, "--help")
     assert result.returncode == 0

@@ -20,6 +20,11 @@ def test_disabled_thinking_is_the_template_switch_and_nothing_llama_cpp_ignores(
     assert "reasoning_budget" not in disabled and "thinking_budget_tokens" not in disabled
 
 
+def test_disabled_thinking_with_a_budget_also_bounds_templates_that_open_thinking_themselves() -> None:
+    sent = body(reasoning=False, reasoning_budget_tokens=1)
+    assert sent["chat_template_kwargs"] == {"enable_thinking": False} and sent["thinking_budget_tokens"] == 1
+
+
 def test_a_thinking_budget_is_forwarded_per_request() -> None:
     assert body(reasoning=True, reasoning_budget_tokens=2048)["thinking_budget_tokens"] == 2048
     for fields in ({"reasoning": True}, {"reasoning": True, "reasoning_budget_tokens": 0}, {"reasoning_budget_tokens": 99}):

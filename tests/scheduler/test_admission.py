@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from modelrunner.core.errors import Overloaded
-from modelrunner.scheduler.admission import AdmissionGate
+from modelrunner.scheduler.admission import AdmissionGate, Yielding
 
 
 def test_slots_then_queue_then_overloaded() -> None:
@@ -88,6 +88,81 @@ def test_a_reserved_place_never_waited_for_is_given_back() -> None:
         late = gate.reserve()
         gate.leave()  # the holder is done: its slot goes to `late`, which gives it up unused
         late.give_up()
+        assert gate.is_idle
+
+    asyncio.run(scenario())
+
+
+def _background(preempted: list[str], name: str) -> Yielding:
+    return Yielding(on_preempt=lambda: preempted.append(name))
+
+
+def test_background_work_takes_only_a_slot_nobody_interactive_waits_for() -> None:
+    async def scenario() -> None:
+        gate = AdmissionGate(1, 5, label="m")
+        preempted: list[str] = []
+        first = _background(preempted, "first")
+        await gate.reserve(first).wait()
+        interactive_waiting = asyncio.create_task(gate.reserve().wait())
+        queued_background = _background(preempted, "second")
+        background_waiting = asyncio.create_task(gate.reserve(queued_background).wait())
+        await asyncio.sleep(0)
+        assert preempted == ["first"] and (gate.waiting, gate.background_waiting) == (1, 1)
+        gate.leave(first)  # the preempted holder stops: the interactive request gets the slot
+        await interactive_waiting
+        assert not background_waiting.done()
+        gate.leave()
+        await background_waiting
+        assert gate.active == 1 and preempted == ["first"]
+        gate.leave(queued_background)
+        assert gate.is_idle
+
+    asyncio.run(scenario())
+
+
+def test_an_interactive_request_preempts_the_newest_background_holder_once() -> None:
+    async def scenario() -> None:
+        gate = AdmissionGate(2, 5, label="m")
+        preempted: list[str] = []
+        older, newer = _background(preempted, "older"), _background(preempted, "newer")
+        await gate.reserve(older).wait()
+        await gate.reserve(newer).wait()
+        first = asyncio.create_task(gate.reserve().wait())
+        second = asyncio.create_task(gate.reserve().wait())
+        await asyncio.sleep(0)
+        assert preempted == ["newer", "older"]
+        third = asyncio.create_task(gate.reserve().wait())
+        await asyncio.sleep(0)
+        assert preempted == ["newer", "older"]  # nothing left to preempt: it queues as usual
+        gate.leave(newer)
+        gate.leave(older)
+        await asyncio.gather(first, second)
+        assert not third.done() and gate.active == 2
+        gate.leave()
+        await third
+        for _ in range(2):
+            gate.leave()
+        assert gate.is_idle
+
+    asyncio.run(scenario())
+
+
+def test_a_free_slot_goes_to_an_interactive_request_before_queued_background_work() -> None:
+    async def scenario() -> None:
+        gate = AdmissionGate(1, 5, label="m")
+        await gate.reserve().wait()
+        background = asyncio.create_task(gate.reserve(_background([], "b")).wait())
+        await asyncio.sleep(0)
+        assert gate.background_waiting == 1 and gate.waiting == 0
+        interactive = asyncio.create_task(gate.reserve().wait())
+        await asyncio.sleep(0)
+        gate.leave()
+        await interactive
+        assert not background.done()
+        background.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await background
+        gate.leave()
         assert gate.is_idle
 
     asyncio.run(scenario())

@@ -20,6 +20,7 @@ from modelrunner.core.references import parse_reference
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from modelrunner.store.store import ModelStore
 from tests.support.anthropic_stream import CheckedStream, check_sdk_events, check_stream, parse_sse
+from tests.support.sample_tools import ADD_TOOL, CITY_TOOL, GREEDY, SCHEMAS, TOOLS
 from tests.support.server import RunningServer
 
 TINY = "ai/tiny"
@@ -31,16 +32,6 @@ PLAIN_CHATML = (  # ChatML that renders no tools, so tools reach the model as a 
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
 )
-CITY_TOOL = {"name": "get_weather", "description": "Get the current weather in a city",
-             "input_schema": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
-                              "required": ["city"]}}
-ADD_TOOL = {"name": "add", "description": "Add two small numbers",
-            "input_schema": {"type": "object", "properties": {"a": {"type": "integer", "minimum": 0, "maximum": 9},
-                                                              "b": {"type": "integer", "minimum": 0, "maximum": 9}},
-                             "required": ["a", "b"]}}
-TOOLS = [CITY_TOOL, ADD_TOOL]
-GREEDY = {"temperature": 0}  # the newest SDK takes sampling parameters through extra_body
-SCHEMAS = {tool["name"]: tool["input_schema"] for tool in TOOLS}
 ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
 TOOL_LOOP = [
     *ASK_WEATHER,

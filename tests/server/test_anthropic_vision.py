@@ -12,7 +12,6 @@ import base64
 import struct
 import zlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,8 @@ from modelrunner.core.references import parse_reference
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from modelrunner.store.store import ModelStore
 from tests.support.anthropic_stream import check_sdk_events
-from tests.support.http_threads import ThreadedHTTPServer
-from tests.support.server import RunningServer, free_port
+from tests.support.http_threads import fixed_answer_server
+from tests.support.server import RunningServer
 from tests.support.tiny_model import N_EMBD
 from tests.support.tiny_vision import IMAGE_TOKENS, write_tiny_mmproj_gguf
 
@@ -63,7 +62,10 @@ def vision_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     mmproj = write_tiny_mmproj_gguf(root / "mmproj.gguf", text_embedding_length=N_EMBD)
     store = ModelStore(root / "store")
     package_gguf(store, PackageSpec(gguf_paths=[tiny_gguf], mmproj_path=mmproj), [parse_reference(VISION_TINY)])
-    with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "tiny-vision.log") as running:
+    # The runner fetches image URLs only when allowed, and loopback hosts only when listed: the picture
+    # server of test_an_image_by_url_is_fetched_by_the_runner listens on 127.0.0.1.
+    env = {"MODEL_RUNNER_ALLOW_IMAGE_URLS": "1", "MODEL_RUNNER_IMAGE_URL_PRIVATE_HOSTS": "127.0.0.1"}
+    with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "tiny-vision.log", env=env) as running:
         yield running
 
 
@@ -117,31 +119,12 @@ def test_an_image_inside_a_tool_result(client: anthropic.Anthropic) -> None:
     assert prompt_tokens(with_map.usage) == prompt_tokens(without.usage) + IMAGE_TOKENS
 
 
-def test_an_image_by_url_is_fetched_by_llama_cpp(client: anthropic.Anthropic) -> None:
+def test_an_image_by_url_is_fetched_by_the_runner(client: anthropic.Anthropic) -> None:
     picture = png_bytes(16, 16, seed=3)
-    fetched: list[str] = []
-
-    class PictureHandler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            fetched.append(self.path)
-            self.send_response(200)
-            self.send_header("content-type", "image/png")
-            self.send_header("content-length", str(len(picture)))
-            self.end_headers()
-            self.wfile.write(picture)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    port = free_port()
-    server = ThreadedHTTPServer(port, PictureHandler)
-    server.start()
-    try:
+    with fixed_answer_server(picture, "image/png") as (port, fetched):
         by_url = {"type": "image", "source": {"type": "url", "url": f"http://127.0.0.1:{port}/map.png"}}
         text_only = ask(client, [{"role": "user", "content": [QUESTION]}])
         with_image = ask(client, [{"role": "user", "content": [by_url, QUESTION]}])
-    finally:
-        server.stop()
     assert fetched == ["/map.png"]
     assert prompt_tokens(with_image.usage) == prompt_tokens(text_only.usage) + IMAGE_TOKENS
 

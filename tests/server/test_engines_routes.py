@@ -39,7 +39,10 @@ def test_ps_describes_each_loaded_runner(server: RunningServer) -> None:
     assert entry["loading"] is False and entry["in_use"] is False
     assert entry["keep_alive"] == 600
     assert entry["context_size"] == 2048 and entry["parallel_slots"] == 2
-    assert entry["memory"]["total"] == sum(entry["memory"][k] for k in ("weights", "kv_cache", "overhead"))
+    memory = entry["memory"]
+    assert memory["total"] == sum(memory[k] for k in ("weights", "kv_cache", "overhead", "prompt_cache"))
+    assert 0 < memory["prompt_cache"] <= memory["kv_cache"]  # llama.cpp's host prompt cache, sized by us
+    assert isinstance(memory["resident"], int) and memory["resident"] > memory["weights"]
     assert entry["pid"] == workers_of(server)[0].pid
     assert isinstance(entry["last_used"], int)
 
@@ -137,6 +140,20 @@ def test_metrics_count_requests_tokens_and_runners(server: RunningServer) -> Non
     assert 'modelrunner_runners{state="loaded"} 1.0' in text
     assert 'modelrunner_queue_depth{model="ai/one:latest"} 0.0' in text
     assert "modelrunner_runner_memory_bytes" in text and "modelrunner_memory_budget_bytes" in text
+
+
+def test_metrics_label_only_models_that_exist(server: RunningServer) -> None:
+    """2 000 names that are not found share one label: the exposition does not grow with them."""
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert chat(http, "ai/one").status_code == 200
+        before = len(http.get("/metrics").content)
+        for number in range(2000):
+            assert chat(http, f"ai/bogus-{number}").status_code == 404
+        text = http.get("/metrics").text
+    assert "bogus" not in text
+    assert 'modelrunner_requests_total{model="unknown",route="/engines/v1/chat/completions",status="404"} 2000.0' in text
+    assert 'model="ai/one"' in text
+    assert len(text) < before + 8192
 
 
 def test_logs_hold_server_and_worker_lines(server: RunningServer) -> None:

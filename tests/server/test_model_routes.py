@@ -29,7 +29,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory, hub: FakeHub) -> Iterator[RunningServer]:
     folder = tmp_path_factory.mktemp("routes")
-    env = {"MODEL_RUNNER_REGISTRY_ATTEMPTS": "2", "DOCKER_CONFIG": str(folder / "docker"), "HF_ENDPOINT": hub.endpoint}
+    env = {"MODEL_RUNNER_REGISTRY_ATTEMPTS": "2", "DOCKER_CONFIG": str(folder / "docker"), "HF_ENDPOINT": hub.endpoint,
+           "MODEL_RUNNER_PACKAGE_DIRS": str(tmp_path_factory.getbasetemp())}  # these tests package by path
     with RunningServer(folder / "store", folder / "server.log", env=env) as running:
         yield running
 

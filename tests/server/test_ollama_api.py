@@ -95,7 +95,8 @@ def test_an_empty_prompt_loads_and_keep_alive_zero_unloads(client: ollama.Client
 
 
 def test_pull_and_delete_through_a_real_registry(tmp_path: Path, tiny_gguf: Path, registry: RegistryProcess) -> None:
-    with RunningServer(tmp_path / "models", tmp_path / "server.log") as server, \
+    with RunningServer(tmp_path / "models", tmp_path / "server.log",
+                       env={"MODEL_RUNNER_PACKAGE_DIRS": str(tiny_gguf.parent)}) as server, \
             httpx.Client(base_url=server.url, timeout=60) as http:
         name = f"{registry.host}/ollama/tiny:v1"
         pushed = http.post("/models/package", json={"gguf": str(tiny_gguf), "tag": name, "push": True})

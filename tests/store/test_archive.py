@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modelrunner.core.errors import InvalidRequest, StoreError, UnsupportedArtifact
+from modelrunner.core.errors import InvalidRequest, UnsupportedArtifact
 from modelrunner.core.references import parse_reference
 from modelrunner.store.archive import export_chunks, load_archive
 from modelrunner.store.store import ModelStore
@@ -59,7 +59,7 @@ def test_a_tampered_blob_is_refused_and_nothing_imported(tiny_gguf: Path, tmp_pa
     tampered = _rewrite(archive, tmp_path / "tampered.tar", {member: original[:-1] + bytes([original[-1] ^ 1])})
 
     target = ModelStore(tmp_path / "target")
-    with pytest.raises(StoreError, match="does not match its digest"):
+    with pytest.raises(InvalidRequest, match="does not match its digest"):
         load_archive(target, tampered)
     assert target.list_models() == []
     assert not target.has_blob(gguf_digest)

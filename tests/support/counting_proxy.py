@@ -120,6 +120,10 @@ class CountingProxy:
         finally:
             response.close()
 
+    def release(self) -> None:
+        """Let a stalled blob body go on (its connection is then closed, as if the server went away)."""
+        self._release.set()
+
     def _should_stall(self, path: str, sent: int) -> bool:
         """Hold a blob body after `stall_after_bytes` until the proxy closes (a server killed mid-pull)."""
         faults = self.faults

@@ -3,9 +3,12 @@ service, a counting proxy): one loopback server on a daemon thread, stopped on e
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.support.server import free_port
 
 
 class ThreadedHTTPServer:
@@ -37,3 +40,29 @@ def relay_server(port: int, relay: Callable[[BaseHTTPRequestHandler], None]) -> 
         do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_GET
 
     return ThreadedHTTPServer(port, Handler)
+
+
+@contextlib.contextmanager
+def fixed_answer_server(body: bytes, content_type: str) -> Iterator[tuple[int, list[str]]]:
+    """A loopback server answering every GET with `body`: yields its port and the paths it was asked for."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("content-type", content_type)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()
+    server = ThreadedHTTPServer(port, Handler)
+    server.start()
+    try:
+        yield port, asked
+    finally:
+        server.stop()

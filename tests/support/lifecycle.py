@@ -18,7 +18,8 @@ import orjson
 import psutil
 
 from modelrunner.core.references import parse_reference
-from modelrunner.scheduler.memory import estimate_memory
+from modelrunner.engines.llamacpp.engine import LlamaCppEngine
+from modelrunner.scheduler.memory import describe_model
 from modelrunner.scheduler.model_config import ModelSettings
 from modelrunner.scheduler.runner_slot import runner_config
 from modelrunner.settings import Settings
@@ -43,7 +44,9 @@ def estimated_bytes(store: ModelStore, name: str, *, parallel_slots: int) -> int
     """What the scheduler will estimate for `name` under the test servers' settings."""
     defaults = Settings(context_size_cap=SERVER_CONTEXT_SIZE, parallel_slots=parallel_slots, threads=1)
     model = store.find(name)
-    return estimate_memory(model, runner_config(model, ModelSettings(), defaults)).total_bytes
+    engine = LlamaCppEngine(load_timeout_s=defaults.load_timeout_s)
+    config = runner_config(model, ModelSettings(), defaults, engine)
+    return engine.estimate_memory(describe_model(model), config).total_bytes
 
 
 def start_server(store: Path, log: Path, **env: str) -> RunningServer:

@@ -22,8 +22,10 @@ def free_port() -> int:
 class RunningServer:
     """A modelrunner server process. Its log is kept in a file for assertions and post-mortems."""
 
-    def __init__(self, store: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, store: Path, log_path: Path, env: dict[str, str] | None = None,
+                 ready_headers: dict[str, str] | None = None) -> None:
         self.store = store
+        self.ready_headers = ready_headers or {}  # a runner with an API key answers `GET /` only with it
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -50,17 +52,12 @@ class RunningServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if httpx.get(self.url + "/", timeout=1.0, headers=self._key_header()).status_code == 200:
+                if httpx.get(self.url + "/", headers=self.ready_headers, timeout=1.0).status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout_s}s:\n{self.log()}")
-
-    def _key_header(self) -> dict[str, str]:
-        """A server started with an API key answers `GET /` only with it."""
-        key = self.env.get("MODEL_RUNNER_API_KEY")
-        return {"x-api-key": key} if key else {}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

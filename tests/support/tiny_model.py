@@ -140,11 +140,14 @@ def _bytes_to_unicode() -> dict[int, str]:
     return table
 
 
-def _vocab() -> tuple[list[str], list[int], list[str]]:
+def _vocab(
+    special_tokens: tuple[str, ...] = SPECIAL_TOKENS, user_defined: frozenset[str] = frozenset()
+) -> tuple[list[str], list[int], list[str]]:
     """Build tokens, token types and merges for a byte-level BPE vocabulary.
 
     The 256 byte symbols come first (so token id == byte value), then one token
-    per merge, then the ChatML special tokens marked as control tokens.
+    per merge, then the special tokens: control tokens, except those named in
+    ``user_defined`` (added tokens a real model's tokenizer does not mark special).
     """
     table = _bytes_to_unicode()
     tokens = [table[b] for b in range(256)]
@@ -155,9 +158,10 @@ def _vocab() -> tuple[list[str], list[int], list[str]]:
         tokens.append(left + right)
         types.append(int(gguf.TokenType.NORMAL))
         merges.append(f"{left} {right}")
-    for special in SPECIAL_TOKENS:
+    for special in special_tokens:
         tokens.append(special)
-        types.append(int(gguf.TokenType.CONTROL))
+        kind = gguf.TokenType.USER_DEFINED if special in user_defined else gguf.TokenType.CONTROL
+        types.append(int(kind))
     assert len(set(tokens)) == len(tokens)
     return tokens, types, merges
 
@@ -170,7 +174,7 @@ def _token_bias(token: str, token_type: int, byte_of: dict[str, int]) -> float:
     positive for tokens made of printable ASCII or newlines, negative for other
     bytes and lower still for control tokens.
     """
-    if token_type == int(gguf.TokenType.CONTROL):
+    if token_type in (int(gguf.TokenType.CONTROL), int(gguf.TokenType.USER_DEFINED)):
         return CONTROL_BIAS
     raw = bytes(byte_of[ch] for ch in token)
     if all(0x20 <= b < 0x7F or b == 0x0A for b in raw):
@@ -179,7 +183,17 @@ def _token_bias(token: str, token_type: int, byte_of: dict[str, int]) -> float:
 
 
 def write_tiny_llama_gguf(
-    path: pathlib.Path, *, seed: int = 0, context_length: int = 2048
+    path: pathlib.Path,
+    *,
+    seed: int = 0,
+    context_length: int = 2048,
+    special_tokens: tuple[str, ...] = SPECIAL_TOKENS,
+    user_defined: frozenset[str] = frozenset(),
+    chat_template: str = CHAT_TEMPLATE,
+    bos_token: str = "<|endoftext|>",
+    eos_token: str = "<|im_end|>",
+    eot_token: str | None = None,
+    name: str = "tiny-llama",
 ) -> pathlib.Path:
     """Write a tiny random-weight llama GGUF model to ``path`` and return ``path``.
 
@@ -195,15 +209,19 @@ def write_tiny_llama_gguf(
     printable ASCII instead of invalid UTF-8, and control tokens such as
     ``<|im_end|>`` are rarely sampled, so replies usually run to ``max_tokens``
     while a grammar can still end them.
+
+    The keyword arguments after ``context_length`` let a fixture stand in for
+    another model family (``tests/support/families.py``): its special tokens,
+    its chat template and its end-of-turn tokens.
     """
     path = pathlib.Path(path)
     rng = np.random.default_rng(seed)
-    tokens, types, merges = _vocab()
+    tokens, types, merges = _vocab(special_tokens, user_defined)
     n_vocab = len(tokens)
     token_id = {tok: i for i, tok in enumerate(tokens)}
 
     writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("tiny-llama")
+    writer.add_name(name)
     writer.add_file_type(int(gguf.LlamaFileType.ALL_F32))
     writer.add_vocab_size(n_vocab)
     writer.add_context_length(context_length)
@@ -221,13 +239,13 @@ def write_tiny_llama_gguf(
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
-    writer.add_bos_token_id(token_id["<|endoftext|>"])
-    writer.add_eos_token_id(token_id["<|im_end|>"])
-    writer.add_eot_token_id(token_id["<|im_end|>"])
-    writer.add_pad_token_id(token_id["<|endoftext|>"])
+    writer.add_bos_token_id(token_id[bos_token])
+    writer.add_eos_token_id(token_id[eos_token])
+    writer.add_eot_token_id(token_id[eot_token or eos_token])
+    writer.add_pad_token_id(token_id[bos_token])
     writer.add_add_bos_token(False)
     writer.add_add_eos_token(False)
-    writer.add_chat_template(CHAT_TEMPLATE)
+    writer.add_chat_template(chat_template)
 
     def normal(*shape: int, std: float) -> np.ndarray:
         return rng.normal(0.0, std, size=shape).astype(np.float32)

@@ -14,6 +14,7 @@ from tests.conftest import make_tiny_store
 from tests.support.server import RunningServer
 from tests.support.upstreams import LlamaCppServer
 
+UPSTREAMS_ON = {"MODEL_RUNNER_UPSTREAMS": "1"}  # the remote engine is off unless the runner is started with it
 UPSTREAM_KEY_ENV = "MODELRUNNER_TEST_UPSTREAM_KEY"
 UPSTREAM_KEY = "upstream-secret-5f0c1e"  # a value no log line may ever show
 FLEET = "team/tiny"
@@ -50,7 +51,7 @@ def peer_runner(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     store = make_tiny_store(tmp_path_factory.mktemp("peer-store"), tiny_gguf)
     with RunningServer(store.root, tmp_path_factory.mktemp("logs") / "peer.log",
                        env={"MODEL_RUNNER_API_KEY": UPSTREAM_KEY, "MODEL_RUNNER_PARALLEL": "1",
-                            "MODEL_RUNNER_QUEUE_LENGTH": "0"}) as running:
+                            "MODEL_RUNNER_QUEUE_LENGTH": "0"}, ready_headers={"x-api-key": UPSTREAM_KEY}) as running:
         yield running
 
 
@@ -59,7 +60,7 @@ def fleet(llamacpp_replicas: list[LlamaCppServer], peer_runner: RunningServer,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """A front modelrunner with no models of its own, fronting both kinds of upstream."""
     front = RunningServer(tmp_path_factory.mktemp("front-store"), tmp_path_factory.mktemp("logs") / "front.log",
-                          env={UPSTREAM_KEY_ENV: UPSTREAM_KEY, "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL": "0.3",
+                          env={**UPSTREAMS_ON, UPSTREAM_KEY_ENV: UPSTREAM_KEY, "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL": "0.3",
                                "MODEL_RUNNER_UPSTREAM_TIMEOUT": "3"})
     with front:
         running = Fleet(front=front, replicas=llamacpp_replicas, peer=peer_runner)

@@ -3,28 +3,16 @@ scripts/setup.sh --test) against a real server on the tiny model."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from tests.support.server import RunningServer
-
-HERE = Path(__file__).parent
-SDK = HERE / "node_modules" / "@anthropic-ai" / "sdk"
-
+from tests.typescript.sdk_runner import run_sdk_check
 
 @pytest.fixture(scope="module")
 def report(server: RunningServer) -> dict:
-    if shutil.which("node") is None or not SDK.exists():
-        pytest.fail("the TypeScript SDK is not installed: run scripts/setup.sh --test (needs node and npm)")
-    done = subprocess.run(["node", str(HERE / "sdk_check.mjs"), server.url, "ai/tiny"], capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_sdk_check(server, "sdk_check.mjs")
 
 
 def test_create(report: dict) -> None:

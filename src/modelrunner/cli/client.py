@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import sys
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 # httpx imports its own command line (click, rich, pygments) when it is imported, unless that import fails;
@@ -17,6 +19,7 @@ from modelrunner.core import errors  # noqa: E402
 
 CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 60.0
+UPLOAD_CHUNK_BYTES = 1024 * 1024
 
 _ERRORS_BY_STATUS: dict[int, type[errors.ModelRunnerError]] = {
     400: errors.InvalidRequest,
@@ -126,9 +129,29 @@ class RunnerClient:
         response = self.request("DELETE", path, params=_present(params))
         return response.json() if response.content else None
 
-    def stream_lines(self, method: str, path: str, body: Any = None, **params: Any) -> Generator[str, None, None]:
-        """Lines of a streamed answer (JSON lines, SSE, logs), as they arrive; no read timeout."""
-        request = self._http.build_request(method, path, json=body, params=_present(params),
+    def has_blob(self, digest: str) -> bool:
+        try:
+            self.request("HEAD", f"/models/blobs/{digest}")
+        except errors.NotFound:
+            return False
+        return True
+
+    def upload_blob(self, digest: str, file: Path) -> None:
+        """Stream a local file to the runner as the blob `digest` (the runner checks the digest)."""
+        def chunks() -> Iterator[bytes]:
+            with file.open("rb") as handle:
+                while chunk := handle.read(UPLOAD_CHUNK_BYTES):
+                    yield chunk
+
+        self.request("POST", f"/models/blobs/{digest}", content=chunks(),
+                     headers={"content-type": "application/octet-stream", "content-length": str(file.stat().st_size)},
+                     timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
+
+    @contextlib.contextmanager
+    def _open_stream(self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
+                     **params: Any) -> Iterator[Iterator[str]]:
+        """The lines of a streamed answer, as they arrive, with no read timeout; HTTP errors raised."""
+        request = self._http.build_request(method, path, json=body, params=_present(params), headers=headers,
                                            timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT_S))
         try:
             response = self._http.send(request, stream=True)
@@ -138,11 +161,25 @@ class RunnerClient:
             if response.status_code >= 400:
                 raise error_from_response(method, path, response.status_code, response.read())
             try:
-                yield from response.iter_lines()
+                yield response.iter_lines()
             except httpx.HTTPError as exc:
                 raise errors.RunnerUnreachable(f"the runner closed the stream ({type(exc).__name__})") from exc
         finally:
             response.close()
+
+    def stream_lines(self, method: str, path: str, body: Any = None, **params: Any) -> Generator[str, None, None]:
+        """Lines of a streamed answer (JSON lines, SSE, logs), as they arrive; no read timeout."""
+        with self._open_stream(method, path, body, **params) as lines:
+            yield from lines
+
+    def stream_events(self, path: str, **params: Any) -> Generator[dict[str, Any] | None, None, None]:
+        """A Server-Sent Events feed: each event's JSON data, and None for each comment (the feed is alive)."""
+        with self._open_stream("GET", path, headers={"accept": "text/event-stream"}, **params) as lines:
+            for line in lines:
+                if line.startswith(":"):
+                    yield None
+                elif line.startswith("data:"):
+                    yield json.loads(line[5:])
 
     def stream_json_lines(self, method: str, path: str, body: Any = None,
                           **params: Any) -> Generator[dict[str, Any], None, None]:

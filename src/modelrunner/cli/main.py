@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from modelrunner.cli.commands import bench, engines, launch, models, run, system
+from modelrunner.cli.commands import batches, bench, engines, launch, models, run, system
+from modelrunner.cli.commands import requests
 from modelrunner.cli.commands import context, upstream
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.settings import Settings
@@ -58,6 +59,8 @@ engines.register(app)
 app.command()(bench.bench)
 launch.register(app)
 system.register(app)
+batches.register(app)
+requests.register(app)
 upstream.register(app)
 context.register(app)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 
@@ -26,18 +30,48 @@ def check_tls_files(settings: Settings) -> None:
             raise ValueError(f"{path}: no such file")
 
 
+# After the grace period our streams end themselves with an error event; uvicorn cancels what is left
+# this much later, so that those last events are sent before the connections close.
+CANCEL_AFTER_GRACE_S = 2
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, telling the app's shutdown drain when the stop signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, *, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_exit)
+        super().handle_exit(sig, frame)
+
+
 def serve(settings: Settings) -> None:
-    from modelrunner.server.app import create_app
+    from modelrunner.server.app import begin_shutdown, create_app
 
     configure_logging(settings.log_level)
+    app = create_app(settings)
+    grace_s = max(0.0, settings.shutdown_grace_s)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.bind_host,
         port=settings.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_s)),  # requests in flight may finish
+        timeout_graceful_shutdown=max(1, round(grace_s)) + CANCEL_AFTER_GRACE_S,  # requests in flight may finish
         ssl_certfile=str(settings.tls_cert_path) if settings.tls_cert_path else None,
         ssl_keyfile=str(settings.tls_key_path) if settings.tls_key_path else None,
     )
-    uvicorn.Server(config).run()
+
+    def on_exit() -> None:
+        app.state.shutdown_drain.begin(grace_s)
+        begin_shutdown(app)  # the endless feeds end now, or they would hold shutdown up for its whole grace
+
+    DrainingServer(config, on_exit=on_exit).run()

@@ -3,6 +3,16 @@ own envelope exactly once, at the edge."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+ErrorKind = Literal[
+    "invalid_request", "request_too_large", "unprocessable", "authentication", "permission", "not_found",
+    "conflict", "overloaded", "capacity", "engine_failed", "upstream_unavailable", "insufficient_storage",
+    "internal",
+]
+"""What went wrong, independent of any API: the server maps a kind to an HTTP status, each dialect to
+its own envelope. Subclasses inherit their parent's kind unless they name their own."""
+
 
 class ModelRunnerError(Exception):
     """Base of every error modelrunner raises on purpose.
@@ -11,6 +21,7 @@ class ModelRunnerError(Exception):
     says how long to wait.
     """
 
+    kind: ErrorKind = "internal"
     retryable: bool = False
     retry_after_s: float | None = None
 
@@ -22,6 +33,8 @@ class ModelRunnerError(Exception):
 class InvalidRequest(ModelRunnerError):
     """The request itself is wrong: malformed body, missing or out-of-range field."""
 
+    kind: ErrorKind = "invalid_request"
+
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
@@ -30,6 +43,8 @@ class InvalidRequest(ModelRunnerError):
 class RequestTooLarge(InvalidRequest):
     """The request body exceeds the configured limit."""
 
+    kind: ErrorKind = "request_too_large"
+
 
 class Unsupported(InvalidRequest):
     """A well-formed request asks for something this runner or model cannot do."""
@@ -37,6 +52,8 @@ class Unsupported(InvalidRequest):
 
 class UnsupportedArtifact(Unsupported):
     """A model artifact whose format modelrunner cannot read (unknown config media type...)."""
+
+    kind: ErrorKind = "unprocessable"
 
 
 class ContextOverflow(InvalidRequest):
@@ -51,9 +68,13 @@ class ContextOverflow(InvalidRequest):
 class AuthenticationFailed(ModelRunnerError):
     """The API key is missing or wrong."""
 
+    kind: ErrorKind = "authentication"
+
 
 class NotFound(ModelRunnerError):
     """Something named by the request does not exist."""
+
+    kind: ErrorKind = "not_found"
 
 
 class ModelNotFound(NotFound):
@@ -65,10 +86,13 @@ class ModelNotFound(NotFound):
 class Conflict(ModelRunnerError):
     """The request conflicts with the current state (a busy runner, a model with several tags)."""
 
+    kind: ErrorKind = "conflict"
+
 
 class Overloaded(ModelRunnerError):
     """Too many requests right now; the same request may succeed later."""
 
+    kind: ErrorKind = "overloaded"
     retryable = True
 
     def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
@@ -79,9 +103,13 @@ class Overloaded(ModelRunnerError):
 class InsufficientMemory(Overloaded):
     """The model does not fit in the memory budget even after evicting idle runners."""
 
+    kind: ErrorKind = "capacity"
+
 
 class EngineFailed(ModelRunnerError):
     """The engine could not load a model or failed while generating."""
+
+    kind: ErrorKind = "engine_failed"
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
@@ -107,4 +135,26 @@ class RouteUnavailable(Unsupported):
 class RegistryUnavailable(ModelRunnerError):
     """A model registry could not be reached or answered with a server error; a retry may succeed."""
 
+    kind: ErrorKind = "upstream_unavailable"
     retryable = True
+
+
+class InsufficientStorage(StoreError):
+    """The disk has no room for a write; the store was left as it was before the operation."""
+
+    kind: ErrorKind = "insufficient_storage"
+
+    def __init__(self, needed_bytes: int, free_bytes: int, detail: str = "") -> None:
+        super().__init__(f"no space left on device: needs {_mib(needed_bytes)}, free {_mib(free_bytes)}"
+                         + (f"; {detail}" if detail else ""))
+        self.needed_bytes = needed_bytes
+        self.free_bytes = free_bytes
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB ({size} bytes)"
+class PermissionDenied(ModelRunnerError):
+    """The caller may not do this here: a foreign Host or Origin, a cross-site state change, a path
+    outside the directories the runner may read, a URL the runner may not fetch."""
+
+    kind: ErrorKind = "permission"

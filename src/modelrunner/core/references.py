@@ -20,6 +20,8 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]+)?$")
 _HEX_ID = re.compile(r"^(?:sha256:)?([0-9a-f]{64}|[0-9a-f]{12})$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+NAME_MAX_LENGTH = 255  # Docker's limit on `registry/repository`; a tag adds at most 128, a digest 71
+REFERENCE_MAX_LENGTH = NAME_MAX_LENGTH + 1 + 128 + 1 + 71
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,9 @@ def model_id_from(text: str) -> str | None:
 def _reject_unsafe(text: str) -> None:
     if not text:
         raise InvalidRequest("model reference is empty")
+    if len(text) > REFERENCE_MAX_LENGTH:
+        raise InvalidRequest(f"model reference is {len(text)} characters long: at most {NAME_MAX_LENGTH} for the "
+                             "name, 128 for the tag")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text) or " " in text:
         raise InvalidRequest(f"invalid model reference {text!r}: contains whitespace or control characters")
     if ".." in text or "//" in text or text.startswith("/") or "\\" in text:
@@ -113,4 +118,14 @@ def parse_reference(text: str) -> ModelReference:
     for component in path:
         if not _PATH_COMPONENT.match(component):
             raise InvalidRequest(f"invalid repository name {'/'.join(path)!r} in model reference {text!r}")
+    name_length = len(registry) + 1 + len("/".join(path))
+    if name_length > NAME_MAX_LENGTH:
+        raise InvalidRequest(f"repository name is {name_length} characters long: at most {NAME_MAX_LENGTH} "
+                             f"(registry/repository, as Docker's references)")
     return ModelReference(registry=registry, repository="/".join(path), tag=tag, digest=digest)
+
+
+def display_name(canonical_tag: str) -> str:
+    """A canonical tag as people write it: Docker Hub's `docker.io/` left out."""
+    prefix = "docker.io/"
+    return canonical_tag[len(prefix):] if canonical_tag.startswith(prefix) else canonical_tag

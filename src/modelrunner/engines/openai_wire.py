@@ -109,9 +109,11 @@ def _reasoning_fields(request: ChatRequest) -> dict[str, Any]:
     limits the reasoning-budget sampler, over the model's configured budget, where the template has
     thinking tags (past it the end tag is forced). A body `reasoning_budget` is not read at all. No
     zero budget: the pinned build then forces a garbled end tag; off is `enable_thinking: false`."""
-    if request.reasoning is False:
-        return {"chat_template_kwargs": {"enable_thinking": False}}
     budget = request.reasoning_budget_tokens
+    if request.reasoning is False:
+        # A budget beside it is for templates that open thinking whatever the flag (DeepSeek-R1 distills).
+        off: dict[str, Any] = {"chat_template_kwargs": {"enable_thinking": False}}
+        return {**off, "thinking_budget_tokens": budget} if budget is not None and budget > 0 else off
     if request.reasoning and budget is not None and budget > 0:
         return {"thinking_budget_tokens": budget}
     return {}
@@ -177,3 +179,13 @@ def decode_chunk(payload: dict[str, Any]) -> list[EngineChunk]:
             cached_prompt_tokens=int(details.get("cached_tokens") or 0),
         ))
     return chunks
+
+
+def usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
+    """llama.cpp's per-request timings as usage: its prompt-cache hits (`cache_n`) are exact there, and
+    they arrive with every token when asked (`timings_per_token`), so a stream cut short still has them."""
+    if not timings:
+        return None
+    cached = int(timings.get("cache_n") or 0)
+    return Usage(prompt_tokens=int(timings.get("prompt_n") or 0) + cached,
+                 completion_tokens=int(timings.get("predicted_n") or 0), cached_prompt_tokens=cached)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -13,14 +15,17 @@ from typing import Any
 import orjson
 
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.engines.registry import parse_runtime_flags
 from modelrunner.scheduler.keep_alive import parse_keep_alive
-from modelrunner.scheduler.runtime_flags import parse_runtime_flags, split_flags
 from modelrunner.store.files import write_atomically
+from modelrunner.store.locking import InterProcessLock
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FILENAME = "modelrunner-config.json"
+CONFIG_LOCK_FILENAME = ".modelrunner-config.lock"
 MODES = ("completion", "embedding")
+RUNTIME_FLAGS_PARAM = "runtime-flags"
 MAX_CONTEXT_SIZE = 1 << 20
 
 _FIELD_BY_KEY = {
@@ -100,6 +105,20 @@ def _check_reasoning_budget(value: Any) -> int | None:
     return value
 
 
+def split_flags(raw: str | list[str] | None) -> list[str]:
+    """Runtime flags as a list, a string split like a shell; the engine checks each flag on configure."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        try:
+            return shlex.split(raw)
+        except ValueError as exc:
+            raise InvalidRequest(f"runtime flags could not be read: {exc}", param=RUNTIME_FLAGS_PARAM) from None
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise InvalidRequest("runtime-flags must be a list of strings", param=RUNTIME_FLAGS_PARAM)
+    return list(raw)
+
+
 def _check_flags(value: Any) -> list[str]:
     flags = split_flags(value)
     parse_runtime_flags(flags)
@@ -131,23 +150,53 @@ def apply_configure_body(current: ModelSettings, body: dict[str, Any]) -> ModelS
 
 class ModelConfigFile:
     """The configurations of every model, by model ID, in one JSON file written atomically.
-    Blocking file I/O: call `load` and `save` from a thread."""
+    Several runners may share the store: a change is merged into the file under an inter-process lock
+    (never written from this runner's memory), and `refresh` picks up the others' changes.
+    Blocking file I/O: call `load`, `refresh`, `update` and `save` from a thread."""
 
     def __init__(self, store_root: Path) -> None:
         self.path = store_root / CONFIG_FILENAME
+        self._lock = InterProcessLock(store_root / CONFIG_LOCK_FILENAME)
         self._entries: dict[str, dict[str, Any]] = {}
+        self._seen: tuple[int, int, int] | None = None
 
-    def load(self) -> None:
+    def _stat_key(self) -> tuple[int, int, int] | None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+    def _read(self) -> dict[str, dict[str, Any]]:
         try:
             document = orjson.loads(self.path.read_bytes())
         except FileNotFoundError:
-            return
+            return {}
         except (OSError, orjson.JSONDecodeError) as exc:
             logger.warning("ignoring unreadable model configuration %s: %s", self.path, exc)
-            return
+            return dict(self._entries)
         models = document.get("models") if isinstance(document, dict) else None
-        if isinstance(models, dict):
-            self._entries = {key: value for key, value in models.items() if isinstance(value, dict)}
+        if not isinstance(models, dict):
+            return {}
+        return {key: value for key, value in models.items() if isinstance(value, dict)}
+
+    def load(self) -> None:
+        self._seen = self._stat_key()
+        self._entries = self._read()
+
+    def refresh(self) -> None:
+        """Re-read the file when another writer (another runner on this store) changed it."""
+        if self._stat_key() != self._seen:
+            self.load()
+
+    def update(self, model_id: str, name: str, change: Callable[[ModelSettings], ModelSettings]) -> ModelSettings:
+        """Apply `change` to the model's settings as the file has them now, and write the file back,
+        all under the lock: concurrent changes to other models (or fields) are kept."""
+        with self._lock:
+            self.load()
+            updated = change(self.settings_for(model_id))
+            self._write({**self._entries, model_id: {"model": name, "settings": asdict(updated)}})
+        return updated
 
     def settings_for(self, model_id: str) -> ModelSettings:
         entry = self._entries.get(model_id)
@@ -157,8 +206,10 @@ class ModelConfigFile:
         return {key: dict(value) for key, value in self._entries.items()}
 
     def save(self, model_id: str, name: str, settings: ModelSettings) -> None:
-        entries = dict(self._entries)
-        entries[model_id] = {"model": name, "settings": asdict(settings)}
+        self.update(model_id, name, lambda _current: settings)
+
+    def _write(self, entries: dict[str, dict[str, Any]]) -> None:
         document = {"version": 1, "models": entries}
         write_atomically(self.path, json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
         self._entries = entries
+        self._seen = self._stat_key()

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelrunner.engines.base import RunnerConfig
+from modelrunner.engines.base import Engine, MemoryEstimate, Runner, RunnerConfig
 from modelrunner.scheduler.admission import AdmissionGate, Place
 from modelrunner.scheduler.keep_alive import DEFAULT_KEEP_ALIVE_S
-from modelrunner.scheduler.memory import MemoryEstimate
 from modelrunner.scheduler.model_config import ModelSettings
-from modelrunner.scheduler.runtime_flags import parse_runtime_flags
 from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel
 
 FALLBACK_CONTEXT_SIZE = 4096
+ResolvedModel = StoredModel
+"""What `Scheduler.resolve` returns for a client's model name, and what it takes back to skip resolving."""
 
 
 @dataclass
@@ -34,7 +33,7 @@ class RunnerSlot:
     keep_alive_s: float = DEFAULT_KEEP_ALIVE_S
     mode: str = "completion"
     loading: asyncio.Task[Any] | None = None
-    runner: Any = None
+    runner: Runner | None = None
     health_failures: int = 0
     borrowers: int = 0
     last_used_monotonic: float = field(default_factory=time.monotonic)
@@ -57,30 +56,6 @@ class RunnerSlot:
         self.last_used_monotonic = time.monotonic()
         self.last_used_wall = time.time()
 
-    def describe(self, backend: str) -> dict[str, Any]:
-        replicas = getattr(self.runner, "describe_replicas", None)  # a remote upstream's replicas (#12)
-        if replicas is not None:
-            return {**self._description(self.runner.engine_name), "replicas": replicas()}
-        return self._description(backend)
-
-    def _description(self, backend: str) -> dict[str, Any]:
-        return {
-            "backend_name": backend,
-            "model_name": self.label,
-            "model_id": self.model.id,
-            "mode": self.mode,
-            "loading": self.is_loading,
-            "in_use": self.gate.active > 0 or self.borrowers > 0,
-            "active_requests": self.gate.active,
-            "queued_requests": self.gate.waiting,
-            "last_used": int(self.last_used_wall),
-            "keep_alive": -1 if math.isinf(self.keep_alive_s) else self.keep_alive_s,
-            "context_size": self.config.context_size,
-            "parallel_slots": self.config.parallel_slots,
-            "memory": self.estimate.to_api(),
-            "pid": getattr(self.runner, "pid", None),
-        }
-
 
 @dataclass(frozen=True)
 class Lease:
@@ -88,7 +63,7 @@ class Lease:
     of the model that serves it (they differ for aliases and the `claude-*` fallback)."""
 
     model: StoredModel
-    runner: Any
+    runner: Runner
     requested: str
     label: str
     context_size: int
@@ -115,7 +90,19 @@ class Reservation:
             self._place.give_up()
 
 
-def _trained_context(model: StoredModel) -> int | None:
+YARN_ROPE_SCALING = 2
+"""llama.cpp's LLAMA_ROPE_SCALING_TYPE_YARN."""
+
+
+def context_extension(context: int, trained: int | None) -> dict[str, Any]:
+    """The llama.cpp settings that stretch RoPE with YaRN from the trained context to `context`: a
+    model asked to attend beyond what it was trained on degrades far less than with plain RoPE."""
+    if not trained or context <= trained:
+        return {}
+    return {"rope_scaling_type": YARN_ROPE_SCALING, "rope_freq_scale": trained / context, "yarn_orig_ctx": trained}
+
+
+def trained_context(model: StoredModel) -> int | None:
     trained = (model.config.get("gguf") or {}).get(f"{model.config.get('architecture')}.context_length")
     try:
         return int(trained) if trained else None
@@ -123,26 +110,26 @@ def _trained_context(model: StoredModel) -> int | None:
         return None
 
 
-def runner_config(model: StoredModel, settings: ModelSettings, defaults: Settings) -> RunnerConfig:
-    """Stored settings first, then the model's packaged context size, then the server's defaults."""
-    flags = parse_runtime_flags(settings.runtime_flags)
+def runner_config(model: StoredModel, settings: ModelSettings, defaults: Settings, engine: Engine) -> RunnerConfig:
+    """Stored settings first, then the model's packaged context size, then the server's defaults; the
+    engine validates the runtime flags, which raise InvalidRequest naming the first it refuses. Only an
+    explicit context (configured or packaged) goes past the trained one, with YaRN RoPE scaling."""
+    flags = engine.parse_runtime_flags(settings.runtime_flags)
     context = (settings.context_size or model.context_size
-               or min(_trained_context(model) or FALLBACK_CONTEXT_SIZE, defaults.context_size_cap))
-    engine: dict[str, Any] = dict(flags.engine)
+               or min(trained_context(model) or FALLBACK_CONTEXT_SIZE, defaults.context_size_cap))
+    runtime_settings: dict[str, Any] = {**context_extension(context, trained_context(model)), **flags.engine}
     budget = settings.reasoning_budget_tokens
     if budget is None:
         budget = flags.runner.get("reasoning_budget_tokens")
     if settings.reasoning is False:
         budget = 0
-        engine["default_template_kwargs"] = {"enable_thinking": "false"}
-    if budget is not None:
-        engine["sampling.reasoning_budget_tokens"] = budget
-    if settings.mode == "embedding":
-        engine["embedding"] = True
     return RunnerConfig(
         context_size=context,
-        parallel_slots=int(flags.runner.get("parallel_slots", defaults.parallel_slots)),
+        parallel_slots=int(flags.runner.get("parallel_slots", model.config.get("parallel_slots")
+                                            or defaults.parallel_slots)),
         threads=int(flags.runner.get("threads", defaults.threads)),
         reasoning_budget_tokens=budget,
-        runtime_settings=engine,
+        runtime_settings=runtime_settings,
+        reasoning=settings.reasoning,
+        embedding=settings.mode == "embedding",
     )

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from modelrunner.core.errors import (
@@ -26,17 +26,20 @@ from modelrunner.core.errors import (
     ModelRunnerError,
     NotFound,
 )
-from modelrunner.engines.base import ModelFiles, RunnerConfig
+from modelrunner.engines.base import Engine, ModelFiles, RunnerConfig
 from modelrunner.engines.remote.upstream import Upstream
-from modelrunner.scheduler.admission import Place
+from modelrunner.scheduler.admission import Place, Yielding
+from modelrunner.scheduler.api_shapes import configuration_entry, runner_entry
 from modelrunner.scheduler.keep_alive import parse_keep_alive
-from modelrunner.scheduler.memory import MemoryEstimate, default_budget_bytes, describe_bytes, estimate_memory
+from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, describe_model
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
-from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config
-from modelrunner.scheduler.upstreams import UpstreamRegistry, is_remote, upstream_model
+from modelrunner.scheduler.placement import eviction_victims
+from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, runner_config, trained_context
+from modelrunner.scheduler.upstreams import UpstreamRegistry, upstream_model
 from modelrunner.settings import Settings
-from modelrunner.store.models import StoredModel, display_name
+from modelrunner.store.gguf_header import GGUFFormatError, read_special_tokens
+from modelrunner.store.models import Bundle, StoredModel, display_name
 from modelrunner.store.store import ModelStore
 
 __all__ = ["Lease", "Reservation", "RunnerSlot", "Scheduler"]
@@ -49,17 +52,19 @@ LoadObserver = Callable[[str, float], None]
 
 
 class Scheduler:
-    def __init__(self, store: ModelStore, engine: Any, settings: Settings, *,
-                 on_load: LoadObserver | None = None, remote_engine: Any = None) -> None:
+    def __init__(self, store: ModelStore, engine: Engine, settings: Settings, *,
+                 on_load: LoadObserver | None = None, extra_engines: Sequence[Engine] = ()) -> None:
+        """`engine` serves stored models; `extra_engines` serve the models they name (the remote
+        engine serves registered upstreams: without it, none is loaded or registered)."""
         self._store = store
         self._engine = engine
+        self._engines: dict[str, Engine] = {engine.name: engine, **{extra.name: extra for extra in extra_engines}}
+        self._upstreams = UpstreamRegistry(store.root)
+        self._registering = asyncio.Lock()
         self._settings = settings
         self._on_load = on_load
         self._names = ModelNameResolver(settings.model_aliases, settings.default_model)
         self._configs = ModelConfigFile(store.root)
-        self._upstreams = UpstreamRegistry(store.root)
-        self._remote_engine = remote_engine
-        self._registering = asyncio.Lock()
         self._slots: dict[str, RunnerSlot] = {}
         self._failed_loads: dict[str, tuple[float, ModelRunnerError]] = {}
         self._placement = asyncio.Lock()
@@ -73,9 +78,23 @@ class Scheduler:
     def backend_name(self) -> str:
         return self._engine.name
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def engines(self) -> list[Engine]:
+        """Every engine this runner serves with, the default first."""
+        return list(self._engines.values())
+
+    @property
+    def serves_upstreams(self) -> bool:
+        return self._upstreams.engine in self._engines
+
     async def start(self) -> None:
         await asyncio.to_thread(self._configs.load)
-        await asyncio.to_thread(self._upstreams.load)
+        if self.serves_upstreams:  # persisted upstreams are fetched from only when upstreams are turned on
+            await asyncio.to_thread(self._upstreams.load)
         self._watchers = [asyncio.create_task(self._unload_idle_forever()),
                           asyncio.create_task(self._check_health_forever())]
 
@@ -96,9 +115,9 @@ class Scheduler:
         """The stored model a client's name refers to, through aliases and the Claude fallback."""
         last_error: ModelRunnerError = ModelNotFound(requested)
         for candidate in self._names.candidates(requested):
-            remote = self._upstream_as_model(candidate)
-            if remote is not None:
-                return remote
+            upstream = self._upstreams.get(candidate)
+            if upstream is not None:
+                return self.upstream_model(upstream)
             try:
                 return await asyncio.to_thread(self._store.find, candidate)
             except ModelNotFound as exc:
@@ -107,16 +126,19 @@ class Scheduler:
 
     @contextlib.asynccontextmanager
     async def acquire(
-        self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True
+        self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True,
+        model: StoredModel | None = None, yielding: Yielding | None = None,
     ) -> AsyncIterator[Lease]:
         """Lend the runner for `requested`, loading it first if needed and waiting for a free slot.
-        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising)."""
+        `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising).
+        `model`: what `requested` was already resolved to in this request, so it is not resolved again;
+        `yielding` is for background work, which gives its slot up to interactive requests."""
         if needs_slot:
-            async with await self.reserve(requested, keep_alive=keep_alive) as lease:
+            async with await self.reserve(requested, keep_alive=keep_alive, model=model, yielding=yielding) as lease:
                 yield lease
             return
         requested_keep_alive = parse_keep_alive(keep_alive)
-        model = await self.resolve(requested)
+        model = model or await self.resolve(requested)
         slot = await self._ready_slot(model)
         slot.borrowers += 1  # keeps the runner from being unloaded under this request
         try:
@@ -126,26 +148,33 @@ class Scheduler:
             slot.borrowers -= 1
             self._after_use(slot, requested_keep_alive)
 
-    async def reserve(self, requested: str, *, keep_alive: str | float | None = None) -> Reservation:
+    async def reserve(self, requested: str, *, keep_alive: str | float | None = None,
+                      model: StoredModel | None = None, yielding: Yielding | None = None) -> Reservation:
         """Load the model if needed and take a generation slot or a place in its queue now, so that a full
         queue is refused before a stream has started; `async with` the reservation waits for the slot."""
-        model = await self.resolve(requested)
+        keep_alive_s = parse_keep_alive(keep_alive)  # bad input fails before a slot is taken, never holding one
+        model = model or await self.resolve(requested)
         slot = await self._ready_slot(model)
-        place = slot.gate.reserve()
-        return Reservation(self._lease_after(place, model, slot, requested, parse_keep_alive(keep_alive)), place)
+        place = slot.gate.reserve(yielding)
+        try:
+            return Reservation(self._lease_after(place, model, slot, requested, keep_alive_s, yielding), place)
+        except BaseException:
+            place.give_up()
+            raise
 
     @contextlib.asynccontextmanager
     async def _lease_after(self, place: Place, model: StoredModel, slot: RunnerSlot, requested: str,
-                           keep_alive_s: float | None) -> AsyncIterator[Lease]:
-        slot = await self._slot_after_wait(place, model, slot)
+                           keep_alive_s: float | None, yielding: Yielding | None) -> AsyncIterator[Lease]:
+        slot = await self._slot_after_wait(place, model, slot, yielding)
         try:
             yield Lease(model=model, runner=slot.runner, requested=requested, label=slot.label,
                         context_size=slot.config.context_size)
         finally:
-            slot.gate.leave()
+            slot.gate.leave(yielding)
             self._after_use(slot, keep_alive_s)
 
-    async def _slot_after_wait(self, place: Place, model: StoredModel, slot: RunnerSlot) -> RunnerSlot:
+    async def _slot_after_wait(self, place: Place, model: StoredModel, slot: RunnerSlot,
+                               yielding: Yielding | None) -> RunnerSlot:
         """The slot `place` queued for, or, if that runner was reaped while this request waited, a slot
         on a fresh one (queueing again there)."""
         while True:
@@ -157,9 +186,9 @@ class Scheduler:
             else:
                 if self._slots.get(model.id) is slot and slot.runner is not None and slot.runner.is_alive:
                     return slot
-                slot.gate.leave()
+                slot.gate.leave(yielding)
             slot = await self._ready_slot(model)
-            place = slot.gate.reserve()
+            place = slot.gate.reserve(yielding)
 
     def _after_use(self, slot: RunnerSlot, keep_alive_s: float | None) -> None:
         slot.touch()
@@ -169,14 +198,14 @@ class Scheduler:
             self._retire(slot, "keep_alive is 0")
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [slot.describe(self.backend_name) for slot in self._slots.values()]
+        return [runner_entry(slot, self._engine_for(slot.model).name) for slot in self._slots.values()]
 
     def memory_in_use_bytes(self) -> int:
         return sum(slot.estimate.total_bytes for slot in self._slots.values())
 
     def worker_log_lines(self) -> dict[str, list[str]]:
         """Recent stderr lines of every loaded worker, by model label."""
-        return {slot.label: list(getattr(slot.runner, "log_lines", [])) for slot in self._slots.values()
+        return {slot.label: slot.runner.log_lines for slot in self._slots.values()
                 if slot.runner is not None}
 
     async def unload(self, *, models: list[str] | None = None) -> int:
@@ -203,29 +232,60 @@ class Scheduler:
         loads it with the new settings; a busy one is left alone and the change refused."""
         model = await self.resolve(requested)
         async with self._configuring:
+            await asyncio.to_thread(self._configs.refresh)
             updated = apply_configure_body(self._configs.settings_for(model.id), body)
-            runner_config(model, updated, self._settings)
+            self._check_fits(model, self._budgeted(model, runner_config(model, updated, self._settings,
+                                                                        self._engine_for(model))))
             slot = self._slots.get(model.id)
             if slot is not None and not slot.is_idle:
                 raise Conflict(f"{slot.label} is busy ({slot.gate.active} running, {slot.gate.waiting} waiting"
                                f"{', loading' if slot.is_loading else ''}); configure it when it is idle")
-            if slot is not None:
+
+            def change(current: ModelSettings) -> ModelSettings:  # on the file's settings, under its lock
+                merged = apply_configure_body(current, body)
+                runner_config(model, merged, self._settings, self._engine_for(model))
+                return merged
+
+            updated = await asyncio.to_thread(self._configs.update, model.id, self._label(model), change)
+            if slot is not None:  # after the write: a failed write leaves the runner as it was
                 self._retire(slot, "its configuration changed")
             self._failed_loads.pop(model.id, None)
-            await asyncio.to_thread(self._configs.save, model.id, self._label(model), updated)
         return model, updated
 
     async def configurations(self, requested: str | None = None) -> list[dict[str, Any]]:
-        """Stored configurations, all or that of one model."""
+        """Stored configurations, all or that of one model (with the context it loads with)."""
+        await asyncio.to_thread(self._configs.refresh)
         if requested is not None:
             model = await self.resolve(requested)
-            return [{"model": self._label(model), "id": model.id, **self._configs.settings_for(model.id).to_api()}]
-        return [{"model": entry.get("model"), "id": model_id,
-                 **ModelSettings.from_stored(entry.get("settings", {})).to_api()}
+            return [{**configuration_entry(self._label(model), model.id, self._configs.settings_for(model.id)),
+                     "context-window": self.runner_config_for(model).context_size}]
+        return [configuration_entry(entry.get("model"), model_id, ModelSettings.from_stored(entry.get("settings", {})))
                 for model_id, entry in self._configs.entries().items()]
 
+    def _check_fits(self, model: StoredModel, config: RunnerConfig) -> None:
+        """A configuration whose model can never fit (a context too large, say) is refused up front."""
+        needed = self._engine_for(model).estimate_memory(describe_model(model), config).total_bytes
+        if needed > self.memory_budget_bytes:
+            raise InsufficientMemory(
+                f"not enough memory for {self._label(model)} with a context of {config.context_size} tokens: "
+                f"needs {describe_bytes(needed)}, available {describe_bytes(self.memory_budget_bytes)} "
+                "(the whole memory budget)")
+
+    @staticmethod
+    def _warn_if_extended(label: str, model: StoredModel, config: RunnerConfig) -> None:
+        trained = trained_context(model)
+        if trained and config.context_size > trained:
+            logger.warning("%s: context %d is beyond the %d tokens it was trained on; RoPE scaled with YaRN "
+                           "(factor %.2f), expect weaker answers on long prompts", label, config.context_size,
+                           trained, config.context_size / trained)
+
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
-        return runner_config(model, self._configs.settings_for(model.id), self._settings)
+        return self._budgeted(model, runner_config(model, self._configs.settings_for(model.id), self._settings,
+                                                   self._engine_for(model)))
+
+    def _budgeted(self, model: StoredModel, config: RunnerConfig) -> RunnerConfig:
+        """`config` with the engine's memory extras (llama.cpp's prompt cache) sized from the budget."""
+        return self._engine_for(model).within_budget(describe_model(model), config, self.memory_budget_bytes)
 
     async def _ready_slot(self, model: StoredModel) -> RunnerSlot:
         while True:
@@ -251,15 +311,15 @@ class Scheduler:
             failed = self._failed_loads.get(model.id)
             if failed is not None and time.monotonic() - failed[0] < FAILED_LOAD_COOLDOWN_S:
                 raise failed[1]
+            await asyncio.to_thread(self._configs.refresh)
             settings = self._configs.settings_for(model.id)
+            engine = self._engine_for(model)
+            config = self._budgeted(model, runner_config(model, settings, self._settings, engine))
             label = self._label(model)
-            if is_remote(model):
-                config, estimate = self._remote_config(model), MemoryEstimate(0, 0, 0)
-            else:
-                config = runner_config(model, settings, self._settings)
-                estimate = estimate_memory(model, config)
+            estimate = engine.estimate_memory(describe_model(model), config)
             await self._make_room(label, estimate.total_bytes)
-            keep_alive = math.inf if is_remote(model) else parse_keep_alive(settings.keep_alive)
+            self._warn_if_extended(label, model, config)
+            keep_alive = parse_keep_alive(settings.keep_alive)
             slot = RunnerSlot(model=model, label=label, config=config, estimate=estimate,
                               queue_limit=self._settings.max_queued_requests,
                               keep_alive_s=self.default_keep_alive_s if keep_alive is None else keep_alive,
@@ -269,34 +329,17 @@ class Scheduler:
             return slot
 
     async def _make_room(self, label: str, needed_bytes: int) -> None:
-        budget = self.memory_budget_bytes
-        if needed_bytes > budget:
-            raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
-                                     f"available {describe_bytes(budget)} (the whole memory budget)")
-        while self.memory_in_use_bytes() + needed_bytes > budget:
-            idle = sorted((s for s in self._slots.values() if s.is_idle), key=lambda s: s.last_used_monotonic)
-            if not idle:
-                available = budget - self.memory_in_use_bytes()
-                raise InsufficientMemory(f"not enough memory for {label}: needs {describe_bytes(needed_bytes)}, "
-                                         f"available {describe_bytes(available)} (the other models are in use)")
-            victim = idle[0]
+        victims = eviction_victims(self._slots.values(), label=label, needed_bytes=needed_bytes,
+                                   budget_bytes=self.memory_budget_bytes)
+        for victim in victims:
             self._slots.pop(victim.model.id, None)
             await self._stop_slot(victim, f"evicted to make room for {label}")
 
     async def _load(self, slot: RunnerSlot) -> None:
         started = time.monotonic()
         try:
-            if is_remote(slot.model):
-                slot.runner = await self._start_remote(slot)
-            else:
-                bundle = await asyncio.to_thread(self._store.ensure_bundle, slot.model)
-                files = ModelFiles(
-                    model_id=slot.model.id,
-                    gguf_path=bundle.gguf_path,
-                    mmproj_path=bundle.mmproj_path,
-                    chat_template_path=bundle.chat_template_path,
-                )
-                slot.runner = await self._engine.start(files, slot.config, label=slot.label)
+            source = await self._source_of(slot.model)
+            slot.runner = await self._engine_for(slot.model).start(source, slot.config, label=slot.label)
         except ModelRunnerError as exc:
             self._forget(slot)
             self._failed_loads[slot.model.id] = (time.monotonic(), exc)
@@ -305,9 +348,6 @@ class Scheduler:
         except BaseException:
             self._forget(slot)
             raise
-        self._loaded(slot, started)
-
-    def _loaded(self, slot: RunnerSlot, started: float) -> None:
         self._failed_loads.pop(slot.model.id, None)
         slot.touch()
         seconds = time.monotonic() - started
@@ -315,6 +355,30 @@ class Scheduler:
             self._on_load(slot.label, seconds)
         logger.info("loaded %s in %.2fs (context %d x %d slots, ~%s)", slot.label, seconds,
                     slot.config.context_size, slot.config.parallel_slots, describe_bytes(slot.estimate.total_bytes))
+
+    async def _source_of(self, model: StoredModel) -> ModelFiles | Upstream:
+        """What the model's engine starts from: an upstream's record, or the stored model's files."""
+        upstream = self._upstreams.of_model(model)
+        if upstream is not None:
+            return upstream
+        return await asyncio.to_thread(self._model_files, model)
+
+    def _engine_for(self, model: StoredModel) -> Engine:
+        """The engine a model names (an upstream's is `remote`); stored models have the default one."""
+        engine = self._engines.get(model.config.get("engine") or self._engine.name)
+        if engine is None:
+            raise ModelNotFound(self._label(model))
+        return engine
+
+    def _model_files(self, model: StoredModel) -> ModelFiles:
+        bundle: Bundle = self._store.ensure_bundle(model)
+        try:
+            special_tokens: tuple[str, ...] | None = tuple(read_special_tokens(bundle.gguf_path))
+        except (OSError, GGUFFormatError) as exc:
+            logger.warning("cannot read the special tokens of %s (%s)", model.short_id, exc)
+            special_tokens = None
+        return ModelFiles(model_id=model.id, gguf_path=bundle.gguf_path, mmproj_path=bundle.mmproj_path,
+                          chat_template_path=bundle.chat_template_path, special_tokens=special_tokens)
 
     def _forget(self, slot: RunnerSlot) -> None:
         if self._slots.get(slot.model.id) is slot:
@@ -328,9 +392,8 @@ class Scheduler:
     def _reap(self, slot: RunnerSlot, reason: str) -> None:
         """A broken runner: kill it, fail its queued requests, let the next request start a fresh one."""
         logger.warning("reaping %s: %s", slot.label, reason)
-        kill = getattr(slot.runner, "kill", None)
-        if kill is not None:
-            kill()
+        if slot.runner is not None:
+            slot.runner.kill()
         slot.gate.fail_waiters(EngineFailed(f"the worker for {slot.label} failed: {reason}", retryable=True))
         self._retire(slot, reason)
 
@@ -371,22 +434,32 @@ class Scheduler:
                     self._reap(slot, f"no answer to {slot.health_failures} health checks")
 
     async def _is_healthy(self, slot: RunnerSlot) -> bool:
-        check = getattr(slot.runner, "is_healthy", None)
-        if check is None:
-            return bool(slot.runner.is_alive)
+        assert slot.runner is not None
         try:
-            return bool(await check(self._settings.health_check_timeout_s))
+            return await slot.runner.is_healthy(self._settings.health_check_timeout_s)
         except Exception:
             return False
 
-    # --- remote upstreams (issue #12): a registered upstream is a model like any other. The seam is
-    # here and in resolve/_place/_load above; the engine itself lives in engines/remote/.
-
-    def upstream_models(self) -> list[StoredModel]:
-        return [upstream_model(upstream) for upstream in self._upstreams.all()]
+    # --- upstreams (the remote engine's models): registered, listed and removed here, served like any model
 
     def upstreams(self) -> list[Upstream]:
         return self._upstreams.all()
+
+    @property
+    def upstream_engine(self) -> str:
+        return self._upstreams.engine
+
+    def upstream_models(self) -> list[StoredModel]:
+        """The registered upstreams as models, for every model list."""
+        return [self.upstream_model(upstream) for upstream in self._upstreams.all()]
+
+    def upstream_model(self, upstream: Upstream) -> StoredModel:
+        return upstream_model(upstream, default_context_size=self._settings.context_size_cap)
+
+    def runner_details(self, model: StoredModel) -> dict[str, Any] | None:
+        """What a loaded model's runner tells of itself (an upstream's replicas), None when not loaded."""
+        slot = self._slots.get(model.id)
+        return slot.runner.describe() if slot is not None and slot.runner is not None else None
 
     async def add_upstream(self, upstream: Upstream) -> None:
         """Persist a checked upstream; its name must not be taken by a stored model or another upstream."""
@@ -403,33 +476,11 @@ class Scheduler:
         """Forget an upstream and stop its runner: requests still streaming from it end with an error."""
         async with self._registering:
             upstream = await asyncio.to_thread(self._upstreams.remove, name)
-        slot = self._slots.get(upstream_model(upstream).id)
+        slot = self._slots.get(self.upstream_model(upstream).id)
         if slot is not None:
             slot.gate.fail_waiters(NotFound(f"upstream {name!r} was removed"))
             self._retire(slot, "its upstream was removed")
         return upstream
-
-    def upstream_status(self) -> dict[str, list[dict[str, Any]]]:
-        """Per replica health, in-flight and latency of each loaded upstream, by name."""
-        return {slot.label: slot.runner.describe_replicas() for slot in self._slots.values()
-                if slot.runner is not None and hasattr(slot.runner, "describe_replicas")}
-
-    def _upstream_as_model(self, name: str) -> StoredModel | None:
-        upstream = self._upstreams.get(name)
-        return upstream_model(upstream) if upstream is not None else None
-
-    def _remote_config(self, model: StoredModel) -> RunnerConfig:
-        upstream = self._upstreams.get(model.tags[0])
-        if upstream is None:
-            raise ModelNotFound(model.tags[0])
-        return RunnerConfig(context_size=upstream.context_size or self._settings.context_size_cap,
-                            parallel_slots=upstream.max_concurrency * len(upstream.replicas))
-
-    async def _start_remote(self, slot: RunnerSlot) -> Any:
-        upstream = self._upstreams.get(slot.model.tags[0])
-        if upstream is None or self._remote_engine is None:
-            raise ModelNotFound(slot.model.tags[0])
-        return await self._remote_engine.start_upstream(upstream, label=slot.label)
 
     @staticmethod
     def _label(model: StoredModel) -> str:

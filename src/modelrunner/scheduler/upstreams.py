@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 
 from modelrunner.core.errors import Conflict, InvalidRequest, NotFound
+from modelrunner.engines.registry import REMOTE_ENGINE
 from modelrunner.engines.remote.upstream import Upstream
 from modelrunner.store.files import write_atomically
 from modelrunner.store.models import StoredModel
@@ -20,7 +21,6 @@ from modelrunner.store.models import StoredModel
 logger = logging.getLogger(__name__)
 
 FILE_NAME = "modelrunner-upstreams.json"
-REMOTE_FORMAT = "remote"
 MAX_NAME_CHARS = 128
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -41,25 +41,25 @@ def check_env_name(name: str | None) -> str | None:
     return name
 
 
-def upstream_model(upstream: Upstream) -> StoredModel:
-    """An upstream as a model: listed, resolved and leased like any stored one, with format `remote`."""
+def upstream_model(upstream: Upstream, *, default_context_size: int) -> StoredModel:
+    """An upstream as a model: listed, resolved and leased like any stored one, with engine `remote`.
+    Without a registered context size, the runner's cap: the upstream reports its own overflow."""
     digest = hashlib.sha256(f"modelrunner-upstream:{upstream.name}".encode()).hexdigest()
     created = datetime.fromtimestamp(upstream.created or 0, tz=timezone.utc).isoformat()
-    config = {"format": REMOTE_FORMAT, "engine": REMOTE_FORMAT, "upstream_model": upstream.model,
-              "replicas": len(upstream.replicas)}
-    if upstream.context_size:
-        config["context_size"] = upstream.context_size
+    config = {"format": REMOTE_ENGINE, "engine": REMOTE_ENGINE, "upstream_model": upstream.model,
+              "replicas": len(upstream.replicas),
+              "parallel_slots": upstream.max_concurrency * len(upstream.replicas)}
+    config["context_size"] = upstream.context_size or default_context_size
     return StoredModel(id=f"sha256:{digest}", tags=(upstream.name,),
                        manifest={"config": {"digest": f"sha256:{digest}"}, "layers": []},
                        config_document={"config": config, "descriptor": {"created": created}})
 
 
-def is_remote(model: StoredModel) -> bool:
-    return model.config.get("format") == REMOTE_FORMAT
-
-
 class UpstreamRegistry:
     """The upstreams file and its contents in memory. Blocking: callers run it in a thread."""
+
+    engine = REMOTE_ENGINE
+    """The engine that serves these models."""
 
     def __init__(self, root: Path) -> None:
         self.path = root / FILE_NAME
@@ -84,6 +84,12 @@ class UpstreamRegistry:
 
     def get(self, name: str) -> Upstream | None:
         return self._upstreams.get(name)
+
+    def of_model(self, model: StoredModel) -> Upstream | None:
+        """The upstream `model` stands for (see `upstream_model`), None for a stored model."""
+        if model.config.get("engine") != REMOTE_ENGINE or not model.tags:
+            return None
+        return self._upstreams.get(model.tags[0])
 
     def all(self) -> list[Upstream]:
         return sorted(self._upstreams.values(), key=lambda upstream: upstream.name)

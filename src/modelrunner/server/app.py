@@ -12,19 +12,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelrunner import __version__
 from modelrunner.core.errors import ModelRunnerError
-from modelrunner.engines.llamacpp.engine import LlamaCppEngine
-from modelrunner.engines.remote.engine import RemoteEngine
+from modelrunner.batches.service import BatchService
+from modelrunner.engines.base import Engine
+from modelrunner.engines.registry import REMOTE_ENGINE, engine_type
+from modelrunner.recorder.recorder import RequestRecorder
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
-from modelrunner.server.disconnect import CancelOnDisconnect
+from modelrunner.server.apis import ApiFallback
+from modelrunner.server.batch_generation import MessagesBatchHandler
 from modelrunner.server.log_buffer import RecentLogLines
-from modelrunner.server.metrics import MetricsMiddleware, ServerMetrics
+from modelrunner.server.metrics import ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
-from modelrunner.server.routes import engines, observability
-from modelrunner.server.routes import anthropic
+from modelrunner.server.recording import RecordingMiddleware
+from modelrunner.server.routes import anthropic, batches, blobs, engines, inspector, observability, requests
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
 from modelrunner.server.routes import upstreams
 from modelrunner.server.services import Services
+from modelrunner.server.shutdown import ShutdownDrain
+from modelrunner.server.trust import TrustBoundary
 from modelrunner.settings import Settings, read_secret
 from modelrunner.store.default_model import import_default_model
 from modelrunner.store.distribution import Distribution
@@ -35,6 +40,25 @@ logger = logging.getLogger(__name__)
 
 OPENAI_PREFIXES = ("/engines/v1", "/engines/{backend}/v1", "/v1")
 ANTHROPIC_PREFIXES = ("/v1", "/anthropic/v1", "/engines/v1", "/engines/{backend}/v1")
+BATCH_PREFIXES = ("/v1", "/anthropic/v1")
+API_FALLBACKS = (
+    *(ApiFallback(prefix + "/messages", "anthropic") for prefix in ANTHROPIC_PREFIXES),
+    ApiFallback("/anthropic", "anthropic"),
+    ApiFallback("/api", "ollama"),
+    *(ApiFallback(prefix, "openai") for prefix in OPENAI_PREFIXES),
+)
+"""Last of the routes, first match wins: an unknown path under an API's prefix answers in its envelope."""
+
+
+def build_engines(settings: Settings) -> list[Engine]:
+    """One engine of each kind this runner serves, the default first. The remote engine fetches URLs a
+    caller registered, so it exists only when MODEL_RUNNER_UPSTREAMS turns upstreams on."""
+    engines: list[Engine] = [engine_type()(load_timeout_s=settings.load_timeout_s)]
+    if settings.upstreams_enabled:
+        engines.append(engine_type(REMOTE_ENGINE)(
+            load_timeout_s=settings.upstream_timeout_s, health_interval_s=settings.upstream_health_interval_s,
+            read_secret=read_secret))
+    return engines
 
 
 async def build_services(settings: Settings, metrics: ServerMetrics | None = None) -> Services:
@@ -43,12 +67,9 @@ async def build_services(settings: Settings, metrics: ServerMetrics | None = Non
     if settings.import_default_model:
         await asyncio.to_thread(import_default_model, store)
     await asyncio.to_thread(store.remove_stale_partials)
-    engine = LlamaCppEngine(load_timeout_s=settings.load_timeout_s)
-    remote_engine = RemoteEngine(read_secret=read_secret, health_interval_s=settings.upstream_health_interval_s,
-                                 connect_timeout_s=settings.upstream_timeout_s,
-                                 probe_timeout_s=settings.upstream_timeout_s)
-    scheduler = Scheduler(store, engine, settings, on_load=metrics.observe_load if metrics else None,
-                          remote_engine=remote_engine)
+    default_engine, *extra_engines = build_engines(settings)
+    scheduler = Scheduler(store, default_engine, settings, on_load=metrics.observe_load if metrics else None,
+                          extra_engines=extra_engines)
     await scheduler.start()
     if metrics is not None:
         metrics.watch_scheduler(scheduler)
@@ -56,9 +77,32 @@ async def build_services(settings: Settings, metrics: ServerMetrics | None = Non
                     distribution=Distribution(settings, store))
 
 
+async def open_batches(settings: Settings, services: Services, metrics: ServerMetrics) -> BatchService:
+    """Batches live beside the models, in the store folder; unfinished ones resume at once."""
+    return await BatchService.open(
+        settings.store_path, MessagesBatchHandler(services), expiry_s=settings.batch_expiry_s,
+        retention_s=settings.batch_retention_s,
+        concurrency=settings.batch_concurrency or 2 * settings.parallel_slots, observer=metrics)
+
+
+def request_recorder(settings: Settings) -> RequestRecorder | None:
+    """The recorder behind `/engines/requests` and the inspector; None when MODEL_RUNNER_RECORD=0."""
+    if not settings.record_requests:
+        return None
+    return RequestRecorder(per_model=settings.record_per_model, max_bytes=settings.record_max_bytes)
+
+
+def begin_shutdown(app: FastAPI) -> None:
+    """Shutdown has begun: end the endless feeds, which would otherwise hold it up for its whole grace."""
+    recorder = getattr(app.state, "recorder", None)
+    if recorder is not None:
+        recorder.end_feeds()
+
+
 def create_app(settings: Settings) -> FastAPI:
     metrics = ServerMetrics()
     log_lines = RecentLogLines()
+    recorder = request_recorder(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,12 +110,18 @@ def create_app(settings: Settings) -> FastAPI:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # the access log already has one line per request
         services = await build_services(settings, metrics)
         app.state.services = services
+        app.state.batches = await open_batches(settings, services, metrics)
+        if recorder is not None:
+            await recorder.start()
         names = [display_name(tag) for model in await services.list_models() for tag in model.tags]
         logger.info("modelrunner %s listening on http://%s:%d, store %s, models: %s", __version__,
                     settings.bind_host, settings.port, settings.store_path, ", ".join(names) or "none")
         try:
             yield
         finally:
+            await app.state.batches.close()
+            if recorder is not None:
+                await recorder.close()
             await services.scheduler.close()
             logging.getLogger("modelrunner").removeHandler(log_lines)
 
@@ -81,6 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
     app.add_exception_handler(Exception, errors.handle_unexpected_error)
     app.include_router(system.router)
+    app.include_router(blobs.router)  # before the `/models/{name:path}` routes, which would take its paths
     app.include_router(model_distribution.router)
     app.include_router(models.router)
     app.include_router(upstreams.router)
@@ -88,13 +139,22 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(observability.router)
     app.state.metrics = metrics
     app.state.log_lines = log_lines
+    app.state.shutdown_drain = ShutdownDrain()
+    app.state.recorder = recorder
+    app.include_router(requests.router)
+    app.include_router(inspector.router)
     for prefix in OPENAI_PREFIXES:
         app.include_router(openai.router, prefix=prefix)
     for prefix in ANTHROPIC_PREFIXES:
         app.include_router(anthropic.router, prefix=prefix)
     app.include_router(anthropic.model_list_router, prefix="/anthropic/v1")
+    for prefix in BATCH_PREFIXES:
+        app.include_router(batches.router, prefix=prefix)
     app.include_router(ollama.router)
-    app.add_middleware(CancelOnDisconnect)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(EdgeMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_request_body_bytes)
+    app.router.routes.extend(API_FALLBACKS)
+    if recorder is not None:
+        app.add_middleware(RecordingMiddleware, recorder=recorder)
+    app.add_middleware(EdgeMiddleware, api_prefixes=API_FALLBACKS, api_key=settings.api_key,
+                       max_body_bytes=settings.max_request_body_bytes, metrics=metrics,
+                       trust=TrustBoundary.from_settings(settings))
     return app

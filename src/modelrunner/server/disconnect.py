@@ -2,49 +2,48 @@
 
 Starlette notices a disconnect only once a streaming body is being sent. Before that, a handler may be
 waiting for a model to load, queued for a runner slot, or generating a whole non-streamed answer; a
-client that gave up should free that place at once, not when the work would have finished."""
+client that gave up should free that place at once, not when the work would have finished. The edge
+middleware drives this: it hands the handler `receive`, and calls `answer_started` from its one `send`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope
 
 logger = logging.getLogger(__name__)
 
 
-class CancelOnDisconnect:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class DisconnectWatch:
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._body_received = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        body_received = asyncio.Event()
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self._body_received.set()
+        return message
 
-        async def tracking_receive() -> Message:
-            message = await receive()
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                body_received.set()
-            return message
+    def answer_started(self) -> None:
+        """From here on the response itself watches the client."""
+        if self._watcher is not None:
+            self._watcher.cancel()
 
-        async def wait_for_disconnect() -> None:
-            # Only once the handler has the whole body: reading earlier would steal its body messages.
-            await body_received.wait()
-            while (await receive())["type"] != "http.disconnect":
-                pass
+    async def _wait_for_disconnect(self) -> None:
+        # Only once the handler has the whole body: reading earlier would steal its body messages.
+        await self._body_received.wait()
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
 
-        watcher = asyncio.create_task(wait_for_disconnect())
-
-        async def tracking_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                watcher.cancel()  # from here on the response itself watches the client
-            await send(message)
-
-        handler = asyncio.create_task(self.app(scope, tracking_receive, tracking_send))
+    async def run(self, scope: Scope, handle: Callable[[], Awaitable[None]]) -> None:
+        """Run `handle()`, cancelling it if the client leaves before the answer starts."""
+        watcher = self._watcher = asyncio.create_task(self._wait_for_disconnect())
+        handler = asyncio.ensure_future(handle())
         try:
             await asyncio.wait({handler, watcher}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:

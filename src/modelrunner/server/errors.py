@@ -1,4 +1,5 @@
-"""Errors -> HTTP: one status per error class, and the envelope of the API the path belongs to."""
+"""Errors -> HTTP: the one table from error kind to status, and the envelope of the API whose route
+was called (the router stamps it on the scope; see `server/apis.py`)."""
 
 from __future__ import annotations
 
@@ -6,53 +7,50 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-import orjson
-
 from modelrunner.core import errors
-from modelrunner.dialects.anthropic.errors import anthropic_status
+from modelrunner.core.errors import ErrorKind
 from modelrunner.dialects.anthropic.errors import error_body as anthropic_error_body
 from modelrunner.dialects.ollama.errors import error_body as ollama_error_body
 from modelrunner.dialects.openai.errors import error_body as openai_error_body
+from modelrunner.server.apis import Api, api_of
 
 logger = logging.getLogger(__name__)
 
-_STATUS_BY_ERROR: tuple[tuple[type[errors.ModelRunnerError], int], ...] = (
-    (errors.RequestTooLarge, 413),
-    (errors.UnsupportedArtifact, 422),
-    (errors.InvalidRequest, 400),
-    (errors.AuthenticationFailed, 401),
-    (errors.NotFound, 404),
-    (errors.Conflict, 409),
-    (errors.InsufficientMemory, 503),
-    (errors.Overloaded, 429),
-    (errors.RegistryUnavailable, 502),
-)
+_STATUS_BY_KIND: dict[ErrorKind, int] = {
+    "invalid_request": 400,
+    "request_too_large": 413,
+    "unprocessable": 422,
+    "authentication": 401,
+    "permission": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "overloaded": 429,
+    "capacity": 503,
+    "engine_failed": 500,
+    "upstream_unavailable": 502,
+    "insufficient_storage": 507,
+    "internal": 500,
+}
+_ANTHROPIC_CAPACITY_STATUS = 529
+"""Anthropic says 529 where a server is out of capacity."""
 
-EnvelopeBuilder = Callable[[errors.ModelRunnerError, int], dict[str, Any]]
+EnvelopeBuilder = Callable[[errors.ModelRunnerError, str | None], dict[str, Any]]
+ENVELOPES: dict[Api, EnvelopeBuilder] = {
+    "anthropic": anthropic_error_body,
+    "openai": openai_error_body,
+    "ollama": ollama_error_body,
+}
 
 
-def status_for(error: errors.ModelRunnerError) -> int:
-    for error_type, status in _STATUS_BY_ERROR:
-        if isinstance(error, error_type):
-            return status
-    return 500
-
-
-def is_anthropic_path(path: str) -> bool:
-    return path.startswith("/anthropic/") or path.endswith(("/messages", "/messages/count_tokens"))
-
-
-def envelope_for(path: str) -> EnvelopeBuilder:
-    """Errors answer in the envelope of the API whose path was called."""
-    if is_anthropic_path(path):
-        return anthropic_error_body
-    if path.startswith("/api/"):
-        return ollama_error_body
-    return openai_error_body
+def status_for(error: errors.ModelRunnerError, api: Api = "openai") -> int:
+    if api == "anthropic" and error.kind == "capacity":
+        return _ANTHROPIC_CAPACITY_STATUS
+    return _STATUS_BY_KIND.get(error.kind, 500)
 
 
 def error_headers(error: errors.ModelRunnerError, status: int) -> dict[str, str]:
@@ -64,20 +62,24 @@ def error_headers(error: errors.ModelRunnerError, status: int) -> dict[str, str]
     return headers
 
 
-def error_response(path: str, error: errors.ModelRunnerError, request_id: str | None = None) -> Response:
-    status = status_for(error)
-    if is_anthropic_path(path):
-        status = anthropic_status(status)
-    body = envelope_for(path)(error, status)
-    if request_id is not None and is_anthropic_path(path):
-        body["request_id"] = request_id
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers=error_headers(error, status))
+def error_document(api: Api, error: errors.ModelRunnerError, request_id: str | None = None) -> dict[str, Any]:
+    """The error in `api`'s envelope, for a response or for an event in a stream already under way."""
+    return ENVELOPES[api](error, request_id)
+
+
+def error_response(api: Api, error: errors.ModelRunnerError, request_id: str | None = None) -> Response:
+    status = status_for(error, api)
+    return Response(orjson.dumps(error_document(api, error, request_id)), status_code=status,
+                    media_type="application/json", headers=error_headers(error, status))
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
 
 
 async def handle_model_runner_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.ModelRunnerError)
-    return error_response(request.url.path, exc, getattr(request.state, "request_id", None))
+    return error_response(api_of(request.scope), exc, _request_id(request))
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -89,7 +91,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
         error = errors.InvalidRequest(f"method {request.method} is not allowed on {request.url.path}")
     else:
         error = errors.InvalidRequest(str(exc.detail))
-    response = error_response(request.url.path, error, getattr(request.state, "request_id", None))
+    response = error_response(api_of(request.scope), error, _request_id(request))
     if exc.status_code == 405:
         response.status_code = 405
     return response
@@ -97,4 +99,5 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 async def handle_unexpected_error(request: Request, exc: Exception) -> Response:
     logger.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(request.url.path, errors.EngineFailed("internal error: " + type(exc).__name__))
+    error = errors.EngineFailed("internal error: " + type(exc).__name__)
+    return error_response(api_of(request.scope), error, _request_id(request))

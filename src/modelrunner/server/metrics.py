@@ -1,5 +1,5 @@
-"""Prometheus metrics: request counts, tokens and latencies recorded at the edge by a pure ASGI
-middleware, and the scheduler's state (runners, memory, queues) read at scrape time. Each app has its
+"""Prometheus metrics: request counts, tokens and latencies recorded by the edge middleware, and the
+scheduler's state (runners, memory, queues) read at scrape time. Each app has its
 own registry, so two servers in one process never share counters."""
 
 from __future__ import annotations
@@ -11,15 +11,28 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from modelrunner.scheduler.scheduler import Scheduler
 
 CLIENT_CLOSED_STATUS = 499
 MAX_LABEL_CHARS = 100
-_STREAMING_TYPES = (b"text/event-stream", b"application/x-ndjson")
+UNKNOWN_MODEL = "unknown"
+STREAMING_TYPES = (b"text/event-stream", b"application/x-ndjson")
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _LOAD_BUCKETS_S = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+
+
+def model_label(state: dict[str, Any], status: int) -> str:
+    """The model a request names, as a label only when it exists (a runner served it, or the request
+    succeeded). Names that were not found (any string a client sends) share one label, so the
+    exposition stays bounded whatever is asked for."""
+    requested = state.get("model")
+    if not requested:
+        return "-"
+    if state.get("served_model") or status < 400:
+        return str(requested)[:MAX_LABEL_CHARS]
+    return UNKNOWN_MODEL
 
 
 def route_label(scope: Scope) -> str:
@@ -78,10 +91,21 @@ class ServerMetrics:
             ["route", "model"], buckets=_LATENCY_BUCKETS_S, registry=self.registry)
         self.load_duration = Histogram("modelrunner_model_load_seconds", "Time to load a model", ["model"],
                                        buckets=_LOAD_BUCKETS_S, registry=self.registry)
+        self.batch_requests = Counter("modelrunner_batch_requests", "Message Batch requests ended, by outcome",
+                                      ["outcome"], registry=self.registry)
+        self.batch_preemptions = Counter(
+            "modelrunner_batch_preemptions", "Batch generations stopped to free a slot for an interactive request",
+            registry=self.registry)
         self._scheduler_collector: SchedulerCollector | None = None
 
     def observe_load(self, model: str, seconds: float) -> None:
         self.load_duration.labels(model=model).observe(seconds)
+
+    def batch_outcomes(self, outcome: str, count: int) -> None:
+        self.batch_requests.labels(outcome=outcome).inc(count)
+
+    def batch_preempted(self) -> None:
+        self.batch_preemptions.inc()
 
     def watch_scheduler(self, scheduler: Scheduler) -> None:
         if self._scheduler_collector is not None:
@@ -95,7 +119,7 @@ class ServerMetrics:
     def record_request(self, scope: Scope, status: int, started: float, first_event: float | None) -> None:
         state: dict[str, Any] = scope.get("state") or {}
         route = route_label(scope)
-        model = str(state.get("model") or "-")[:MAX_LABEL_CHARS]
+        model = model_label(state, status)
         now = time.perf_counter()
         self.requests.labels(route=route, status=str(status), model=model).inc()
         self.request_duration.labels(route=route, model=model).observe(now - started)
@@ -106,45 +130,3 @@ class ServerMetrics:
             count = state.get(key)
             if isinstance(count, int) and count > 0:
                 self.tokens.labels(model=model, kind=kind).inc(count)
-
-
-class MetricsMiddleware:
-    """Times every HTTP request; a request whose client left before any answer counts as 499."""
-
-    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = CLIENT_CLOSED_STATUS
-        is_streaming = False
-        first_event: float | None = None
-        recorded = False
-
-        async def timed_send(message: Message) -> None:
-            nonlocal status, is_streaming, first_event, recorded
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                content_type = dict(message.get("headers") or []).get(b"content-type", b"")
-                is_streaming = content_type.startswith(_STREAMING_TYPES)
-            elif message["type"] == "http.response.body":
-                if is_streaming and first_event is None and message.get("body"):
-                    first_event = time.perf_counter()
-                if not message.get("more_body", False):
-                    # Before the last byte leaves: a client that reads the answer then scrapes sees it.
-                    recorded = True
-                    self.metrics.record_request(scope, status, started, first_event)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, timed_send)
-        except Exception:
-            status = 500
-            raise
-        finally:
-            if not recorded:
-                self.metrics.record_request(scope, status, started, first_event)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+import contextlib
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from modelrunner.core.errors import ModelNotFound
+from modelrunner.scheduler.names import CLAUDE_PREFIX
 from modelrunner.scheduler.scheduler import Scheduler
-from modelrunner.server.template_tools import TemplateToolSupport
 from modelrunner.settings import Settings
 from modelrunner.store.distribution import Distribution
 from modelrunner.store.models import StoredModel
@@ -21,11 +23,19 @@ class Services:
     store: ModelStore
     scheduler: Scheduler
     distribution: Distribution
-    template_tools: TemplateToolSupport = field(default_factory=TemplateToolSupport)
 
     async def list_models(self) -> list[StoredModel]:
         """Stored models, then registered upstreams (engine `remote`)."""
         return await asyncio.to_thread(self.store.list_models) + self.scheduler.upstream_models()
+
+    async def claude_aliases(self) -> list[tuple[str, StoredModel]]:
+        """Each configured `claude-*` alias whose model is in the store, with that model."""
+        found = []
+        for alias in sorted(self.settings.model_aliases):
+            if alias.startswith(CLAUDE_PREFIX):
+                with contextlib.suppress(ModelNotFound):
+                    found.append((alias, await self.scheduler.resolve(alias)))
+        return found
 
     async def find_model(self, name: str) -> StoredModel:
         """A stored model by a client's name, with the same aliases generation accepts."""

@@ -7,35 +7,44 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from modelrunner.core.chat import EngineChunk, Usage
 from modelrunner.core.errors import EngineFailed, ModelRunnerError
 from modelrunner.server.keepalive import Keepalive, send_with_keepalive
+from modelrunner.server.shutdown import ShutdownDrain, StreamCutoff
 
 logger = logging.getLogger(__name__)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+SHUTDOWN_MESSAGE = "the server is shutting down: this answer was cut at the end of the shutdown grace period"
 
 
-async def prepend(first: EngineChunk, rest: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
-    yield first
-    async for chunk in rest:
-        yield chunk
-
-
-async def record_usage(chunks: AsyncIterator[EngineChunk], state: Any) -> AsyncIterator[EngineChunk]:
-    """Pass chunks through, noting token counts on the request state for the access log."""
-    async for chunk in chunks:
-        if type(chunk) is Usage:
-            state.prompt_tokens = chunk.prompt_tokens
-            state.completion_tokens = chunk.completion_tokens
-            state.cached_prompt_tokens = chunk.cached_prompt_tokens
-        yield chunk
+async def _until_cut(events: AsyncIterator[bytes], cutoff: StreamCutoff | None) -> AsyncIterator[bytes]:
+    """`events` until the shutdown cuts the stream (then EngineFailed, so the API's error event follows)."""
+    if cutoff is None:
+        async for event in events:
+            yield event
+        return
+    iterator = events.__aiter__()
+    while True:
+        if not cutoff.armed:
+            try:
+                event = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            yield event
+            continue
+        with cutoff.waiting():
+            try:
+                event = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+        if cutoff.is_cut:
+            raise EngineFailed(SHUTDOWN_MESSAGE, retryable=True)
+        yield event
 
 
 async def guarded_events(
@@ -43,10 +52,12 @@ async def guarded_events(
     *,
     cleanup: contextlib.AsyncExitStack,
     error_event: Callable[[ModelRunnerError], bytes],
+    cutoff: StreamCutoff | None = None,
 ) -> AsyncIterator[bytes]:
-    """Yield `events`; a failure after the 200 becomes one error event, and `cleanup` always runs."""
+    """Yield `events`; a failure after the 200 (or the end of the shutdown grace period) becomes one
+    error event, and `cleanup` always runs."""
     try:
-        async for event in events:
+        async for event in _until_cut(events, cutoff):
             yield event
     except ModelRunnerError as exc:
         logger.warning("stream failed after it started: %s", exc.message)
@@ -70,11 +81,13 @@ class OwningStreamingResponse(StreamingResponse):
     skip the body's own `finally`."""
 
     def __init__(self, body: AsyncIterator[bytes], cleanup: contextlib.AsyncExitStack, *, media_type: str,
-                 headers: dict[str, str] | None = None, keepalive: Keepalive | None = None) -> None:
+                 headers: dict[str, str] | None = None, keepalive: Keepalive | None = None,
+                 cutoff: StreamCutoff | None = None) -> None:
         super().__init__(body, media_type=media_type, headers=headers)
         self._events = body
         self._cleanup = cleanup
         self._keepalive = keepalive
+        self._cutoff = cutoff
 
     async def stream_response(self, send: Send) -> None:
         if self._keepalive is None:
@@ -89,9 +102,15 @@ class OwningStreamingResponse(StreamingResponse):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = scope.get("app")
+        drain: ShutdownDrain | None = getattr(getattr(app, "state", None), "shutdown_drain", None)
+        if drain is not None and self._cutoff is not None:
+            drain.register(self._cutoff)
         try:
             await super().__call__(scope, receive, send)
         finally:
+            if drain is not None and self._cutoff is not None:
+                drain.unregister(self._cutoff)
             with anyio.CancelScope(shield=True):
                 await self._cleanup.aclose()
 
@@ -106,8 +125,10 @@ def guarded_stream(
     keepalive: Keepalive | None = None,
 ) -> OwningStreamingResponse:
     """Stream `events`; a failure after the 200 becomes one error event, and `cleanup` always runs."""
-    body = guarded_events(events, cleanup=cleanup, error_event=error_event)
-    return OwningStreamingResponse(body, cleanup, media_type=media_type, headers=headers, keepalive=keepalive)
+    cutoff = StreamCutoff()
+    body = guarded_events(events, cleanup=cleanup, error_event=error_event, cutoff=cutoff)
+    return OwningStreamingResponse(body, cleanup, media_type=media_type, headers=headers, keepalive=keepalive,
+                                   cutoff=cutoff)
 
 
 def event_stream_response(

@@ -5,17 +5,19 @@ table that makes concurrent pulls of one blob download it once."""
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelrunner.core.errors import InvalidRequest
+from modelrunner.core.errors import InsufficientStorage, InvalidRequest
+from modelrunner.core.gguf_shards import gguf_shards
 from modelrunner.core.references import ModelReference, model_id_from, parse_reference
 from modelrunner.settings import Settings
 from modelrunner.store import media_types
+from modelrunner.store.disk_space import free_bytes
 from modelrunner.store.huggingface import HuggingFacePull
+from modelrunner.store.local_files import allowed_file
 from modelrunner.store.models import StoredModel
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from modelrunner.store.progress import EmitEvent, Event, events_of, success_event
@@ -26,22 +28,6 @@ from modelrunner.store.registry.push import Pusher
 from modelrunner.store.single_flight import SingleFlight
 from modelrunner.store.store import ModelStore
 
-_SHARD_NAME = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$")
-
-
-def gguf_shards(first: Path) -> list[Path]:
-    """Every shard of a sharded GGUF named `X-00001-of-0000N.gguf` (the file alone otherwise)."""
-    match = _SHARD_NAME.match(first.name)
-    if match is None:
-        return [first]
-    count = int(match.group("count"))
-    shards = [first.with_name(f"{match.group('stem')}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
-    missing = [str(s) for s in shards if not s.is_file()]
-    if missing:
-        raise InvalidRequest(f"sharded GGUF {first.name} is incomplete: missing {', '.join(missing)}")
-    return shards
-
-
 @dataclass(frozen=True)
 class RegistryPull:
     """A pull whose manifest is fetched and checked; `run` downloads what is missing."""
@@ -49,6 +35,7 @@ class RegistryPull:
     distribution: Distribution
     client: RegistryClient
     remote: RemoteModel
+    keep_partial: bool | None = None
 
     async def run(self, emit: EmitEvent) -> Event:
         store, remote = self.distribution.store, self.remote
@@ -59,7 +46,8 @@ class RegistryPull:
         await asyncio.to_thread(store.ensure_layout)
         settings = self.distribution.settings
         puller = Puller(store, self.client, self.distribution.blob_flights,
-                        concurrency=settings.pull_concurrency, max_attempts=settings.registry_max_attempts)
+                        concurrency=settings.pull_concurrency, max_attempts=settings.registry_max_attempts,
+                        keep_partial=self.keep_partial)
         await puller.download(remote, PullProgress(remote.total_bytes, emit))
         model = await asyncio.to_thread(store.add_model, remote.manifest_bytes, tags)
         return success_event("Model pulled successfully", id=model.id)
@@ -68,6 +56,18 @@ class RegistryPull:
         store = self.distribution.store
         return store.manifest_path(self.remote.model_id).exists() and all(
             store.has_blob(blob.digest) for blob in self.remote.blobs)
+
+    def check_space(self) -> None:
+        """Refuse (507) before any byte moves when the missing blobs cannot fit on the disk."""
+        store = self.distribution.store
+        needed = 0
+        for blob in self.remote.blobs:
+            if not store.has_blob(blob.digest):
+                partial = store.incomplete_blob_path(blob.digest)
+                needed += blob.size - (partial.stat().st_size if partial.exists() else 0)
+        free = free_bytes(store.root)
+        if needed > free:
+            raise InsufficientStorage(needed, free, f"{self.remote.reference.display} was not pulled")
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,11 @@ class PackageRequest:
     chat_template_path: Path | None = None
     mmproj_path: Path | None = None
     context_size: int | None = None
+    # Every shard, when the caller names them (uploaded blobs); otherwise found beside `gguf_path`.
+    gguf_shard_paths: tuple[Path, ...] = ()
+    # Set for HTTP callers: shards found beside `gguf_path` must be inside these directories too.
+    allowed_dirs: tuple[Path, ...] | None = None
+    file_names: dict[Path, str] = field(default_factory=dict)
 
 
 class Distribution:
@@ -92,9 +97,10 @@ class Distribution:
             self._ssl_context = await asyncio.to_thread(registry_ssl_context, self.settings)
         return RegistryClient(self.settings, reference, push=push, ssl_context=self._ssl_context)
 
-    async def pull(self, name: str) -> AsyncIterator[Event]:
-        """Resolve `name` at its registry now (so a bad name, a missing model, a refused login or an
-        unsupported artifact fail before any byte moves), then return the pull's event stream."""
+    async def pull(self, name: str, *, keep_partial: bool | None = None) -> AsyncIterator[Event]:
+        """Resolve `name` at its registry now (so a bad name, a missing model, a refused login, an
+        unsupported artifact or a disk too small fail before any byte moves), then return the pull's
+        event stream. `keep_partial`: see Puller."""
         reference = parse_reference(name)
         if reference.is_hugging_face:
             hf_pull = await HuggingFacePull.prepare(self.settings, self.store, name, reference)
@@ -103,10 +109,12 @@ class Distribution:
         try:
             raw, content_type = await client.get_manifest(reference.digest or reference.tag)
             remote = check_manifest(reference, raw, content_type)
+            registry_pull = RegistryPull(self, client, remote, keep_partial)
+            await asyncio.to_thread(registry_pull.check_space)
         except BaseException:
             await client.aclose()
             raise
-        return self._closing(client, events_of(RegistryPull(self, client, remote).run))
+        return self._closing(client, events_of(registry_pull.run))
 
     @staticmethod
     async def _closing(client: RegistryClient, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
@@ -163,8 +171,13 @@ class Distribution:
         target = parse_reference(request.target)
         if target.digest:
             raise InvalidRequest("a package target is a tag, not a digest")
-        shards = await asyncio.to_thread(gguf_shards, request.gguf_path)
+        shards = list(request.gguf_shard_paths)
+        if not shards:
+            shards = await asyncio.to_thread(gguf_shards, request.gguf_path)
+            if request.allowed_dirs is not None:  # shards found beside an HTTP caller's path obey its rules too
+                allowed = request.allowed_dirs
+                shards = [await asyncio.to_thread(allowed_file, str(shard), allowed) for shard in shards]
         spec = PackageSpec(gguf_paths=shards, license_paths=list(request.license_paths),
                            chat_template_path=request.chat_template_path, mmproj_path=request.mmproj_path,
-                           context_size=request.context_size)
+                           context_size=request.context_size, file_names=dict(request.file_names))
         return await asyncio.to_thread(package_gguf, self.store, spec, [target])

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelrunner.core.references import display_name
 from modelrunner.store import media_types
+
+__all__ = ["Bundle", "StoredModel", "display_name", "layer_filename"]
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,6 @@ class Bundle:
     mmproj_path: Path | None
     chat_template_path: Path | None
     model: StoredModel
-
-
-def display_name(canonical_tag: str) -> str:
-    prefix = "docker.io/"
-    return canonical_tag[len(prefix):] if canonical_tag.startswith(prefix) else canonical_tag
 
 
 def layer_filename(layer: dict[str, Any], fallback: str) -> str:

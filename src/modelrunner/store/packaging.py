@@ -13,7 +13,9 @@ import orjson
 from modelrunner.core.errors import InvalidRequest
 from modelrunner.core.references import ModelReference
 from modelrunner.store import media_types
+from modelrunner.store.gguf_header import GGUFFormatError, read_gguf_header
 from modelrunner.store.gguf_metadata import format_parameters, format_size, read_gguf_summary
+from modelrunner.store.local_files import check_text_file
 from modelrunner.store.models import StoredModel
 from modelrunner.store.store import ModelStore
 
@@ -28,6 +30,11 @@ class PackageSpec:
     mmproj_path: Path | None = None
     context_size: int | None = None
     created: datetime | None = None
+    # The name recorded for a file whose path does not carry it (an uploaded blob is named by its digest).
+    file_names: dict[Path, str] = field(default_factory=dict)
+
+    def name_of(self, path: Path) -> str:
+        return self.file_names.get(path, path.name)
 
 
 def _layer(media_type: str, digest: str, size: int, filename: str | None = None) -> dict[str, Any]:
@@ -46,6 +53,15 @@ def _check_files(spec: PackageSpec) -> None:
             raise InvalidRequest(f"{path} is not a readable file")
     if spec.context_size is not None and spec.context_size < 1:
         raise InvalidRequest("context size must be a positive number of tokens")
+    for path in [*spec.gguf_paths[1:], *([spec.mmproj_path] if spec.mmproj_path else [])]:
+        try:
+            read_gguf_header(path)
+        except (OSError, GGUFFormatError) as exc:
+            raise InvalidRequest(f"{spec.name_of(path)} is not a readable GGUF file: {exc}") from None
+    for path in spec.license_paths:
+        check_text_file(path, "license", spec.name_of(path))
+    if spec.chat_template_path is not None:
+        check_text_file(spec.chat_template_path, "chat template", spec.name_of(spec.chat_template_path))
 
 
 def package_gguf(store: ModelStore, spec: PackageSpec, tags: list[ModelReference]) -> StoredModel:
@@ -55,20 +71,25 @@ def package_gguf(store: ModelStore, spec: PackageSpec, tags: list[ModelReference
     summary = read_gguf_summary(spec.gguf_paths[0])
 
     layers: list[dict[str, Any]] = []
+    sources: dict[str, Path | bytes] = {}
     total_size = 0
     for path in spec.gguf_paths:
         digest, size = store.put_blob_file(path)
+        sources[digest] = path
         total_size += size
-        layers.append(_layer(media_types.GGUF, digest, size, path.name))
+        layers.append(_layer(media_types.GGUF, digest, size, spec.name_of(path)))
     if spec.mmproj_path is not None:
         digest, size = store.put_blob_file(spec.mmproj_path)
-        layers.append(_layer(media_types.MMPROJ, digest, size, spec.mmproj_path.name))
+        sources[digest] = spec.mmproj_path
+        layers.append(_layer(media_types.MMPROJ, digest, size, spec.name_of(spec.mmproj_path)))
     if spec.chat_template_path is not None:
         digest, size = store.put_blob_file(spec.chat_template_path)
-        layers.append(_layer(media_types.CHAT_TEMPLATE, digest, size, spec.chat_template_path.name))
+        sources[digest] = spec.chat_template_path
+        layers.append(_layer(media_types.CHAT_TEMPLATE, digest, size, spec.name_of(spec.chat_template_path)))
     for path in spec.license_paths:
         digest, size = store.put_blob_file(path)
-        layers.append(_layer(media_types.LICENSE, digest, size, path.name))
+        sources[digest] = path
+        layers.append(_layer(media_types.LICENSE, digest, size, spec.name_of(path)))
 
     model_config: dict[str, Any] = {
         "format": "gguf",
@@ -88,10 +109,11 @@ def package_gguf(store: ModelStore, spec: PackageSpec, tags: list[ModelReference
     }
     config_bytes = orjson.dumps(config_document)
     config_digest = store.put_blob_bytes(config_bytes)
+    sources[config_digest] = config_bytes
     manifest = {
         "schemaVersion": 2,
         "mediaType": media_types.OCI_MANIFEST,
         "config": {"mediaType": media_types.CONFIG_V01, "size": len(config_bytes), "digest": config_digest},
         "layers": layers,
     }
-    return store.add_model(orjson.dumps(manifest), tags)
+    return store.add_model(orjson.dumps(manifest), tags, sources)

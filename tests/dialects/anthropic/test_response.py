@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from modelrunner.core.answer import CompletedAnswer, ToolCall
 from modelrunner.core.chat import Finish, Usage
-from modelrunner.core.errors import InvalidRequest, Overloaded
-from modelrunner.dialects.anthropic.errors import anthropic_status, error_body
+from modelrunner.core.errors import EngineFailed, InsufficientMemory, InvalidRequest, Overloaded, RequestTooLarge
+from modelrunner.dialects.anthropic.errors import error_body
 from modelrunner.dialects.anthropic.response import message
 
 
@@ -29,10 +29,10 @@ def test_stop_sequence_is_reported_with_the_matched_string() -> None:
     assert (result["stop_reason"], result["stop_sequence"]) == ("stop_sequence", "###")
 
 
-def test_error_envelope_and_overloaded_status() -> None:
-    body = error_body(InvalidRequest("bad"), 400, "req_1")
+def test_error_envelope_by_kind() -> None:
+    body = error_body(InvalidRequest("bad"), "req_1")
     assert body == {"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}, "request_id": "req_1"}
-    assert anthropic_status(503) == 529 and error_body(Overloaded("busy"), 529)["error"]["type"] == "overloaded_error"
-    assert error_body(Overloaded("busy"), 429)["error"]["type"] == "rate_limit_error"
-    assert error_body(InvalidRequest("big"), 413)["error"]["type"] == "request_too_large"
-    assert error_body(InvalidRequest("x"), 500)["error"]["type"] == "api_error"
+    assert error_body(InsufficientMemory("no room"))["error"]["type"] == "overloaded_error"
+    assert error_body(Overloaded("busy"))["error"]["type"] == "rate_limit_error"
+    assert error_body(RequestTooLarge("big"))["error"]["type"] == "request_too_large"
+    assert error_body(EngineFailed("x"))["error"]["type"] == "api_error"

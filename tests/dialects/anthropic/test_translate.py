@@ -9,7 +9,8 @@ import pytest
 
 from modelrunner.core.errors import InvalidRequest, Unsupported
 from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
-from modelrunner.dialects.anthropic.translate import prepare, to_chat_request
+from modelrunner.dialects.anthropic.translate import prepare, to_tooling_request
+from modelrunner.generation.plan import ToolPlan, engine_tool_id, plan_tools
 
 WEATHER = {"name": "get_weather", "description": "Weather for a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
@@ -25,6 +26,11 @@ TOOL_LOOP = [
 ]
 
 
+def to_chat_request(prepared: Any, *, native_tools: bool, parallel_calls: bool = True) -> ToolPlan:
+    """The Anthropic translation, then generation's plan for a template with or without tool support."""
+    return plan_tools(to_tooling_request(prepared), native_tools=native_tools, parallel_calls=parallel_calls)
+
+
 def translated(native: bool = True, **fields: Any):
     body = MessagesBody.model_validate({"model": "m", "max_tokens": 10, **fields})
     return to_chat_request(prepare(body, accepts_images=False), native_tools=native)
@@ -34,8 +40,46 @@ def test_tool_results_come_right_after_the_assistant_turn_before_the_user_text()
     chat = translated(messages=TOOL_LOOP, tools=[WEATHER]).chat
     assert [m["role"] for m in chat.messages] == ["user", "assistant", "tool", "user"]
     assert chat.messages[1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city":"Paris"}'}
-    assert chat.messages[2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"}
+    assert chat.messages[2] == {"role": "tool", "tool_call_id": engine_tool_id("toolu_1"), "content": "sunny"}
+    assert chat.messages[1]["tool_calls"][0]["id"] == chat.messages[2]["tool_call_id"]
     assert chat.messages[3]["content"] == "and be brief"
+
+
+def test_engine_tool_ids_are_nine_alphanumerics_derived_from_the_client_id() -> None:
+    ids = {engine_tool_id(f"toolu_{n:024x}") for n in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 9 and i.isalnum() and i.isascii() for i in ids)
+    assert engine_tool_id("toolu_01A") == engine_tool_id("toolu_01A")
+
+
+TWO_CALLS = [
+    {"role": "user", "content": "weather in Paris and 2+3?"},
+    {"role": "assistant", "content": [{"type": "text", "text": "Both."},
+                                      {"type": "tool_use", "id": "toolu_a", "name": "get_weather", "input": {"city": "Paris"}},
+                                      {"type": "tool_use", "id": "toolu_b", "name": "add", "input": {"a": 2}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_b", "content": "5"},
+                                 {"type": "tool_result", "tool_use_id": "toolu_a", "content": "sunny"}]},
+]
+
+
+def test_a_single_call_template_gets_each_call_in_its_own_turn_followed_by_its_result() -> None:
+    body = MessagesBody.model_validate({"model": "m", "max_tokens": 10, "messages": TWO_CALLS, "tools": [WEATHER, ADD]})
+    chat = to_chat_request(prepare(body, accepts_images=False), native_tools=True, parallel_calls=False).chat
+    assert [m["role"] for m in chat.messages] == ["user", "assistant", "tool", "assistant", "tool"]
+    assert chat.messages[1]["content"] == "Both." and chat.messages[3]["content"] == ""
+    assert [m["tool_calls"][0]["function"]["name"] for m in chat.messages[1::2][:2]] == ["get_weather", "add"]
+    assert chat.messages[2]["content"] == "sunny" and chat.messages[4]["content"] == "5"
+    assert chat.parallel_tool_calls is False
+    kept = to_chat_request(prepare(body, accepts_images=False), native_tools=True).chat
+    assert [m["role"] for m in kept.messages] == ["user", "assistant", "tool", "tool"]
+
+
+def test_a_forced_call_closes_thinking_at_once_and_thinking_with_it_is_refused() -> None:
+    chat = translated(messages=TOOL_LOOP[:1], tools=[WEATHER], tool_choice={"type": "any"}).chat
+    assert chat.reasoning is False and chat.reasoning_budget_tokens == 1
+    with pytest.raises(InvalidRequest, match="Thinking may not be enabled"):
+        translated(messages=TOOL_LOOP[:1], tools=[WEATHER], tool_choice={"type": "any"},
+                   thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=2000)
 
 
 def test_without_template_tool_support_tools_and_calls_are_written_as_text() -> None:

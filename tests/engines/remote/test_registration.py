@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.support.server import RunningServer, free_port
-from tests.support.upstream_fixtures import FLEET, Fleet
+from tests.support.upstream_fixtures import FLEET, UPSTREAMS_ON, Fleet
 
 ASK = [{"role": "user", "content": "Hello"}]
 
@@ -93,15 +93,34 @@ def test_removing_an_upstream_while_it_streams_ends_that_stream_cleanly(fleet: F
     assert "team/brief" not in httpx.get(fleet.front.url + "/engines/upstreams").text
 
 
-def test_registrations_survive_a_restart(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> None:
-    server = RunningServer(tmp_path_factory.mktemp("restart-store"), tmp_path_factory.mktemp("logs") / "restart.log")
-    with server:
+def test_registrations_survive_a_restart_and_load_only_while_upstreams_are_on(
+        fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> None:
+    store, logs = tmp_path_factory.mktemp("restart-store"), tmp_path_factory.mktemp("logs")
+    with RunningServer(store, logs / "on.log", env=UPSTREAMS_ON) as server:
         added = httpx.post(server.url + "/engines/upstreams", timeout=60,
                            json={"name": "lab/tiny", "urls": [fleet.replicas[0].url], "max_concurrency": 3})
         assert added.status_code == 201, added.text
-    with server:
+    with RunningServer(store, logs / "off.log") as server:  # started without MODEL_RUNNER_UPSTREAMS
+        assert httpx.get(server.url + "/engines/upstreams").json() == {"upstreams": []}
+        assert "lab/tiny" not in httpx.get(server.url + "/v1/models").text
+        answer = httpx.post(server.url + "/v1/messages", json={"model": "lab/tiny", "max_tokens": 2, "messages": ASK})
+        assert answer.status_code == 404 and answer.json()["error"]["type"] == "not_found_error"
+    with RunningServer(store, logs / "on-again.log", env=UPSTREAMS_ON) as server:
         listed = httpx.get(server.url + "/engines/upstreams").json()["upstreams"]
         assert [(item["name"], item["max_concurrency"]) for item in listed] == [("lab/tiny", 3)]
         answer = httpx.post(server.url + "/v1/messages", timeout=60,
                             json={"model": "lab/tiny", "max_tokens": 2, "messages": ASK})
         assert answer.status_code == 200 and answer.json()["model"] == "lab/tiny"
+
+
+def test_registering_is_refused_while_upstreams_are_off(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Off by default: the runner must not fetch a caller's URL; the 403 names the setting that allows it."""
+    with RunningServer(tmp_path_factory.mktemp("off-store"), tmp_path_factory.mktemp("logs") / "off.log") as server:
+        refused = httpx.post(server.url + "/engines/upstreams", timeout=60,
+                             json={"name": "lab/tiny", "urls": [fleet.replicas[0].url]})
+        assert refused.status_code == 403
+        assert refused.json()["error"]["type"] == "permission_error"
+        assert "MODEL_RUNNER_UPSTREAMS=1" in error_of(refused)
+        assert not (server.store / "modelrunner-upstreams.json").exists()
+        assert fleet.replicas[0].url not in server.log()
+        assert list(httpx.get(server.url + "/engines/status").json()) == ["llama.cpp"]  # no remote engine built

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from modelrunner.cli.client import RunnerClient
 from modelrunner.cli.session import connect, load_settings
 from modelrunner.core.errors import NotFound
 
@@ -19,9 +20,12 @@ CLAUDE_INSTALL_HINT = "install it with `npm install -g @anthropic-ai/claude-code
 launch_app = typer.Typer(help="Run a coding tool wired to the local runner.", no_args_is_help=True)
 
 
-def claude_environment(base_url: str, model: str, api_key: str | None) -> dict[str, str]:
-    """The variables that point Claude Code at the runner, with every model tier set to `model`."""
-    return {
+def claude_environment(base_url: str, model: str, api_key: str | None,
+                       context_window: int | None = None) -> dict[str, str]:
+    """The variables that point Claude Code at the runner (names as the pinned Claude Code reads them):
+    every model tier and subagents on `model`, no attribution header (it changes the system prompt
+    every turn, which defeats the prefix cache) and auto-compaction at the model's context."""
+    environment = {
         "ANTHROPIC_BASE_URL": base_url,
         "ANTHROPIC_AUTH_TOKEN": api_key or PLACEHOLDER_TOKEN,
         "ANTHROPIC_MODEL": model,
@@ -29,7 +33,18 @@ def claude_environment(base_url: str, model: str, api_key: str | None) -> dict[s
         "ANTHROPIC_DEFAULT_SONNET_MODEL": model,
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": model,
         "ANTHROPIC_SMALL_FAST_MODEL": model,
+        "CLAUDE_CODE_SUBAGENT_MODEL": model,
+        "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
     }
+    if context_window is not None:
+        environment["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] = str(context_window)
+    return environment
+
+
+def context_window(client: RunnerClient, model: str) -> int:
+    """The context `model` loads with (configured, packaged or the server's default)."""
+    [entry] = client.get_json("/engines/_configure", model=model)
+    return int(entry["context-window"])
 
 
 @launch_app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -45,15 +60,20 @@ def claude(
     Example: modelrunner launch claude --dry-run
     """
     settings = load_settings()
-    environment = claude_environment(settings.runner_host, model or settings.default_model, settings.api_key)
-    if dry_run:
+    executable = shutil.which("claude")
+    if executable is None and not dry_run:
+        raise NotFound(f"Claude Code (`claude`) is not on PATH; {CLAUDE_INSTALL_HINT}")
+    chosen = model or settings.default_model
+    client = connect()
+    try:
+        window = context_window(client, chosen)
+    finally:
+        client.close()
+    environment = claude_environment(settings.runner_host, chosen, settings.api_key, window)
+    if dry_run or executable is None:
         for name, value in environment.items():
             print(f"export {name}={shlex.quote(value)}")
         return
-    executable = shutil.which("claude")
-    if executable is None:
-        raise NotFound(f"Claude Code (`claude`) is not on PATH; {CLAUDE_INSTALL_HINT}")
-    connect().close()
     # The child needs our whole environment (PATH, HOME, terminal) plus the runner's address.
     completed = subprocess.run([executable, *context.args], env={**os.environ, **environment}, check=False)
     raise typer.Exit(completed.returncode)

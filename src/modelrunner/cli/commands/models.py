@@ -11,6 +11,8 @@ from modelrunner.cli.client import RunnerClient
 from modelrunner.cli.output import format_age, print_json, print_table
 from modelrunner.cli.progress import follow_transfer
 from modelrunner.cli.session import connect
+from modelrunner.cli.uploads import upload
+from modelrunner.core.gguf_shards import gguf_shards
 
 LIST_HEADERS = ("MODEL NAME", "PARAMETERS", "QUANTIZATION", "ARCHITECTURE", "MODEL ID", "CREATED", "CONTEXT",
                 "SIZE")
@@ -149,24 +151,45 @@ def package(
     context_size: Annotated[int | None, typer.Option(min=1, help="Context size to record.")] = None,
     push_after: Annotated[bool, typer.Option("--push", help="Push to the registry afterwards.")] = False,
 ) -> None:
-    """Package a local GGUF file as a model in the store.
+    """Package a local GGUF file as a model in the store (the files are uploaded to the runner).
 
     Example: modelrunner package --gguf ./model.gguf --license LICENSE me/mymodel:latest
     """
-    body: dict[str, Any] = {"tag": target, "gguf": str(gguf.resolve()),
-                            "licenses": [str(path.resolve()) for path in license_files or []], "push": push_after}
+    client = connect()
+    body: dict[str, Any] = {"tag": target, "gguf": [upload(client, shard) for shard in gguf_shards(gguf)],
+                            "licenses": [upload(client, path) for path in license_files or []], "push": push_after}
     for key, path in (("chat_template", chat_template), ("mmproj", mmproj)):
         if path is not None:
-            body[key] = str(path.resolve())
+            body[key] = upload(client, path)
     if context_size is not None:
         body["context_size"] = context_size
-    client = connect()
     message = follow_transfer(client.stream_json_lines("POST", "/models/package", body))
     print(message or f"Packaged {target}")
+
+
+def verify(
+    model: Annotated[str | None, typer.Argument(help="Model to check; every model when left out.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runner's JSON.")] = False,
+) -> None:
+    """Check that every file of the stored models still matches its digest (exit status 1 if not).
+
+    Example: modelrunner verify ai/smollm2
+    """
+    report = connect().post_json("/models/verify", {"model": model} if model else {})
+    if as_json:
+        print_json(report)
+    else:
+        for checked in report["models"]:
+            name = ", ".join(checked["tags"]) or short_id(checked["id"])
+            print(f"{name}: {'ok' if checked['ok'] else 'DAMAGED'} ({checked['blobs_checked']} files checked)")
+            for problem in checked["problems"]:
+                print(f"  {problem['digest']}: {problem['problem']}")
+    if not report["ok"]:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     app.command("list")(list_models)
     app.command("ls", hidden=True)(list_models)
-    for command in (inspect, pull, push, rm, tag, package):
+    for command in (inspect, pull, push, rm, tag, package, verify):
         app.command()(command)

@@ -62,8 +62,23 @@ def system_texts(system: str | list[Block] | None) -> list[str]:
     return texts
 
 
-def _document_blocks(block: Block, where: str) -> list[Block]:
+def _source(block: Block, where: str) -> dict[str, Any]:
+    """A block's `source`, which must be an object: anything else is the caller's mistake, named."""
     source = block.get("source") or {}
+    if not isinstance(source, dict):
+        raise InvalidRequest(f"{where}.source: expected an object, got {type(source).__name__}",
+                             param=f"{where}.source")
+    return source
+
+
+def _text_of(block: Block, where: str) -> Block:
+    if not isinstance(block.get("text"), str):
+        raise InvalidRequest(f"{where}.text: expected a string", param=f"{where}.text")
+    return block
+
+
+def _document_blocks(block: Block, where: str) -> list[Block]:
+    source = _source(block, where)
     kind = source.get("type")
     title = block.get("title")
     heading = [text_block(f"Document: {title}")] if isinstance(title, str) and title.strip() else []
@@ -71,8 +86,12 @@ def _document_blocks(block: Block, where: str) -> list[Block]:
         return [*heading, text_block(str(source.get("data") or ""))]
     if kind == "content":
         content = source.get("content")
-        inner = [text_block(content)] if isinstance(content, str) else list(content or [])
-        return [*heading, *(b for b in inner if isinstance(b, dict) and b.get("type") == "text")]
+        inner = [text_block(content)] if isinstance(content, str) else content or []
+        if not isinstance(inner, list):
+            raise InvalidRequest(f"{where}.source.content: expected a string or a list of blocks",
+                                 param=f"{where}.source.content")
+        return [*heading, *(_text_of(b, f"{where}.source.content.{i}") for i, b in enumerate(inner)
+                            if isinstance(b, dict) and b.get("type") == "text")]
     if source.get("media_type") == "application/pdf" or kind in ("base64", "url", "file"):
         raise Unsupported(f"{where}: PDF, URL and file documents are not supported by this runner; "
                           "send the document's text as a text block or a document with a text source",
@@ -84,7 +103,7 @@ def _check_image(block: Block, where: str, accepts_images: bool) -> Block:
     if not accepts_images:
         raise Unsupported(f"{where}: this model has no vision projector, so image input is not supported; "
                           "use a vision model or send text only", param=where)
-    source = block.get("source") or {}
+    source = _source(block, where)
     if source.get("type") not in ("base64", "url"):
         raise Unsupported(f"{where}: image source type {source.get('type')!r} is not supported "
                           "(use base64 or url)", param=where)
@@ -97,12 +116,14 @@ def _tool_result(block: Block, where: str, accepts_images: bool) -> Block:
         inner: list[Block] = []
     elif isinstance(content, str):
         inner = [text_block(content)]
-    else:
+    elif isinstance(content, list):
         inner = [b for b in content if isinstance(b, dict)]
+    else:
+        raise InvalidRequest(f"{where}.content: expected a string or a list of blocks", param=f"{where}.content")
     kept = []
     for position, part in enumerate(inner):
         kind = part.get("type")
-        if kind == "text" and not _is_blank(part):
+        if kind == "text" and not _is_blank(_text_of(part, f"{where}.content.{position}")):
             kept.append(part)
         elif kind == "image":
             kept.append(_check_image(part, f"{where}.content.{position}", accepts_images))
@@ -121,14 +142,14 @@ def content_blocks(content: str | list[Block], where: str, *, accepts_images: bo
     for position, block in enumerate(raw):
         at = f"{where}.content.{position}"
         kind = block.get("type") if isinstance(block, dict) else None
+        if kind is not None and not isinstance(kind, str):
+            raise InvalidRequest(f"{at}.type: expected a string", param=f"{at}.type")
         if kind == "document":
             blocks.extend(_document_blocks(block, at))
         elif kind not in _KEPT_BLOCKS or _is_blank(block):
             continue
         elif kind == "text":
-            if not isinstance(block.get("text"), str):
-                raise InvalidRequest(f"{at}.text: Field required", param=f"{at}.text")
-            blocks.append(block)
+            blocks.append(_text_of(block, at))
         elif kind == "image":
             blocks.append(_check_image(block, at, accepts_images))
         elif kind == "tool_result":

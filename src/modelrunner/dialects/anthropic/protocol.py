@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelrunner.core.limits import TOKEN_COUNT_MAX
+
 Block = dict[str, Any]
 
 
@@ -38,9 +40,9 @@ class CountTokensBody(_Lenient):
 class MessagesBody(CountTokensBody):
     """`POST /v1/messages`."""
 
-    max_tokens: int = Field(ge=1)
+    max_tokens: int = Field(ge=1, le=TOKEN_COUNT_MAX)
     stream: bool = False
     stop_sequences: list[str] | None = None
     temperature: float | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
+    top_k: int | None = Field(default=None, ge=0, le=TOKEN_COUNT_MAX)

@@ -36,8 +36,11 @@ def _delta_prefix(index: int, delta_type: str, field: str) -> bytes:
 class MessageStreamEncoder:
     """Feed engine chunks in order; each call returns the bytes to send (possibly none)."""
 
-    def __init__(self, model: str, *, id: str | None = None) -> None:
+    def __init__(self, model: str, *, id: str | None = None, input_tokens: int | None = None) -> None:
+        """`input_tokens`: the prompt's tokens when they were counted before the stream (message_start
+        tells them; the final message_delta has the full usage, cache split included)."""
         self.model = model
+        self._input_tokens = input_tokens or 0
         self.id = id or message_id()
         self._index = -1
         self._open: str | None = None
@@ -55,7 +58,7 @@ class MessageStreamEncoder:
     def message_start(self) -> bytes:
         return sse_event("message_start", {"type": "message_start", "message": {
             "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": usage_object(0, 0, 0),
+            "stop_reason": None, "stop_sequence": None, "usage": usage_object(self._input_tokens, 0, 0),
         }})
 
     def feed(self, chunk: EngineChunk) -> bytes:

@@ -1,34 +1,30 @@
-"""Anthropic Messages requests -> the internal ChatRequest.
+"""Anthropic Messages requests -> the internal request every API shares.
 
-In two steps because one fact is only known once the model is loaded: whether its chat template
-renders tools. `prepare` validates and normalises (before any byte is sent, so mistakes are 400s);
-`to_chat_request` then picks how tools reach the model and how calls come back.
+`prepare` validates and normalises (before any byte is sent, so mistakes are 400s); `to_tooling_request`
+writes the conversation in the engine's native shapes. How tools then reach the model (rendered by its
+template or written into the prompt) is decided by generation, once the runner is known.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
-from modelrunner.core.chat import ChatRequest, Message, Sampling, ToolCallConstraint
+from modelrunner.core.chat import ChatRequest, Message, Sampling
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.core.tools import ToolChoice, ToolingRequest, ToolSpec
 from modelrunner.dialects.anthropic import tools as tooling
 from modelrunner.dialects.anthropic.normalize import (
     Conversation,
     Turn,
     as_json_object,
     normalize_conversation,
-    text_block,
 )
 from modelrunner.dialects.anthropic.protocol import Block, CountTokensBody, MessagesBody
 
 MAX_STOP_SEQUENCES = 16
-
-ToolOutput = Literal["text", "native", "prompted", "constrained"]
-"""How tool calls come back: not at all, parsed by the engine, parsed from `<tool_call>` text by us,
-or as the whole constrained JSON answer."""
 
 
 @dataclass(frozen=True)
@@ -37,23 +33,12 @@ class PreparedMessages:
 
     model: str
     conversation: Conversation
-    tools: list[tooling.ToolSpec]
-    tool_choice: tooling.ToolChoice
+    tools: list[ToolSpec]
+    tool_choice: ToolChoice
     sampling: Sampling
     reasoning: bool | None
     reasoning_budget_tokens: int | None
     response_format: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Translation:
-    """`open_call`: with prompted tools, the start of a call body that a prefill left open (often
-    ""): the answer continues inside that call."""
-
-    chat: ChatRequest
-    tool_output: ToolOutput
-    max_tool_calls: int | None
-    open_call: str | None = None
 
 
 def _thinking(thinking: Block | None) -> tuple[bool | None, int | None]:
@@ -73,10 +58,10 @@ def _output_format(body: CountTokensBody) -> dict[str, Any] | None:
     fmt = (body.output_config or {}).get("format") or body.output_format
     if not fmt:
         return None
-    if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
         raise InvalidRequest("output_config.format: expected {\"type\": \"json_schema\", \"schema\": {...}}",
                              param="output_config.format")
-    return tooling.json_schema_format(fmt["schema"], "output")
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt["schema"], "strict": True}}
 
 
 def _stop_sequences(stops: list[str] | None) -> list[str]:
@@ -94,6 +79,8 @@ def prepare(body: CountTokensBody, *, accepts_images: bool) -> PreparedMessages:
     choice = tooling.tool_choice(body.tool_choice, specs)
     reasoning, budget = _thinking(body.thinking)
     response_format = _output_format(body)
+    if reasoning and specs and choice.requires_call:
+        raise InvalidRequest("Thinking may not be enabled when tool_choice forces tool use.", param="thinking")
     if response_format is not None and specs and choice.requires_call:
         raise InvalidRequest("output_config.format cannot be combined with a tool_choice that forces a tool call",
                              param="output_config.format")
@@ -138,120 +125,54 @@ def _user_content(blocks: list[Block]) -> str | list[dict[str, Any]]:
     return [{"type": "text", "text": b["text"]} if b.get("type") == "text" else _image_part(b) for b in blocks]
 
 
-class _MessageBuilder:
-    """Renders turns as engine messages, with tool calls and results native or as text."""
-
-    def __init__(self, native_tools: bool) -> None:
-        self.native_tools = native_tools
-        self.messages: list[Message] = []
-
-    def assistant(self, turn: Turn) -> None:
-        text = _joined_text(turn.blocks)
-        calls = [b for b in turn.blocks if b.get("type") == "tool_use"]
-        if not self.native_tools:
-            pieces = [text] if text else []
-            pieces += [tooling.tool_call_text(c["name"], as_json_object(c.get("input"))) for c in calls]
-            self.messages.append({"role": "assistant", "content": "\n".join(pieces)})
-            return
-        message: Message = {"role": "assistant", "content": text}
-        if calls:
-            message["tool_calls"] = [
-                {"id": str(c.get("id") or f"toolu_{n}"), "type": "function",
-                 "function": {"name": c["name"], "arguments": orjson.dumps(as_json_object(c.get("input"))).decode()}}
-                for n, c in enumerate(calls)
-            ]
-        self.messages.append(message)
-
-    def user(self, turn: Turn) -> None:
-        """Tool results first (they answer the assistant turn just before), then the rest of the turn."""
-        results = [b for b in turn.blocks if b.get("type") == "tool_result"]
-        rest = [b for b in turn.blocks if b.get("type") in ("text", "image")]
-        result_images: list[Block] = []
-        result_texts: list[str] = []
-        for result in results:
-            text = _joined_text(result["content"])
-            result_images += [b for b in result["content"] if b.get("type") == "image"]
-            if self.native_tools:
-                shown = f"Error: {text}" if result["is_error"] else text
-                self.messages.append({"role": "tool", "tool_call_id": result["tool_use_id"], "content": shown})
-            else:
-                result_texts.append(tooling.tool_result_text(result["tool_use_id"], text, result["is_error"]))
-        rest = [*(text_block(t) for t in result_texts), *result_images, *rest]
-        if rest:
-            self.messages.append({"role": "user", "content": _user_content(rest)})
+def _assistant(turn: Turn) -> Message:
+    message: Message = {"role": "assistant", "content": _joined_text(turn.blocks)}
+    calls = [b for b in turn.blocks if b.get("type") == "tool_use"]
+    if calls:
+        message["tool_calls"] = [
+            {"id": str(c.get("id") or f"toolu_{n}"), "type": "function",
+             "function": {"name": c["name"], "arguments": orjson.dumps(as_json_object(c.get("input"))).decode()}}
+            for n, c in enumerate(calls)
+        ]
+    return message
 
 
-def _tool_output(prepared: PreparedMessages, native_tools: bool) -> ToolOutput:
-    choice = prepared.tool_choice
-    if not prepared.tools or choice.kind == "none":
-        return "text"
-    if choice.requires_call:
-        return "constrained"
-    return "native" if native_tools else "prompted"
+def _user(turn: Turn) -> list[Message]:
+    """Tool results first (they answer the assistant turn just before), then the rest of the turn, with
+    the results' images."""
+    results = [b for b in turn.blocks if b.get("type") == "tool_result"]
+    rest = [b for b in turn.blocks if b.get("type") in ("text", "image")]
+    messages: list[Message] = []
+    result_images: list[Block] = []
+    for result in results:
+        result_images += [b for b in result["content"] if b.get("type") == "image"]
+        message: Message = {"role": "tool", "tool_call_id": result["tool_use_id"],
+                            "content": _joined_text(result["content"])}
+        if result["is_error"]:
+            message["is_error"] = True
+        messages.append(message)
+    rest = [*result_images, *rest]
+    if rest:
+        messages.append({"role": "user", "content": _user_content(rest)})
+    return messages
 
 
-def _open_call(messages: list[Message], is_prefill: bool) -> str | None:
-    """What follows the last `<tool_call>` of a prefill that does not close it, else None."""
-    if not is_prefill or not messages or messages[-1]["role"] != "assistant":
-        return None
-    text = messages[-1]["content"]
-    at = text.rfind(tooling.TOOL_CALL_OPEN)
-    if at == -1 or tooling.TOOL_CALL_CLOSE in text[at:]:
-        return None
-    return text[at + len(tooling.TOOL_CALL_OPEN):]
-
-
-def _strict_constraint(prepared: PreparedMessages, open_call: str | None,
-                       max_calls: int | None) -> ToolCallConstraint | None:
-    """Prompted calls of strict tools are constrained from their `<tool_call>` on; the text around
-    them stays free. A prefill that left a call half written cannot be: a JSON schema cannot take
-    over in the middle of a document, so that call's input goes unchecked.
-
-    With a template that renders tools this is llama.cpp's own work: its tool-call grammar
-    (common/chat.cpp, lazy under tool_choice auto, triggered by the format's call opener) holds
-    every call's arguments to that tool's parameters, strict or not."""
-    if not any(spec.strict for spec in prepared.tools):
-        return None
-    if open_call is not None and open_call.strip():
-        return None
-    return ToolCallConstraint(open=tooling.TOOL_CALL_OPEN, close=tooling.TOOL_CALL_CLOSE,
-                              call_schema=tooling.strict_call_schema(prepared.tools), max_calls=max_calls,
-                              opened=open_call is not None)
-
-
-def to_chat_request(prepared: PreparedMessages, *, native_tools: bool) -> Translation:
-    """`native_tools`: the model's chat template renders tools, so the engine describes and parses them."""
-    native = native_tools and bool(prepared.tools)
-    output = _tool_output(prepared, native)
-    system = list(prepared.conversation.system)
-    if prepared.tools and not native:
-        system.append(tooling.tools_prompt(prepared.tools))
-    builder = _MessageBuilder(native)
-    if system:
-        builder.messages.append({"role": "system", "content": "\n\n".join(system)})
+def to_tooling_request(prepared: PreparedMessages) -> ToolingRequest:
+    messages: list[Message] = []
+    if prepared.conversation.system:
+        messages.append({"role": "system", "content": "\n\n".join(prepared.conversation.system)})
     for turn in prepared.conversation.turns:
         if turn.role == "assistant":
-            builder.assistant(turn)
+            messages.append(_assistant(turn))
         else:
-            builder.user(turn)
-    choice = prepared.tool_choice
-    max_calls = 1 if output == "constrained" or not choice.allow_parallel else None
-    response_format = prepared.response_format
-    if output == "constrained":
-        response_format = tooling.json_schema_format(tooling.required_call_schema(prepared.tools, choice), "tool_call")
-    open_call = _open_call(builder.messages, prepared.conversation.is_prefill) if output == "prompted" else None
-    constraint = _strict_constraint(prepared, open_call, max_calls) if output == "prompted" else None
+            messages.extend(_user(turn))
     chat = ChatRequest(
         model=prepared.model,
-        messages=builder.messages,
+        messages=messages,
         sampling=prepared.sampling,
-        tools=tooling.engine_tools(prepared.tools) if native else None,
-        tool_choice=("auto" if output == "native" else "none") if native else None,
-        parallel_tool_calls=choice.allow_parallel if native else None,
-        response_format=response_format,
-        tool_call_constraint=constraint,
+        response_format=prepared.response_format,
         reasoning=prepared.reasoning,
         reasoning_budget_tokens=prepared.reasoning_budget_tokens,
         continue_final_message=prepared.conversation.is_prefill,
     )
-    return Translation(chat=chat, tool_output=output, max_tool_calls=max_calls, open_call=open_call)
+    return ToolingRequest(chat=chat, tools=prepared.tools, tool_choice=prepared.tool_choice, derived_call_ids=True)

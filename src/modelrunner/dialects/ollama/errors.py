@@ -1,4 +1,4 @@
-"""Errors in Ollama's envelope: `{"error": "message"}`."""
+"""Errors in Ollama's envelope: `{"error": "message"}` (Ollama has no error types)."""
 
 from __future__ import annotations
 
@@ -7,5 +7,6 @@ from typing import Any
 from modelrunner.core.errors import ModelRunnerError
 
 
-def error_body(error: ModelRunnerError, status: int) -> dict[str, Any]:
+def error_body(error: ModelRunnerError, request_id: str | None = None) -> dict[str, Any]:
+    """`request_id` is accepted for a uniform signature; Ollama carries it in a header only."""
     return {"error": error.message}

@@ -1,18 +1,19 @@
-"""Ollama's model descriptions (`/api/tags`, `/api/show`, `/api/ps`) from the store's models."""
+"""Ollama's model descriptions (`/api/tags`, `/api/show`, `/api/ps`) from the store's model records."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-from modelrunner.store.models import StoredModel, display_name
+from modelrunner.core.model_record import ModelRecord
+from modelrunner.core.references import display_name
 
 
 def _rfc3339(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def details(model: StoredModel) -> dict[str, Any]:
+def details(model: ModelRecord) -> dict[str, Any]:
     config = model.config
     architecture = config.get("architecture", "")
     return {
@@ -25,21 +26,21 @@ def details(model: StoredModel) -> dict[str, Any]:
     }
 
 
-def size_bytes(model: StoredModel) -> int:
+def size_bytes(model: ModelRecord) -> int:
     return sum(int(layer.get("size", 0)) for layer in model.manifest.get("layers", []))
 
 
-def tag_entry(model: StoredModel, tag: str) -> dict[str, Any]:
+def tag_entry(model: ModelRecord, tag: str) -> dict[str, Any]:
     name = display_name(tag)
     return {"name": name, "model": name, "modified_at": _rfc3339(model.created), "size": size_bytes(model),
             "digest": model.hex_id, "details": details(model)}
 
 
-def tags(models: list[StoredModel]) -> dict[str, Any]:
+def tags(models: list[ModelRecord]) -> dict[str, Any]:
     return {"models": [tag_entry(model, tag) for model in models for tag in model.tags]}
 
 
-def show(model: StoredModel, chat_template: str | None) -> dict[str, Any]:
+def show(model: ModelRecord, chat_template: str | None) -> dict[str, Any]:
     info: dict[str, Any] = dict(model.config.get("gguf") or {})
     return {
         "modelfile": "",
@@ -52,7 +53,7 @@ def show(model: StoredModel, chat_template: str | None) -> dict[str, Any]:
     }
 
 
-def running_entry(model: StoredModel, runner: dict[str, Any]) -> dict[str, Any]:
+def running_entry(model: ModelRecord, runner: dict[str, Any]) -> dict[str, Any]:
     keep_alive = runner.get("keep_alive")
     expires = (runner["last_used"] + keep_alive) if isinstance(keep_alive, (int, float)) and keep_alive >= 0 \
         else runner["last_used"] + 10 * 365 * 24 * 3600

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from modelrunner.core.limits import TOKEN_COUNT_MAX
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -14,10 +16,10 @@ class _Lenient(BaseModel):
 class Options(_Lenient):
     temperature: float | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
+    top_k: int | None = Field(default=None, ge=0, le=TOKEN_COUNT_MAX)
     min_p: float | None = Field(default=None, ge=0, le=1)
     seed: int | None = None
-    num_predict: int | None = None
+    num_predict: int | None = Field(default=None, ge=-2, le=TOKEN_COUNT_MAX)
     stop: str | list[str] | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None

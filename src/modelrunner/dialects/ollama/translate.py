@@ -8,6 +8,7 @@ import orjson
 
 from modelrunner.core.chat import ChatRequest, CompletionRequest, Message, Sampling
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.core.tools import ToolingRequest, ToolSpec
 from modelrunner.dialects.ollama.protocol import ChatBody, GenerateBody, Options
 
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -57,7 +58,7 @@ def _with_images(text: str, images: list[str] | None) -> str | list[dict[str, An
 
 def _message(position: int, message: dict[str, Any]) -> Message:
     role = message.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise InvalidRequest(f"messages[{position}].role must be one of {', '.join(sorted(_ROLES))}",
                              param=f"messages[{position}].role")
     content = message.get("content") or ""
@@ -77,21 +78,34 @@ def _message(position: int, message: dict[str, Any]) -> Message:
     return converted
 
 
-def to_chat_request(body: ChatBody) -> ChatRequest:
+def _tool_spec(position: int, tool: Any) -> ToolSpec:
+    function = tool.get("function") if isinstance(tool, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+        raise InvalidRequest(f"tools[{position}].function.name is required", param=f"tools[{position}]")
+    parameters = function.get("parameters") or {"type": "object", "properties": {}}
+    if not isinstance(parameters, dict):
+        raise InvalidRequest(f"tools[{position}].function.parameters must be a JSON schema object",
+                             param=f"tools[{position}]")
+    return ToolSpec(name=function["name"], description=str(function.get("description") or ""),
+                    input_schema={"type": "object", **parameters})
+
+
+def to_chat_request(body: ChatBody) -> ToolingRequest:
+    """Ollama has no tool_choice: the model calls a tool or answers, as it likes."""
     if not body.messages:
         raise InvalidRequest("messages must not be empty", param="messages")
-    return ChatRequest(
+    chat = ChatRequest(
         model=body.model,
         messages=[_message(i, m) for i, m in enumerate(body.messages)],
         sampling=sampling_from(body.options),
-        tools=body.tools or None,
         response_format=response_format_from(body.format),
         reasoning=body.think,
         keep_alive=keep_alive_from(body.keep_alive),
     )
+    return ToolingRequest(chat=chat, tools=[_tool_spec(i, tool) for i, tool in enumerate(body.tools or [])])
 
 
-def to_generate_request(body: GenerateBody) -> ChatRequest | CompletionRequest:
+def to_generate_request(body: GenerateBody) -> ToolingRequest | CompletionRequest:
     """`raw` prompts go to the model as they are; others through its chat template, like Ollama."""
     if body.raw:
         if body.images:
@@ -102,11 +116,11 @@ def to_generate_request(body: GenerateBody) -> ChatRequest | CompletionRequest:
     if body.system:
         messages.append({"role": "system", "content": body.system})
     messages.append({"role": "user", "content": _with_images(body.prompt, body.images)})
-    return ChatRequest(
+    return ToolingRequest(chat=ChatRequest(
         model=body.model,
         messages=messages,
         sampling=sampling_from(body.options),
         response_format=response_format_from(body.format),
         reasoning=body.think,
         keep_alive=keep_alive_from(body.keep_alive),
-    )
+    ))

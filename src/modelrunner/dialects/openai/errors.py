@@ -4,26 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelrunner.core.errors import InvalidRequest, ModelRunnerError
+from modelrunner.core.errors import ErrorKind, InvalidRequest, ModelRunnerError
 
-_TYPES_BY_STATUS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "conflict_error",
-    413: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    503: "service_unavailable_error",
+_TYPES_BY_KIND: dict[ErrorKind, str] = {
+    "invalid_request": "invalid_request_error",
+    "request_too_large": "invalid_request_error",
+    "unprocessable": "invalid_request_error",
+    "authentication": "authentication_error",
+    "permission": "permission_error",
+    "not_found": "not_found_error",
+    "conflict": "conflict_error",
+    "overloaded": "rate_limit_error",
+    "capacity": "service_unavailable_error",
 }
 
 
-def error_body(error: ModelRunnerError, status: int) -> dict[str, Any]:
+def error_body(error: ModelRunnerError, request_id: str | None = None) -> dict[str, Any]:
+    """`request_id` is accepted for a uniform signature; OpenAI carries it in a header only."""
     return {
         "error": {
             "message": error.message,
-            "type": _TYPES_BY_STATUS.get(status, "server_error"),
+            "type": _TYPES_BY_KIND.get(error.kind, "server_error"),
             "param": error.param if isinstance(error, InvalidRequest) else None,
             "code": type(error).__name__,
         }

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelrunner.core.limits import TOKEN_COUNT_MAX
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -20,11 +22,11 @@ class ChatCompletionsBody(_Lenient):
     messages: list[dict[str, Any]] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=TOKEN_COUNT_MAX)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=TOKEN_COUNT_MAX)
     temperature: float | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
+    top_k: int | None = Field(default=None, ge=0, le=TOKEN_COUNT_MAX)
     min_p: float | None = Field(default=None, ge=0, le=1)
     seed: int | None = None
     stop: str | list[str] | None = None
@@ -43,10 +45,10 @@ class CompletionsBody(_Lenient):
     prompt: str | list[str]
     stream: bool = False
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=TOKEN_COUNT_MAX)
     temperature: float | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
+    top_k: int | None = Field(default=None, ge=0, le=TOKEN_COUNT_MAX)
     seed: int | None = None
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1)

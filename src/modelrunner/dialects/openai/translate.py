@@ -1,4 +1,5 @@
-"""OpenAI request bodies -> the internal requests."""
+"""OpenAI request bodies -> the internal requests. Messages keep OpenAI's shapes, which are the
+engine's; tools become the shared specs, planned by generation for the runner that serves them."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Any
 
 from modelrunner.core.chat import ChatRequest, CompletionRequest, Sampling
 from modelrunner.core.errors import InvalidRequest, Unsupported
+from modelrunner.core.tools import ToolingRequest
+from modelrunner.dialects.openai import tools as tooling
 from modelrunner.dialects.openai.protocol import ChatCompletionsBody, CompletionsBody
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -25,7 +28,7 @@ def _check_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     checked = []
     for position, message in enumerate(messages):
         role = message.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise InvalidRequest(f"messages[{position}].role must be one of {', '.join(sorted(_ROLES))}",
                                  param=f"messages[{position}].role")
         if role == "developer":
@@ -49,10 +52,16 @@ def _response_format(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
-def to_chat_request(body: ChatCompletionsBody) -> ChatRequest:
+def to_chat_request(body: ChatCompletionsBody) -> ToolingRequest:
     if body.n != 1:
         raise Unsupported("n > 1 is not supported: ask for one choice per request", param="n")
-    return ChatRequest(
+    specs = tooling.tool_specs(body.tools)
+    choice = tooling.tool_choice(body.tool_choice if specs else None, specs, body.parallel_tool_calls)
+    response_format = _response_format(body.response_format)
+    if response_format is not None and specs and choice.requires_call:
+        raise InvalidRequest("response_format cannot be combined with a tool_choice that forces a tool call",
+                             param="response_format")
+    chat = ChatRequest(
         model=body.model,
         messages=_check_messages(body.messages),
         sampling=Sampling(
@@ -66,12 +75,10 @@ def to_chat_request(body: ChatCompletionsBody) -> ChatRequest:
             presence_penalty=body.presence_penalty,
             frequency_penalty=body.frequency_penalty,
         ),
-        tools=body.tools or None,
-        tool_choice=body.tool_choice if body.tools else None,
-        parallel_tool_calls=body.parallel_tool_calls,
-        response_format=_response_format(body.response_format),
+        response_format=response_format,
         keep_alive=None if body.keep_alive is None else str(body.keep_alive),
     )
+    return ToolingRequest(chat=chat, tools=specs, tool_choice=choice)
 
 
 def to_completion_request(body: CompletionsBody) -> CompletionRequest:

@@ -1,12 +1,30 @@
-"""The llama.cpp engine: starts a worker process per model."""
+"""The llama.cpp engine: a worker process per model, running llama.cpp's server through xllamacpp."""
 
 from __future__ import annotations
 
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
-from modelrunner.engines.base import ModelFiles, RunnerConfig
+from modelrunner.core.disk_usage import directory_size_bytes
+from modelrunner.engines.base import MemoryEstimate, ModelDescription, ModelFiles, ParsedFlags, RunnerConfig
+from modelrunner.engines.llamacpp import flags, memory
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.runner import LlamaCppRunner
+
+ENGINE_PACKAGE = "xllamacpp"
+
+
+def _worker_settings(config: RunnerConfig) -> dict[str, Any]:
+    """The xllamacpp CommonParams fields the worker sets: the user's flags, then what the config means."""
+    settings: dict[str, Any] = dict(config.runtime_settings)
+    if config.reasoning is False:
+        settings["default_template_kwargs"] = {"enable_thinking": "false"}
+    if config.reasoning_budget_tokens is not None:
+        settings["sampling.reasoning_budget_tokens"] = config.reasoning_budget_tokens
+    if config.embedding:
+        settings["embedding"] = True
+    return settings
 
 
 class LlamaCppEngine:
@@ -23,8 +41,32 @@ class LlamaCppEngine:
             "context_size": config.context_size,
             "parallel_slots": config.parallel_slots,
             "threads": config.threads,
-            "runtime_settings": dict(config.runtime_settings),
+            "runtime_settings": _worker_settings(config),
         }
         worker = await WorkerProcess.start(worker_config, label=label, timeout_s=self._load_timeout_s)
-        return LlamaCppRunner(worker, label=label, gguf_path=files.gguf_path,
-                              has_vision=files.mmproj_path is not None)
+        return LlamaCppRunner(worker, label=label, special_tokens=files.special_tokens,
+                              has_vision=files.mmproj_path is not None, is_embedding=config.embedding)
+
+    @staticmethod
+    def parse_runtime_flags(raw_flags: list[str]) -> ParsedFlags:
+        return flags.parse_runtime_flags(raw_flags)
+
+    def estimate_memory(self, model: ModelDescription, config: RunnerConfig) -> MemoryEstimate:
+        return memory.estimate_memory(model, config)
+
+    def within_budget(self, model: ModelDescription, config: RunnerConfig, budget_bytes: int) -> RunnerConfig:
+        return memory.with_prompt_cache(model, config, budget_bytes)
+
+    def status(self) -> str:
+        try:
+            version = metadata.version(ENGINE_PACKAGE)
+        except metadata.PackageNotFoundError:
+            return f"Not Installed: the {ENGINE_PACKAGE} package is missing"
+        return f"Running: llama.cpp via {ENGINE_PACKAGE} {version}"
+
+    def disk_usage_bytes(self) -> int:
+        try:
+            distribution = metadata.distribution(ENGINE_PACKAGE)
+        except metadata.PackageNotFoundError:
+            return 0
+        return directory_size_bytes(Path(str(distribution.locate_file(ENGINE_PACKAGE))))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,12 +20,13 @@ from modelrunner.core.chat import (
     Usage,
 )
 from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported
+from modelrunner.engines.base import Capabilities
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.prompt_tokens import PromptTokenCounter
-from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk
+from modelrunner.engines import template_probe
+from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk, usage_from_timings
 from modelrunner.engines.sse_lines import iter_lines
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
-from modelrunner.store.gguf_header import GGUFFormatError, read_special_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,12 @@ _DATA_PREFIX = b"data: "
 _ERROR_PREFIX = b"error: "
 _DONE = b"[DONE]"
 _MEDIA_FETCH_FAILED = "cannot make GET request"
-
+# llama.cpp answers a 500 when it cannot read the request it was given (its JSON accessors throw, its
+# tool and message parsers raise runtime errors): these are the caller's input, so a 400 quoting the reason.
+_INPUT_REJECTIONS = ("[json.exception.", "Failed to parse", "Missing tool", "Unsupported tool type",
+                     "Unsupported content part type", "Invalid ", "Expected ", "Unable to generate parser",
+                     "must be a", "must be an", "must not be", "unsupported type", "is not supported")
+_GRAMMAR_FAILURES = ("empty grammar stack", "failed to parse grammar", "Failed to initialize samplers")
 
 def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
     """Map an error answer of llama.cpp's server onto our hierarchy."""
@@ -50,31 +55,30 @@ def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Ex
         return ContextOverflow(int(error.get("n_prompt_tokens") or 0), int(error.get("n_ctx") or 0))
     if _MEDIA_FETCH_FAILED in message:  # llama.cpp fetches image URLs itself and answers a 500 when it cannot
         return InvalidRequest(f"could not fetch an image from its URL ({message}); send it as base64 data instead")
+    if any(failure in message for failure in _GRAMMAR_FAILURES):
+        # An unsatisfiable schema (a minimum above its maximum, say) reaches llama.cpp as a grammar
+        # that cannot accept any token: the request's fault, not the engine's.
+        return InvalidRequest("a JSON schema of this request (a tool's input_schema or the output format) "
+                              f"cannot constrain the model's output: {message}")
     if kind == "not_supported_error" or status == 501:
         return Unsupported(message)
     if status == 400 or kind == "invalid_request_error":
         return InvalidRequest(message)
+    if any(marker in message for marker in _INPUT_REJECTIONS):
+        return InvalidRequest(f"the engine refused the request: {message}")
     return EngineFailed(f"{label}: {message}")
 
 
-def _usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
-    if not timings:
-        return None
-    cached = int(timings.get("cache_n") or 0)
-    return Usage(
-        prompt_tokens=int(timings.get("prompt_n") or 0) + cached,
-        completion_tokens=int(timings.get("predicted_n") or 0),
-        cached_prompt_tokens=cached,
-    )
-
-
 class LlamaCppRunner:
-    def __init__(self, worker: WorkerProcess, *, label: str, gguf_path: Path, has_vision: bool) -> None:
+    def __init__(self, worker: WorkerProcess, *, label: str, special_tokens: tuple[str, ...] | None,
+                 has_vision: bool, is_embedding: bool = False) -> None:
         assert worker.url is not None
         self._worker = worker
         self._label = label
-        self._gguf_path = gguf_path
+        self._special_token_texts = special_tokens
         self._has_vision = has_vision
+        self._is_embedding = is_embedding
+        self._capabilities: Capabilities | None = None
         self._prompt_tokens = PromptTokenCounter(self._tokenize, self._special_tokens)
         self._client = httpx.AsyncClient(
             base_url=worker.url,
@@ -90,6 +94,15 @@ class LlamaCppRunner:
     @property
     def has_vision(self) -> bool:
         return self._has_vision
+
+    async def capabilities(self) -> Capabilities:
+        if self._capabilities is None:
+            renders_tools = await template_probe.renders_tools(self.render_prompt)
+            self._capabilities = Capabilities(renders_tools=renders_tools, vision=self._has_vision,
+                                              embeddings=self._is_embedding,
+                                              renders_parallel_calls=renders_tools
+                                              and await template_probe.renders_parallel_calls(self.render_prompt))
+        return self._capabilities
 
     @property
     def pid(self) -> int:
@@ -135,16 +148,21 @@ class LlamaCppRunner:
     async def count_tokens(self, text: str) -> int:
         return await self._prompt_tokens.count(text)
 
+    async def count_prompt_tokens(self, request: ChatRequest) -> int:
+        return await self.count_tokens(await self.render_prompt(request))
+
+    def describe(self) -> dict[str, Any]:
+        return {}
+
     async def _tokenize(self, text: str, *, add_special: bool) -> int:
         answer = await self._post("/tokenize", {"content": text, "add_special": add_special, "parse_special": True})
         return len(answer["tokens"])
 
     async def _special_tokens(self) -> list[str]:
-        try:
-            return await asyncio.to_thread(read_special_tokens, self._gguf_path)
-        except (OSError, GGUFFormatError) as exc:
-            logger.warning("cannot read the special tokens of %s (%s): counting whole prompts", self._label, exc)
+        if self._special_token_texts is None:
+            logger.warning("the special tokens of %s are unknown: counting whole prompts", self._label)
             return []
+        return list(self._special_token_texts)
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -193,7 +211,7 @@ class LlamaCppRunner:
                             if text:
                                 yield TextDelta(text)
                             if matched is not None:
-                                early = _usage_from_timings(last_timings)
+                                early = usage_from_timings(last_timings)
                                 if early is not None:
                                     yield early
                                 yield Finish("stop", stop_sequence=matched)

@@ -83,7 +83,7 @@ class ReplicaSet:
         while True:
             usable = [replica for replica in self.healthy() if replica not in tried]
             if not usable:
-                raise self._none_usable(tried)
+                raise self.none_usable(tried)
             with_room = [replica for replica in usable if replica.has_room]
             if with_room:
                 chosen = self._choose(with_room, keys)
@@ -102,7 +102,7 @@ class ReplicaSet:
             return preferred
         return least
 
-    def _none_usable(self, tried: set[Replica]) -> EngineFailed:
+    def none_usable(self, tried: set[Replica]) -> EngineFailed:
         reasons = "; ".join(f"{replica.url}: {replica.last_error or 'unhealthy'}"
                             for replica in self.replicas if replica not in tried or replica.last_error)
         return EngineFailed(f"no replica of upstream {self.upstream} is available ({reasons or 'none left to try'})",

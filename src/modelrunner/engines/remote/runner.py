@@ -25,7 +25,9 @@ from modelrunner.core.chat import (
     Usage,
 )
 from modelrunner.core.errors import EngineFailed, ModelRunnerError, Overloaded, Unsupported
-from modelrunner.engines.openai_wire import chat_body, completion_body
+from modelrunner.engines import template_probe
+from modelrunner.engines.base import Capabilities
+from modelrunner.engines.openai_wire import chat_body, completion_body, usage_from_timings
 from modelrunner.engines.remote.affinity import prefix_keys
 from modelrunner.engines.remote.errors import upstream_error
 from modelrunner.engines.remote.probe import discover_kind, server_root
@@ -43,26 +45,16 @@ _LLAMA_CPP_ONLY_FIELDS = ("grammar", "thinking_budget_tokens")
 BodyForKind = Callable[[UpstreamKind], dict[str, Any]]
 
 
-def _usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
-    """llama.cpp's per-request timings: the prompt-cache hit count (`cache_n`) is exact there."""
-    if not timings:
-        return None
-    cached = int(timings.get("cache_n") or 0)
-    return Usage(prompt_tokens=int(timings.get("prompt_n") or 0) + cached,
-                 completion_tokens=int(timings.get("predicted_n") or 0), cached_prompt_tokens=cached)
-
-
 def _is_retryable_elsewhere(error: ModelRunnerError) -> bool:
     return isinstance(error, Overloaded) or (isinstance(error, EngineFailed) and error.retryable)
 
 
 class RemoteRunner:
-    engine_name = "remote"
-
-    def __init__(self, upstream: Upstream, *, api_key: str | None, health_interval_s: float,
+    def __init__(self, upstream: Upstream, *, label: str, api_key: str | None, health_interval_s: float,
                  connect_timeout_s: float, probe_timeout_s: float) -> None:
         self._upstream = upstream
-        self._label = upstream.name
+        self._label = label
+        self._capabilities: Capabilities | None = None
         self._replicas = ReplicaSet(
             [Replica(address, max_concurrency=upstream.max_concurrency, is_healthy=True)
              for address in upstream.replicas],
@@ -102,18 +94,34 @@ class RemoteRunner:
         return False
 
     @property
-    def renders_tools_natively(self) -> bool | None:
-        """An upstream's own server parses tool calls (vLLM's tool parsers, modelrunner's tool handling);
-        a llama.cpp server's template is probed like a local model's (None: render and see)."""
-        if all(replica.kind == "llama.cpp" for replica in self._replicas.replicas):
-            return None
-        return True
+    def pid(self) -> int | None:
+        return None
 
-    def describe_replicas(self) -> list[dict[str, Any]]:
-        return self._replicas.describe()
+    @property
+    def log_lines(self) -> list[str]:
+        return []
+
+    async def capabilities(self) -> Capabilities:
+        """An upstream's own server parses tool calls (vLLM's tool parsers, modelrunner's tool handling);
+        a llama.cpp server's template is probed like a local model's."""
+        if self._capabilities is None:
+            if all(replica.kind == "llama.cpp" for replica in self._replicas.replicas):
+                renders_tools = await template_probe.renders_tools(self.render_prompt)
+                parallel = renders_tools and await template_probe.renders_parallel_calls(self.render_prompt)
+            else:
+                renders_tools = parallel = True
+            self._capabilities = Capabilities(renders_tools=renders_tools, renders_parallel_calls=parallel)
+        return self._capabilities
+
+    def describe(self) -> dict[str, Any]:
+        return {"replicas": self._replicas.describe()}
 
     async def is_healthy(self, timeout_s: float) -> bool:
         return self.is_alive  # replica health is ours to track; the scheduler must not reap the upstream
+
+    def kill(self) -> None:
+        """Nothing of ours runs a model: stop taking requests; `stop` closes the connections."""
+        self._is_stopped = True
 
     async def stop(self) -> None:
         self._is_stopped = True
@@ -145,11 +153,11 @@ class RemoteRunner:
                                   {"content": text, "add_special": True, "parse_special": True})
         return len(answer["tokens"])
 
-    async def count_chat_tokens(self, request: ChatRequest) -> int:
+    async def count_prompt_tokens(self, request: ChatRequest) -> int:
         """The prompt tokens of a conversation, counted by the upstream itself."""
         replica = self._replicas.any_healthy()
         if replica is None:
-            raise self._replicas._none_usable(set())
+            raise self._replicas.none_usable(set())
         root = server_root(replica.url)
         if replica.kind == "llama.cpp":
             return await self.count_tokens(await self.render_prompt(request))
@@ -271,7 +279,7 @@ class RemoteRunner:
                         if text:
                             yield TextDelta(text)
                         if matched is not None and is_llama_cpp:
-                            early = _usage_from_timings(timings)
+                            early = usage_from_timings(timings)
                             if early is not None:
                                 yield early
                             yield Finish("stop", stop_sequence=matched)
@@ -291,7 +299,7 @@ class RemoteRunner:
         if finish is None:
             raise EngineFailed(f"upstream {self._label}: replica {replica.url} ended the answer without finishing it",
                                retryable=True)
-        usage = (_usage_from_timings(timings) if is_llama_cpp else None) or usage
+        usage = (usage_from_timings(timings) if is_llama_cpp else None) or usage
         if usage is not None:
             yield usage
             if finish.reason == "length" and (

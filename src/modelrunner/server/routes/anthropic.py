@@ -7,96 +7,87 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from modelrunner.core.answer import CompletedAnswer
-from modelrunner.core.chat import EngineChunk, Usage
+from modelrunner.core.chat import Usage
+from modelrunner.core.tools import ToolingRequest
 from modelrunner.core.errors import ContextOverflow, EngineFailed, ModelRunnerError, Unsupported
-from modelrunner.dialects.anthropic.errors import anthropic_status, error_body
 from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
 from modelrunner.dialects.anthropic.response import message
 from modelrunner.dialects.anthropic.stream import PING_EVENT, MessageStreamEncoder, error_event
-from modelrunner.dialects.anthropic.tool_calls import decode_tool_calls
-from modelrunner.dialects.anthropic.translate import (
-    PreparedMessages,
-    Translation,
-    has_images,
-    prepare,
-    to_chat_request,
-)
-from modelrunner.scheduler.scheduler import Lease
+from modelrunner.dialects.anthropic.translate import PreparedMessages, has_images, prepare, to_tooling_request
+from modelrunner.generation import context as generation
+from modelrunner.generation.context import Generation
+from modelrunner.generation.plan import ToolPlan
+from modelrunner.scheduler.admission import Yielding
+from modelrunner.scheduler.runner_slot import Lease, ResolvedModel
+from modelrunner.server.apis import ANTHROPIC_ROUTE
 from modelrunner.server.bodies import read_body
-from modelrunner.server.errors import status_for
-from modelrunner.server.generation import (
-    StartGeneration,
-    is_preload_only,
-    open_generation,
-    open_lease,
-    start_chunks,
-)
+from modelrunner.server.errors import error_document
+from modelrunner.server.image_urls import ImageUrlPolicy, inline_image_urls, refuse_image_urls
+from modelrunner.server.preload import is_preload_only, preload_response
+from modelrunner.server.recording import generation_observer
 from modelrunner.server.keepalive import Keepalive
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
-from modelrunner.server.services import services_of
+from modelrunner.server.services import Services, services_of
 from modelrunner.server.streaming import event_stream_response
 from modelrunner.store import media_types
 
 KEEPALIVE = Keepalive(PING_EVENT, interval_s=5.0)
 TEMPLATE_TEXT_ALLOWANCE_BYTES = 4096
 
-router = APIRouter()
-model_list_router = APIRouter()
+router = APIRouter(route_class=ANTHROPIC_ROUTE)
+model_list_router = APIRouter(route_class=ANTHROPIC_ROUTE)
 """`/v1/models` is the OpenAI router's; this one serves the same list under `/anthropic/v1`."""
 
 
-async def _prepared(request: Request, body: CountTokensBody) -> PreparedMessages:
-    """Validate and resolve the model before anything is sent: an unknown model is a 404, not a stream."""
+async def _prepared(request: Request, body: CountTokensBody) -> tuple[PreparedMessages, ResolvedModel]:
+    """Validate and resolve the model before anything is sent: an unknown model is a 404, not a stream.
+    The model is resolved here once for the whole request."""
     request.state.model = body.model
-    stored = await services_of(request).scheduler.resolve(body.model)
-    return prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ)))
+    services = services_of(request)
+    prepared, stored = await _prepared_for(services, body)
+    if b'"url"' in await request.body():  # an image URL this runner may not fetch is a 400 before any work
+        refuse_image_urls(to_tooling_request(prepared).chat, _image_url_policy(services))
+    return prepared, stored
 
 
-async def _translation(request: Request, lease: Lease, prepared: PreparedMessages) -> Translation:
-    native = bool(prepared.tools) and await services_of(request).template_tools.renders_tools(lease.runner)
-    return to_chat_request(prepared, native_tools=native)
+async def _prepared_for(services: Services, body: CountTokensBody) -> tuple[PreparedMessages, ResolvedModel]:
+    stored = await services.scheduler.resolve(body.model)
+    return prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ))), stored
 
 
-def _generate(request: Request, prepared: PreparedMessages) -> StartGeneration:
-    """Translate once the runner is known (tool support), then stream its chunks with tool calls decoded."""
+def _image_url_policy(services: Services) -> ImageUrlPolicy:
+    return ImageUrlPolicy.from_settings(services.settings)
 
-    async def chunks(lease: Lease) -> AsyncIterator[EngineChunk]:
-        translation = await _translation(request, lease, prepared)
-        async with contextlib.aclosing(lease.runner.chat(translation.chat)) as engine:
-            async with contextlib.aclosing(decode_tool_calls(engine, translation)) as decoded:  # type: ignore[type-var]
-                async for chunk in decoded:
-                    yield chunk
 
-    return chunks
+async def _tooling(services: Services, prepared: PreparedMessages) -> ToolingRequest:
+    """The request as generation takes it, its image URLs inlined as the policy allows (or refused),
+    so that the engine never fetches a URL itself."""
+    tooling = to_tooling_request(prepared)
+    return dataclasses.replace(tooling, chat=await inline_image_urls(tooling.chat, _image_url_policy(services)))
 
 
 def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
     def encode(error: ModelRunnerError) -> bytes:
-        status = anthropic_status(status_for(error))
-        return error_event(error_body(error, status, getattr(request.state, "request_id", None)))
+        return error_event(error_document("anthropic", error, getattr(request.state, "request_id", None)))
 
     return encode
 
 
-async def _rendered_tokens(lease: Lease, translation: Translation) -> int:
-    count_chat_tokens = getattr(lease.runner, "count_chat_tokens", None)  # a remote upstream counts itself (#12)
-    if count_chat_tokens is not None:
-        return await count_chat_tokens(translation.chat)
-    return await lease.runner.count_tokens(await lease.runner.render_prompt(translation.chat))
+async def _rendered_tokens(lease: Lease, plan: ToolPlan) -> int:
+    return await lease.runner.count_prompt_tokens(plan.chat)
 
 
-async def _evaluated_tokens(request: Request, model: str, translation: Translation) -> int:
+async def _evaluated_tokens(request: Request, model: str, plan: ToolPlan) -> int:
     """llama.cpp renders an image as a text marker and its tokenizer counts the marker, not the image's
     embeddings, whose number only the projector knows (and, for some, the image's size). A prompt with
     images is therefore counted by evaluating it: one generated token, in a generation slot."""
-    probe = dataclasses.replace(translation.chat, sampling=dataclasses.replace(
-        translation.chat.sampling, max_tokens=1, stop=[]))
+    probe = dataclasses.replace(plan.chat, sampling=dataclasses.replace(plan.chat.sampling, max_tokens=1, stop=[]))
     async with services_of(request).scheduler.acquire(model) as lease:
         async with contextlib.aclosing(lease.runner.chat(probe)) as chunks:
             async for chunk in chunks:
@@ -105,54 +96,68 @@ async def _evaluated_tokens(request: Request, model: str, translation: Translati
     raise EngineFailed(f"the engine reported no token counts for {model}")
 
 
-async def _refuse_if_too_long(request: Request, model: str, prepared: PreparedMessages) -> None:
+async def _refuse_if_too_long(request: Request, model: str, tooling: ToolingRequest,
+                              stored: ResolvedModel) -> int | None:
     """Once a stream's 200 is out, "prompt is too long" can only be an error event, and clients such as
     Claude Code compact their conversation on the 400. So a body that could overflow the context is
     counted first. A token spans at least one byte, so a body with fewer bytes than the context has
     room for (less the template's own text) cannot overflow and skips the count. A prompt with images
-    is not counted here (that would evaluate it twice): the engine reports its overflow, as an event."""
+    is not counted here (that would evaluate it twice): the engine reports its overflow, as an event.
+    Returns the prompt's tokens when they were counted (message_start reports them)."""
     body_bytes = len(await request.body())
     scheduler = services_of(request).scheduler
-    async with scheduler.acquire(model, needs_slot=False) as lease:
+    async with scheduler.acquire(model, needs_slot=False, model=stored) as lease:
         if body_bytes + TEMPLATE_TEXT_ALLOWANCE_BYTES < lease.context_size:
-            return
-        translation = await _translation(request, lease, prepared)
-        if has_images(translation.chat):
-            return
+            return None
+        plan = await generation.plan_for(lease, tooling)
+        if has_images(plan.chat):
+            return None
         try:
-            tokens = await _rendered_tokens(lease, translation)
-        except Unsupported:  # an upstream that cannot count reports its own overflow (#12)
-            return
+            tokens = await _rendered_tokens(lease, plan)
+        except Unsupported:  # an engine that cannot count (some upstreams) reports its own overflow
+            return None
     if tokens >= lease.context_size:
         raise ContextOverflow(tokens, lease.context_size)
+    return tokens
+
+
+async def complete_message(services: Services, body: MessagesBody, *, state: Any,
+                           yielding: Yielding | None = None) -> dict[str, Any]:
+    """The one non-streaming Messages generation: `POST /messages` without `stream`, and every request of
+    a Message Batch (with `yielding`, at background priority). Raises ModelRunnerError for the caller
+    to put in its envelope."""
+    prepared, stored = await _prepared_for(services, body)
+    tooling = await _tooling(services, prepared)
+    opened = await Generation.open(services.scheduler, body.model, keep_alive=None, start=generation.chat(tooling),
+                                   record=state, model=stored, yielding=yielding,
+                                   observer=generation_observer(state))
+    return message(await opened.complete(), model=body.model)
 
 
 @router.post("/messages")
 async def create_message(request: Request) -> Response:
     body = await read_body(request, MessagesBody)
-    prepared = await _prepared(request, body)
-    scheduler = services_of(request).scheduler
+    if not body.stream and not is_preload_only(request.headers):
+        request.state.model = body.model
+        return json_response(await complete_message(services_of(request), body, state=request.state))
+    prepared, stored = await _prepared(request, body)
     if is_preload_only(request.headers):
-        lease, cleanup = await open_lease(scheduler, body.model, keep_alive=None)
-        await cleanup.aclose()
-        return json_response({"model": body.model, "loaded": True, "id": lease.model.id})
-    start = _generate(request, prepared)
-    if not body.stream:
-        generation = await open_generation(scheduler, body.model, keep_alive=None, start=start, state=request.state)
-        async with generation.cleanup:
-            answer = await CompletedAnswer.collect(generation.chunks)
-        return json_response(message(answer, model=body.model))
+        return await preload_response(request, body.model, None)
+    services = services_of(request)
+    scheduler = services.scheduler
+    tooling = await _tooling(services, prepared)
+    start = generation.chat(tooling)
 
-    await _refuse_if_too_long(request, body.model, prepared)
-    reservation = await scheduler.reserve(body.model)  # a full queue is a 429 here, not an error event later
-    encoder = MessageStreamEncoder(body.model)
+    counted = await _refuse_if_too_long(request, body.model, tooling, stored)
+    reservation = await scheduler.reserve(body.model, model=stored)  # a full queue is a 429 here, not an error event later
+    encoder = MessageStreamEncoder(body.model, input_tokens=counted)
     cleanup = contextlib.AsyncExitStack()
     cleanup.callback(reservation.give_up)
 
     async def events() -> AsyncIterator[bytes]:
         yield encoder.message_start()
         lease = await cleanup.enter_async_context(reservation)
-        async for chunk in await start_chunks(lease, cleanup, start, request.state):
+        async for chunk in generation.begin(lease, cleanup, start, request.state, generation_observer(request.state)):
             event = encoder.feed(chunk)
             if event:
                 yield event
@@ -165,17 +170,20 @@ async def count_tokens(request: Request) -> Response:
     """Exactly what generation would feed the model (same translation, same template), tokenised by
     the model's own tokenizer; llama.cpp serves both from HTTP threads, not generation slots."""
     body = await read_body(request, CountTokensBody)
-    prepared = await _prepared(request, body)
-    async with services_of(request).scheduler.acquire(body.model, needs_slot=False) as lease:
-        translation = await _translation(request, lease, prepared)
-        if not has_images(translation.chat):
-            return json_response({"input_tokens": await _rendered_tokens(lease, translation)})
-    return json_response({"input_tokens": await _evaluated_tokens(request, body.model, translation)})
+    prepared, stored = await _prepared(request, body)
+    tooling = to_tooling_request(prepared)
+    async with services_of(request).scheduler.acquire(body.model, needs_slot=False, model=stored) as lease:
+        plan = await generation.plan_for(lease, tooling)
+        if not has_images(plan.chat):
+            return json_response({"input_tokens": await _rendered_tokens(lease, plan)})
+    plan = dataclasses.replace(plan, chat=await inline_image_urls(plan.chat, _image_url_policy(services_of(request))))
+    return json_response({"input_tokens": await _evaluated_tokens(request, body.model, plan)})
 
 
 @model_list_router.get("/models")
 async def list_models(request: Request) -> Response:
-    return json_response(openai_model_list(await services_of(request).list_models()))
+    services = services_of(request)
+    return json_response(openai_model_list(await services.list_models(), await services.claude_aliases()))
 
 
 @model_list_router.get("/models/{name:path}")

@@ -4,52 +4,25 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from modelrunner.core.disk_usage import directory_size_bytes
 from modelrunner.core.errors import InvalidRequest, NotFound
+from modelrunner.scheduler.memory import add_resident_memory
 from modelrunner.server.bodies import read_json
 from modelrunner.server.responses import json_response
 from modelrunner.server.services import services_of
 
 router = APIRouter()
 
-ENGINE_PACKAGE = "xllamacpp"
-
-
-def directory_size_bytes(root: Path) -> int:
-    """Bytes of the regular files under `root`, each inode once (bundles hard-link the blobs)."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for folder, _, files in os.walk(root):
-        for name in files:
-            try:
-                info = os.lstat(os.path.join(folder, name))
-            except OSError:
-                continue
-            if (info.st_dev, info.st_ino) not in seen:
-                seen.add((info.st_dev, info.st_ino))
-                total += info.st_size
-    return total
-
-
-def _engine_location() -> Path | None:
-    try:
-        distribution = metadata.distribution(ENGINE_PACKAGE)
-    except metadata.PackageNotFoundError:
-        return None
-    return Path(str(distribution.locate_file(ENGINE_PACKAGE)))
-
 
 def _check_backend(request: Request, backend: str | None) -> None:
-    known = services_of(request).scheduler.backend_name
-    if backend is not None and backend != known:
-        raise NotFound(f"no backend {backend!r}; this runner has {known!r}")
+    known = [engine.name for engine in services_of(request).scheduler.engines]
+    if backend is not None and backend not in known:
+        raise NotFound(f"no backend {backend!r}; this runner has {', '.join(map(repr, known))}")
 
 
 async def _object_body(request: Request) -> dict[str, Any]:
@@ -61,7 +34,8 @@ async def _object_body(request: Request) -> dict[str, Any]:
 
 @router.get("/engines/ps")
 async def running_models(request: Request) -> Response:
-    return json_response(services_of(request).scheduler.snapshot())
+    runners = services_of(request).scheduler.snapshot()
+    return json_response(await asyncio.to_thread(add_resident_memory, runners))
 
 
 @router.post("/engines/unload")
@@ -79,20 +53,14 @@ async def unload(request: Request) -> Response:
 
 @router.get("/engines/status")
 async def status(request: Request) -> Response:
-    backend = services_of(request).scheduler.backend_name
-    try:
-        version = metadata.version(ENGINE_PACKAGE)
-    except metadata.PackageNotFoundError:
-        return json_response({backend: f"Not Installed: the {ENGINE_PACKAGE} package is missing"})
-    return json_response({backend: f"Running: llama.cpp via {ENGINE_PACKAGE} {version}"})
+    return json_response({engine.name: engine.status() for engine in services_of(request).scheduler.engines})
 
 
 @router.get("/engines/df")
 async def disk_usage(request: Request) -> Response:
-    store_root = services_of(request).store.root
-    engine = _engine_location()
-    models_bytes = await asyncio.to_thread(directory_size_bytes, store_root / "blobs")
-    engine_bytes = await asyncio.to_thread(directory_size_bytes, engine) if engine is not None else 0
+    services = services_of(request)
+    models_bytes = await asyncio.to_thread(directory_size_bytes, services.store.root / "blobs")
+    engine_bytes = await asyncio.to_thread(services.scheduler.engine.disk_usage_bytes)
     return json_response({"models_disk_usage": models_bytes, "default_backend_disk_usage": engine_bytes})
 
 

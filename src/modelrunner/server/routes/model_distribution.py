@@ -1,5 +1,6 @@
 """Docker Model Runner's distribution routes: pull (`/models/create`), push, tag, delete, export,
-load, and package (modelrunner's: the runner is local, so a client names files by path).
+load, and package (modelrunner's: a client uploads its files as blobs and packages them by digest, or
+names paths inside MODEL_RUNNER_PACKAGE_DIRS).
 
 Pull, push and package answer JSON lines (`{"type": "progress"|"success"|"error", ...}`). Everything
 that can be checked before the first byte moves (the name, the registry's answer about the manifest,
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import tempfile
 from collections.abc import AsyncIterator
@@ -20,14 +22,23 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
-from modelrunner.core.errors import EngineFailed, InvalidRequest, ModelRunnerError
+from modelrunner.core.errors import (
+    EngineFailed,
+    InvalidRequest,
+    ModelRunnerError,
+    PermissionDenied,
+)
 from modelrunner.core.references import parse_reference
 from modelrunner.server.bodies import read_body
 from modelrunner.server.responses import json_response
 from modelrunner.server.services import services_of
+from modelrunner.server.spool import spool_body
 from modelrunner.store.archive import export_chunks, load_archive
 from modelrunner.store.distribution import PackageRequest
+from modelrunner.store.local_files import allowed_file
+from modelrunner.store.store import ModelStore
 from modelrunner.store.progress import Event, error_event, success_event
+from modelrunner.store.verify import verify_store
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -39,16 +50,38 @@ class CreateBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     from_: str = Field(alias="from", min_length=1)
+    # A failed pull's partial files: true keeps them for a resume, false removes them; left out, they
+    # are kept after a network failure and removed when the disk is full.
+    keep_partial: bool | None = Field(default=None, alias="keep-partial")
+
+
+class VerifyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(default=None, min_length=1)
+
+
+class BlobFile(BaseModel):
+    """A file uploaded with `POST /models/blobs/{digest}`, and the name it is packaged under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    name: str = Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00]+$")
+
+
+LocalFile = str | BlobFile  # a path (read only inside MODEL_RUNNER_PACKAGE_DIRS) or an uploaded blob
 
 
 class PackageBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    gguf: str = Field(min_length=1, description="path of the GGUF (its first shard when sharded)")
+    gguf: LocalFile | list[BlobFile] = Field(description="the GGUF (its first shard when sharded; every "
+                                                         "shard, in order, when uploaded)")
     tag: str = Field(min_length=1, description="the model's name, e.g. myorg/mymodel:v1")
-    licenses: list[str] = Field(default_factory=list)
-    chat_template: str | None = None
-    mmproj: str | None = None
+    licenses: list[LocalFile] = Field(default_factory=list)
+    chat_template: LocalFile | None = None
+    mmproj: LocalFile | None = None
     context_size: int | None = Field(default=None, ge=1)
     push: bool = False
 
@@ -76,27 +109,51 @@ def _stream(events: AsyncIterator[Event]) -> StreamingResponse:
 @router.post("/models/create")
 async def pull_model(request: Request) -> Response:
     body = await read_body(request, CreateBody)
-    events = await services_of(request).distribution.pull(body.from_)
+    events = await services_of(request).distribution.pull(body.from_, keep_partial=body.keep_partial)
     return _stream(events)
 
 
 @router.post("/models/package")
 async def package_model(request: Request) -> Response:
     body = await read_body(request, PackageBody)
-    distribution = services_of(request).distribution
-    package = PackageRequest(
-        gguf_path=Path(body.gguf).expanduser(), target=body.tag,
-        license_paths=tuple(Path(p).expanduser() for p in body.licenses),
-        chat_template_path=Path(body.chat_template).expanduser() if body.chat_template else None,
-        mmproj_path=Path(body.mmproj).expanduser() if body.mmproj else None,
-        context_size=body.context_size,
-    )
+    services = services_of(request)
+    distribution = services.distribution
+    package = await _package_request(services.store, services.settings.package_dirs, body)
     model = await distribution.package(package)
     packaged = success_event(f"Model packaged as {parse_reference(body.tag).display}", id=model.id)
     if not body.push:
         return _stream(_single(packaged))
     pushed = await distribution.push(body.tag)
     return _stream(_prepend({**packaged, "type": "progress"}, pushed))
+
+
+async def _package_request(store: ModelStore, package_dirs: tuple[Path, ...], body: PackageBody) -> PackageRequest:
+    """The files an HTTP caller names: uploaded blobs, or paths inside MODEL_RUNNER_PACKAGE_DIRS only."""
+    names: dict[Path, str] = {}
+
+    async def resolve(file: LocalFile) -> Path:
+        if isinstance(file, str):
+            return await asyncio.to_thread(allowed_file, file, package_dirs)
+        if not await asyncio.to_thread(store.has_blob, file.digest):
+            raise InvalidRequest(
+                f"blob {file.digest} ({file.name}) was not uploaded: POST it to /models/blobs/{file.digest}")
+        path = store.blob_path(file.digest)
+        names[path] = file.name
+        return path
+
+    shards = [await resolve(shard) for shard in body.gguf] if isinstance(body.gguf, list) else []
+    if isinstance(body.gguf, list) and not shards:
+        raise InvalidRequest("package needs at least one GGUF file", param="gguf")
+    first = shards[0] if shards else await resolve(body.gguf)  # type: ignore[arg-type]
+    if isinstance(body.gguf, BlobFile):
+        shards = [first]
+    return PackageRequest(
+        gguf_path=first, target=body.tag, gguf_shard_paths=tuple(shards),
+        license_paths=tuple([await resolve(license_file) for license_file in body.licenses]),
+        chat_template_path=await resolve(body.chat_template) if body.chat_template is not None else None,
+        mmproj_path=await resolve(body.mmproj) if body.mmproj is not None else None,
+        context_size=body.context_size, allowed_dirs=package_dirs, file_names=names,
+    )
 
 
 async def _single(event: Event) -> AsyncIterator[Event]:
@@ -111,24 +168,38 @@ async def _prepend(first: Event, rest: AsyncIterator[Event]) -> AsyncIterator[Ev
 
 @router.post("/models/load")
 async def load_model(request: Request) -> Response:
-    """Import a model tar (as `export` writes it). `?tag=` names the model when the tar does not."""
+    """Import a model tar (as `export` writes it). `?tag=` names the model when the tar does not; a tag that
+    names another model is moved only with `?replace=true`."""
     services = services_of(request)
     tag = request.query_params.get("tag")
     override = parse_reference(tag) if tag else None
+    replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes")
+    if replace and getattr(request.state, "cross_site", True):
+        raise PermissionDenied("a web page may not replace a model: ?replace=true is refused on cross-site requests")
     await asyncio.to_thread(services.store.ensure_layout)
     handle = await asyncio.to_thread(tempfile.NamedTemporaryFile, dir=services.store.root,
                                      prefix=".load-", suffix=".tar", delete=False)
     spool = Path(handle.name)
     try:
-        async for chunk in request.stream():
-            await asyncio.to_thread(handle.write, chunk)
-        await asyncio.to_thread(handle.close)
-        model = await asyncio.to_thread(load_archive, services.store, spool, override)
+        await spool_body(request, handle, spool, max_bytes=services.settings.max_upload_bytes, what="archive")
+        model = await asyncio.to_thread(functools.partial(load_archive, services.store, spool, override,
+                                                          replace=replace))
     finally:
         await asyncio.to_thread(handle.close)
         await asyncio.to_thread(spool.unlink, True)
     return json_response({"message": "Model loaded successfully", "id": model.id,
                           "tags": [parse_reference(t).display for t in model.tags]})
+
+
+@router.post("/models/verify")
+async def verify_models(request: Request) -> Response:
+    """Hash every blob of one model (`{"model": name}`) or of all, and say which do not match."""
+    raw = await request.body()
+    body = await read_body(request, VerifyBody) if raw.strip() else VerifyBody()
+    services = services_of(request)
+    checks = await asyncio.to_thread(verify_store, services.store, body.model)
+    return json_response({"ok": all(not check.problems for check in checks),
+                          "models": [check.to_api() for check in checks]})
 
 
 @router.get("/models/{name:path}/export")

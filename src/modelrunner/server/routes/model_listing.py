@@ -30,8 +30,17 @@ def openai_model(model: StoredModel, name: str) -> dict[str, Any]:
     }
 
 
-def openai_model_list(models: list[StoredModel]) -> dict[str, Any]:
-    data = [openai_model(model, display_name(tag)) for model in models for tag in model.tags]
+def alias_model(alias: str, model: StoredModel) -> dict[str, Any]:
+    """A configured `claude-*` alias as a model of its own, its display name naming the local model."""
+    served_by = display_name(model.tags[0]) if model.tags else model.short_id
+    return {**openai_model(model, alias), "owned_by": "modelrunner", "display_name": f"{alias} (local: {served_by})"}
+
+
+def openai_model_list(models: list[StoredModel],
+                      aliases: list[tuple[str, StoredModel]] | None = None) -> dict[str, Any]:
+    """Configured aliases first (what Claude Code's model picker offers), then every stored tag."""
+    data = [alias_model(alias, model) for alias, model in aliases or ()]
+    data += [openai_model(model, display_name(tag)) for model in models for tag in model.tags]
     return {
         "object": "list",
         "data": data,

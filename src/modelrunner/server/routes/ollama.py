@@ -12,10 +12,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from modelrunner import __version__
-from modelrunner.core.answer import CompletedAnswer
-from modelrunner.core.chat import ChatRequest, CompletionRequest
+from modelrunner.core.chat import CompletionRequest
+from modelrunner.core.tools import ToolingRequest
 from modelrunner.core.errors import ModelRunnerError, Unsupported
 from modelrunner.dialects.ollama import models as ollama_models
+from modelrunner.generation import context as generation
+from modelrunner.generation.context import Generation
 from modelrunner.dialects.ollama.protocol import ChatBody, GenerateBody, ModelBody
 from modelrunner.dialects.ollama.pull_progress import ollama_status
 from modelrunner.dialects.ollama.responses import (
@@ -29,21 +31,23 @@ from modelrunner.dialects.ollama.responses import (
 )
 from modelrunner.dialects.ollama.translate import to_chat_request, to_generate_request
 from modelrunner.scheduler.keep_alive import parse_keep_alive
+from modelrunner.server.apis import OLLAMA_ROUTE
 from modelrunner.server.bodies import read_body
-from modelrunner.server.generation import open_generation, open_lease
+from modelrunner.server.errors import error_document
+from modelrunner.server.recording import generation_observer
 from modelrunner.server.responses import json_response
 from modelrunner.server.services import services_of
 from modelrunner.server.streaming import guarded_stream
 from modelrunner.store import media_types
 from modelrunner.store.gguf_metadata import read_gguf_summary
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", route_class=OLLAMA_ROUTE)
 
 NDJSON = "application/x-ndjson"
 
 
 def _error_line(error: ModelRunnerError) -> bytes:
-    return orjson.dumps({"error": error.message}) + b"\n"
+    return orjson.dumps(error_document("ollama", error)) + b"\n"
 
 
 async def _load_or_unload(request: Request, model: str, keep_alive: str | None, piece: Piece) -> Response:
@@ -54,31 +58,26 @@ async def _load_or_unload(request: Request, model: str, keep_alive: str | None, 
         await scheduler.unload(models=[model])
         reason = "unload"
     else:
-        _, cleanup = await open_lease(scheduler, model, keep_alive=keep_alive)
-        await cleanup.aclose()
+        await generation.preload(scheduler, model, keep_alive=keep_alive)
         reason = "load"
     return json_response({"model": model, "created_at": now_rfc3339(), **piece("", "", []),
                           "done": True, "done_reason": reason})
 
 
-async def _answer(request: Request, internal: ChatRequest | CompletionRequest, *, stream: bool,
+async def _answer(request: Request, internal: ToolingRequest | CompletionRequest, *, stream: bool,
                   piece: Piece) -> Response:
-    request.state.model = internal.model
+    if isinstance(internal, CompletionRequest):
+        model, keep_alive, start = internal.model, internal.keep_alive, generation.completion(internal)
+    else:
+        model, keep_alive, start = internal.chat.model, internal.chat.keep_alive, generation.chat(internal)
+    request.state.model = model
     clock = Clock()
-
-    def start(lease: Any) -> AsyncIterator[Any]:
-        if isinstance(internal, CompletionRequest):
-            return lease.runner.complete(internal)
-        return lease.runner.chat(internal)
-
-    generation = await open_generation(services_of(request).scheduler, internal.model,
-                                       keep_alive=internal.keep_alive, start=start, state=request.state)
+    opened = await Generation.open(services_of(request).scheduler, model, keep_alive=keep_alive, start=start,
+                                   record=request.state, observer=generation_observer(request.state))
     if not stream:
-        async with generation.cleanup:
-            answer = await CompletedAnswer.collect(generation.chunks)
-        return json_response(whole(answer, model=internal.model, piece=piece, clock=clock))
-    lines = ndjson_lines(generation.chunks, model=internal.model, piece=piece, clock=clock)
-    return guarded_stream(lines, cleanup=generation.cleanup, error_event=_error_line, media_type=NDJSON)
+        return json_response(whole(await opened.complete(), model=model, piece=piece, clock=clock))
+    lines = ndjson_lines(opened.chunks, model=model, piece=piece, clock=clock)
+    return guarded_stream(lines, cleanup=opened.cleanup, error_event=_error_line, media_type=NDJSON)
 
 
 @router.post("/chat")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,29 +13,27 @@ from starlette.responses import Response
 
 from modelrunner.core.answer import CompletedAnswer
 from modelrunner.core.errors import ModelRunnerError
+from modelrunner.generation import context as generation
+from modelrunner.generation.context import Generation
 from modelrunner.dialects.openai import responses
-from modelrunner.dialects.openai.errors import error_body
 from modelrunner.dialects.openai.protocol import ChatCompletionsBody, CompletionsBody, StreamOptions
 from modelrunner.dialects.openai.translate import to_chat_request, to_completion_request
 from modelrunner.server.bodies import read_body
-from modelrunner.server.errors import status_for
-from modelrunner.server.generation import StartGeneration, is_preload_only, open_generation, open_lease
+from modelrunner.server.apis import OPENAI_ROUTE
+from modelrunner.server.errors import error_document
+from modelrunner.server.image_urls import ImageUrlPolicy, inline_image_urls
+from modelrunner.server.preload import is_preload_only, preload_response
+from modelrunner.server.recording import generation_observer
 from modelrunner.server.responses import json_response
 from modelrunner.server.routes.model_listing import openai_model, openai_model_list
 from modelrunner.server.services import services_of
 from modelrunner.server.streaming import event_stream_response
 
-router = APIRouter()
+router = APIRouter(route_class=OPENAI_ROUTE)
 
 
 def _stream_error_event(error: ModelRunnerError) -> bytes:
-    return b"data: " + orjson.dumps(error_body(error, status_for(error))) + b"\n\n"
-
-
-async def _preload(request: Request, model: str, keep_alive: str | None) -> Response:
-    lease, cleanup = await open_lease(services_of(request).scheduler, model, keep_alive=keep_alive)
-    await cleanup.aclose()
-    return json_response({"model": model, "loaded": True, "id": lease.model.id})
+    return b"data: " + orjson.dumps(error_document("openai", error)) + b"\n\n"
 
 
 async def _serve(
@@ -42,7 +41,7 @@ async def _serve(
     *,
     model: str,
     keep_alive: str | None,
-    start: StartGeneration,
+    start: generation.Start,
     stream: bool,
     include_usage: bool,
     whole: Callable[[CompletedAnswer], dict[str, Any]],
@@ -51,16 +50,13 @@ async def _serve(
     """Run one generation and answer it whole or as a stream, in OpenAI's shapes."""
     request.state.model = model
     if is_preload_only(request.headers):
-        return await _preload(request, model, keep_alive)
-    generation = await open_generation(
-        services_of(request).scheduler, model, keep_alive=keep_alive, start=start, state=request.state,
-    )
+        return await preload_response(request, model, keep_alive)
+    opened = await Generation.open(services_of(request).scheduler, model, keep_alive=keep_alive, start=start,
+                                   record=request.state, observer=generation_observer(request.state))
     if not stream:
-        async with generation.cleanup:
-            answer = await CompletedAnswer.collect(generation.chunks)
-        return json_response(whole(answer))
-    body = events(generation.chunks, model=model, include_usage=include_usage)
-    return event_stream_response(body, cleanup=generation.cleanup, error_event=_stream_error_event)
+        return json_response(whole(await opened.complete()))
+    body = events(opened.chunks, model=model, include_usage=include_usage)
+    return event_stream_response(body, cleanup=opened.cleanup, error_event=_stream_error_event)
 
 
 def _wants_usage(options: StreamOptions | None) -> bool:
@@ -70,9 +66,11 @@ def _wants_usage(options: StreamOptions | None) -> bool:
 @router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
     body = await read_body(request, ChatCompletionsBody)
-    chat = to_chat_request(body)
+    tooling = to_chat_request(body)
+    policy = ImageUrlPolicy.from_settings(services_of(request).settings)
+    tooling = dataclasses.replace(tooling, chat=await inline_image_urls(tooling.chat, policy))
     return await _serve(
-        request, model=body.model, keep_alive=chat.keep_alive, start=lambda lease: lease.runner.chat(chat),
+        request, model=body.model, keep_alive=tooling.chat.keep_alive, start=generation.chat(tooling),
         stream=body.stream, include_usage=_wants_usage(body.stream_options),
         whole=lambda answer: responses.chat_completion(answer, model=body.model),
         events=responses.chat_completion_events,
@@ -91,7 +89,7 @@ async def completions(request: Request) -> Response:
 
     return await _serve(
         request, model=body.model, keep_alive=completion.keep_alive,
-        start=lambda lease: lease.runner.complete(completion),
+        start=generation.completion(completion),
         stream=body.stream, include_usage=_wants_usage(body.stream_options),
         whole=whole, events=responses.text_completion_events,
     )
@@ -99,8 +97,8 @@ async def completions(request: Request) -> Response:
 
 @router.get("/models")
 async def list_models(request: Request) -> Response:
-    models = await services_of(request).list_models()
-    return json_response(openai_model_list(models))
+    services = services_of(request)
+    return json_response(openai_model_list(await services.list_models(), await services.claude_aliases()))
 
 
 @router.get("/models/{name:path}")

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from modelrunner.core.errors import Conflict, InvalidRequest, Unsupported
+from modelrunner.core.errors import Conflict, InvalidRequest, PermissionDenied
 from modelrunner.engines.remote.probe import normalise_url
 from modelrunner.engines.remote.registration import checked_upstream
 from modelrunner.engines.remote.upstream import DEFAULT_MAX_CONCURRENCY, ReplicaAddress, Upstream
+from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.scheduler.upstreams import check_env_name, check_name
 from modelrunner.server.bodies import read_body
 from modelrunner.server.responses import json_response
@@ -56,18 +57,21 @@ def _api_key(upstream: Upstream) -> str | None:
     return key
 
 
-def _describe(upstream: Upstream, status: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    described = {**upstream.to_dict(), "engine": "remote"}
-    if upstream.name in status:
-        described["replicas"] = status[upstream.name]
+def _describe(upstream: Upstream, scheduler: Scheduler) -> dict[str, Any]:
+    """The stored record (the key's variable NAME, never its value) with the live replicas when loaded."""
+    described = {**upstream.to_dict(), "engine": scheduler.upstream_engine}
+    details = scheduler.runner_details(scheduler.upstream_model(upstream))
+    if details is not None:
+        described.update(details)
     return described
 
 
 @router.post("/engines/upstreams")
 async def register(request: Request) -> Response:
     services = services_of(request)
-    if not services.settings.upstreams_enabled:
-        raise Unsupported("upstreams are turned off on this runner (MODEL_RUNNER_NO_UPSTREAMS)")
+    if not services.scheduler.serves_upstreams:
+        raise PermissionDenied("registering upstreams is turned off: it makes this runner fetch the URLs a caller "
+                               "gives; set MODEL_RUNNER_UPSTREAMS=1 where the runner starts to turn it on")
     body = await read_body(request, UpstreamBody)
     draft = _draft(body)
     if draft.name in {upstream.name for upstream in services.scheduler.upstreams()}:
@@ -75,14 +79,13 @@ async def register(request: Request) -> Response:
     upstream = await checked_upstream(draft, api_key=_api_key(draft), allow_unreachable=body.allow_unreachable,
                                       timeout_s=services.settings.upstream_timeout_s)
     await services.scheduler.add_upstream(upstream)
-    return json_response(_describe(upstream, {}), status_code=201)
+    return json_response(_describe(upstream, services.scheduler), status_code=201)
 
 
 @router.get("/engines/upstreams")
 async def list_upstreams(request: Request) -> Response:
     scheduler = services_of(request).scheduler
-    status = scheduler.upstream_status()
-    return json_response({"upstreams": [_describe(upstream, status) for upstream in scheduler.upstreams()]})
+    return json_response({"upstreams": [_describe(upstream, scheduler) for upstream in scheduler.upstreams()]})
 
 
 @router.delete("/engines/upstreams/{name:path}")

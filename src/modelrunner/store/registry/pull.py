@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from modelrunner.core.errors import RegistryUnavailable, StoreError
+from modelrunner.core.errors import ModelRunnerError, RegistryUnavailable, StoreError
+from modelrunner.store.disk_space import is_out_of_space, out_of_space
 from modelrunner.store.progress import EmitEvent, progress_event
 from modelrunner.store.registry.blob_fetch import open_blob
 from modelrunner.store.registry.blob_file import DiskWriteFailed, DiskWriter, PartialBlob
@@ -50,7 +51,11 @@ class Puller:
     """Downloads the blobs of one RemoteModel into the store."""
 
     def __init__(self, store: ModelStore, client: RegistryClient, flights: SingleFlight[None], *,
-                 concurrency: int, max_attempts: int) -> None:
+                 concurrency: int, max_attempts: int, keep_partial: bool | None = None) -> None:
+        """`keep_partial`: True keeps the `.incomplete` files of a failed pull for a resume, False removes
+        them; None (the default) keeps them after a network failure and removes them when the disk is
+        full (keeping them would keep it full)."""
+        self._keep_partial = keep_partial
         self._store = store
         self._client = client
         self._flights = flights
@@ -89,9 +94,38 @@ class Puller:
         tasks = [asyncio.ensure_future(one(blob)) for blob in missing]
         try:
             await asyncio.gather(*tasks)
+        except Exception as exc:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            error = await self._failed(exc, missing)
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             for task in tasks:
                 task.cancel()
+
+    async def _failed(self, exc: Exception, missing: list[Blob]) -> Exception:
+        """The error a failed pull answers, after its partial files are kept or removed as asked."""
+        full = is_out_of_space(exc)
+        remove = self._keep_partial is False or (self._keep_partial is None and full)
+        if remove:
+            await asyncio.to_thread(self._remove_partials, missing)
+        outcome = ("its partial download was removed" if remove
+                   else "its partial download was kept: pulling again resumes it")
+        if full:
+            needed = sum(blob.size for blob in missing)
+            return await asyncio.to_thread(out_of_space, self._store.root, needed,
+                                           f"the pull of {self._client.reference.display} stopped and {outcome}")
+        if isinstance(exc, ModelRunnerError):
+            exc.message = f"{exc.message}; {outcome}"
+            exc.args = (exc.message,)
+        return exc
+
+    def _remove_partials(self, blobs: list[Blob]) -> None:
+        for blob in blobs:
+            self._store.incomplete_blob_path(blob.digest).unlink(missing_ok=True)
 
     async def _download_blob(self, blob: Blob, progress: PullProgress) -> None:
         if await asyncio.to_thread(self._store.has_blob, blob.digest):
@@ -104,13 +138,12 @@ class Puller:
             except (OSError, DiskWriteFailed) as exc:
                 cause = exc.__cause__ if isinstance(exc, DiskWriteFailed) else exc
                 reason = getattr(cause, "strerror", None) or str(cause)
-                raise StoreError(f"cannot write blob {blob.digest} into the store: {reason}; "
-                                 "pulling again resumes it") from exc
+                raise StoreError(f"cannot write blob {blob.digest} into the store: {reason}") from exc
             except (httpx.TransportError, httpx.DecodingError, _InterruptedDownload) as exc:
                 if attempt + 1 >= self._max_attempts:
                     raise RegistryUnavailable(
                         f"download of blob {blob.digest} from {self._client.reference.registry} failed after "
-                        f"{self._max_attempts} attempts: {exc or type(exc).__name__}; pulling again resumes it"
+                        f"{self._max_attempts} attempts: {exc or type(exc).__name__}"
                     ) from exc
                 logger.info("blob %s interrupted (%s); resuming", blob.digest, type(exc).__name__)
                 await asyncio.sleep(backoff_s(attempt))
@@ -134,10 +167,17 @@ class Puller:
                 last_reported = done_bytes
                 loop.call_soon_threadsafe(progress.update, blob, done_bytes)
 
+        download = asyncio.ensure_future(
+            asyncio.to_thread(self._stream_to_disk, url, headers, partial, blob, offset, report, stop))
         try:
-            await asyncio.to_thread(self._stream_to_disk, url, headers, partial, blob, offset, report, stop)
+            await asyncio.shield(download)
         finally:
             stop.set()
+            # A cancelled pull waits for its thread to stop writing, so that removing a failed pull's
+            # partial files never races a write that would recreate one.
+            await asyncio.wait([download])
+            if not download.cancelled():
+                download.exception()  # retrieved here when the shield's waiter was cancelled first
 
     def _stream_to_disk(self, url: str, headers: dict[str, str], partial: PartialBlob, blob: Blob, offset: int,
                         report: Callable[[int], None], stop: threading.Event) -> None:

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelrunner.engines.base import RunnerConfig
-from modelrunner.scheduler.memory import FIXED_OVERHEAD_BYTES, estimate_memory
-from modelrunner.scheduler.runtime_flags import parse_runtime_flags
+from modelrunner.engines.base import MemoryEstimate, RunnerConfig
+from modelrunner.engines.llamacpp import memory
+from modelrunner.engines.llamacpp.flags import parse_runtime_flags
+from modelrunner.engines.llamacpp.memory import FIXED_OVERHEAD_BYTES
+from modelrunner.scheduler.memory import describe_model
 from modelrunner.store.models import StoredModel
 from tests.support.lifecycle import store_with_models
+
+
+def estimate_memory(model: StoredModel, config: RunnerConfig) -> MemoryEstimate:
+    return memory.estimate_memory(describe_model(model), config)
 
 
 def _tiny(tmp_path: Path, tiny_gguf: Path) -> StoredModel:

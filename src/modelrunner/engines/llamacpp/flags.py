@@ -7,15 +7,15 @@ HTTP and must not become a way to read files or open sockets.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from modelrunner.core.errors import InvalidRequest
+from modelrunner.engines.base import ParsedFlags
 
 PARAM = "runtime-flags"
-_GGML_TYPES = {"f32": 0, "f16": 1, "bf16": 30, "q8_0": 8, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "iq4_nl": 20}
+GGML_TYPES = {"f32": 0, "f16": 1, "bf16": 30, "q8_0": 8, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "iq4_nl": 20}
 _FLASH_ATTENTION = {"on": 1, "off": 0, "auto": -1, "enabled": 1, "disabled": 0, "true": 1, "false": 0,
                     "1": 1, "0": 0}
 
@@ -66,10 +66,10 @@ _ALLOWED: dict[str, FlagSpec] = {
     "--parallel": _PARALLEL, "-np": _PARALLEL,
     "--batch-size": FlagSpec("n_batch", _integer(1, 1 << 20)), "-b": FlagSpec("n_batch", _integer(1, 1 << 20)),
     "--ubatch-size": FlagSpec("n_ubatch", _integer(1, 1 << 20)), "-ub": FlagSpec("n_ubatch", _integer(1, 1 << 20)),
-    "--cache-type-k": FlagSpec("cache_type_k", _choice(_GGML_TYPES)),
-    "-ctk": FlagSpec("cache_type_k", _choice(_GGML_TYPES)),
-    "--cache-type-v": FlagSpec("cache_type_v", _choice(_GGML_TYPES)),
-    "-ctv": FlagSpec("cache_type_v", _choice(_GGML_TYPES)),
+    "--cache-type-k": FlagSpec("cache_type_k", _choice(GGML_TYPES)),
+    "-ctk": FlagSpec("cache_type_k", _choice(GGML_TYPES)),
+    "--cache-type-v": FlagSpec("cache_type_v", _choice(GGML_TYPES)),
+    "-ctv": FlagSpec("cache_type_v", _choice(GGML_TYPES)),
     "--flash-attn": FlagSpec("flash_attn_type", _choice(_FLASH_ATTENTION)),
     "-fa": FlagSpec("flash_attn_type", _choice(_FLASH_ATTENTION)),
     "--temp": FlagSpec("sampling.temp", _decimal(0.0, 100.0)),
@@ -84,27 +84,6 @@ _ALLOWED: dict[str, FlagSpec] = {
     "--reasoning-budget": _REASONING_BUDGET,
 }
 RUNNER_FIELDS = frozenset({"threads", "parallel_slots", "reasoning_budget_tokens"})
-
-
-@dataclass(frozen=True)
-class ParsedFlags:
-    """`runner` holds RunnerConfig fields (threads, parallel_slots...); `engine` CommonParams fields."""
-
-    runner: dict[str, Any] = field(default_factory=dict)
-    engine: dict[str, Any] = field(default_factory=dict)
-
-
-def split_flags(raw: str | list[str] | None) -> list[str]:
-    if raw is None:
-        return []
-    if isinstance(raw, str):
-        try:
-            return shlex.split(raw)
-        except ValueError as exc:
-            raise InvalidRequest(f"runtime flags could not be read: {exc}", param=PARAM) from None
-    if not all(isinstance(item, str) for item in raw):
-        raise InvalidRequest("runtime-flags must be a list of strings", param=PARAM)
-    return list(raw)
 
 
 def parse_runtime_flags(flags: list[str]) -> ParsedFlags:

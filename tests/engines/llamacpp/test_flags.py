@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from modelrunner.core.errors import InvalidRequest
-from modelrunner.scheduler.runtime_flags import parse_runtime_flags, split_flags
+from modelrunner.engines.llamacpp.flags import parse_runtime_flags
+from modelrunner.scheduler.model_config import split_flags
 
 
 def test_allowed_flags_map_to_engine_and_runner_fields() -> None:

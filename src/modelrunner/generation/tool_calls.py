@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from modelrunner.core.chat import EngineChunk, Finish, TextDelta, ToolCallDelta, Usage
-from modelrunner.dialects.anthropic.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
-from modelrunner.dialects.anthropic.translate import Translation
+from modelrunner.core.chat import EngineChunk, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from modelrunner.generation.plan import ToolPlan
+from modelrunner.generation.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 
 def parse_call(text: str) -> tuple[str, dict[str, Any]] | None:
@@ -172,12 +172,21 @@ async def limited_native_calls(chunks: AsyncIterator[EngineChunk], max_calls: in
         yield chunk
 
 
-def decode_tool_calls(chunks: AsyncIterator[EngineChunk], translation: Translation) -> AsyncIterator[EngineChunk]:
-    """Wrap an engine stream so tool calls come out as ToolCallDelta whatever the model's template."""
-    if translation.tool_output == "constrained":
+async def without_reasoning(chunks: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
+    async for chunk in chunks:
+        if type(chunk) is not ReasoningDelta:
+            yield chunk
+
+
+def decode_tool_calls(chunks: AsyncIterator[EngineChunk], plan: ToolPlan) -> AsyncIterator[EngineChunk]:
+    """Wrap an engine stream so tool calls come out as ToolCallDelta whatever the model's template
+    (and no thinking comes out when it was turned off)."""
+    if plan.drop_reasoning:
+        chunks = without_reasoning(chunks)
+    if plan.tool_output == "constrained":
         return constrained_calls(chunks)
-    if translation.tool_output == "prompted":
-        return prompted_calls(chunks, translation.max_tool_calls, translation.open_call)
-    if translation.tool_output == "native" and translation.max_tool_calls is not None:
-        return limited_native_calls(chunks, translation.max_tool_calls)
+    if plan.tool_output == "prompted":
+        return prompted_calls(chunks, plan.max_tool_calls, plan.open_call)
+    if plan.tool_output == "native" and plan.max_tool_calls is not None:
+        return limited_native_calls(chunks, plan.max_tool_calls)
     return chunks

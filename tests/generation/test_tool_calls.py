@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from modelrunner.core.chat import EngineChunk, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from modelrunner.dialects.anthropic.tool_calls import PromptedCallExtractor, constrained_calls, prompted_calls
+from modelrunner.generation.tool_calls import PromptedCallExtractor, constrained_calls, prompted_calls
 
 
 def run(chunks: list[EngineChunk], decoder) -> list[EngineChunk]:  # noqa: ANN001

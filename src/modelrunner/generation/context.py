@@ -1,0 +1,155 @@
+"""One generation, the same for every API: lease the model's runner, plan how tools and structured
+output reach it (from the runner's capabilities), stream the engine's chunks with tool calls decoded,
+note the usage for the access log, and give everything back in order when the answer ends or the
+client leaves. Routes parse and translate before, and encode after; batches and recorders call the
+same three entry points: `Generation.open`, `chat`/`completion` (what to start), `Generation.complete`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from modelrunner.core.answer import CompletedAnswer
+from modelrunner.core.chat import CompletionRequest, EngineChunk, Usage
+from modelrunner.core.tools import ToolingRequest
+from modelrunner.generation.plan import ToolPlan, has_parallel_calls, plan_tools
+from modelrunner.generation.tool_calls import decode_tool_calls
+from modelrunner.scheduler.admission import Yielding
+from modelrunner.scheduler.runner_slot import Lease, ResolvedModel
+from modelrunner.scheduler.scheduler import Scheduler
+
+Start = Callable[[Lease], AsyncIterator[EngineChunk]]
+"""What to run once a runner is leased: the engine stream of one chat or completion."""
+
+
+@dataclass(frozen=True)
+class Observer:
+    """How a caller above (the server's request recorder) watches a generation without generation/
+    knowing it: `lease` wraps the lease the engine stream starts from (to note the engine request),
+    `chunk` sees every chunk the engine yields."""
+
+    lease: Callable[[Lease], Lease] | None = None
+    chunk: Callable[[EngineChunk], None] | None = None
+
+
+class UsageRecord(Protocol):
+    """Where a generation notes what the access log says of it (the request's state)."""
+
+    served_model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_prompt_tokens: int
+
+
+async def plan_for(lease: Lease, request: ToolingRequest) -> ToolPlan:
+    """The engine request for this runner: tools native when its template renders them, else prompted;
+    a turn of several calls split into one turn per call when the template renders only one."""
+    capabilities = await lease.runner.capabilities()
+    native = bool(request.tools) and capabilities.renders_tools
+    parallel = not (native and has_parallel_calls(request.chat.messages)) or capabilities.renders_parallel_calls
+    plan: ToolPlan | None = request.plans.get((native, parallel))
+    if plan is None:
+        plan = request.plans[native, parallel] = plan_tools(request, native_tools=native, parallel_calls=parallel)
+    return plan
+
+
+async def _chat_chunks(lease: Lease, request: ToolingRequest) -> AsyncIterator[EngineChunk]:
+    plan = await plan_for(lease, request)
+    async with contextlib.aclosing(lease.runner.chat(plan.chat)) as engine:
+        async with contextlib.aclosing(decode_tool_calls(engine, plan)) as decoded:  # type: ignore[type-var]
+            async for chunk in decoded:
+                yield chunk
+
+
+def chat(request: ToolingRequest) -> Start:
+    """A chat generation whose tool calls come out as ToolCallDelta, whatever the model's template."""
+    return lambda lease: _chat_chunks(lease, request)
+
+
+def completion(request: CompletionRequest) -> Start:
+    return lambda lease: lease.runner.complete(request)
+
+
+async def _record_usage(chunks: AsyncIterator[EngineChunk], record: UsageRecord,
+                        note_chunk: Callable[[EngineChunk], None] | None = None) -> AsyncIterator[EngineChunk]:
+    async for chunk in chunks:
+        if note_chunk is not None:
+            note_chunk(chunk)
+        if type(chunk) is Usage:
+            record.prompt_tokens = chunk.prompt_tokens
+            record.completion_tokens = chunk.completion_tokens
+            record.cached_prompt_tokens = chunk.cached_prompt_tokens
+        yield chunk
+
+
+async def _prepend(first: EngineChunk, rest: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def lease(scheduler: Scheduler, requested: str, *, keep_alive: str | None,
+                model: ResolvedModel | None = None,
+                yielding: Yielding | None = None) -> tuple[Lease, contextlib.AsyncExitStack]:
+    """A generation slot on the model's runner (loading it if needed), returned when the stack closes.
+    `model`: the stored model `requested` was already resolved to, if the route needed it earlier;
+    `yielding`: background work (batches), which gives its slot up to interactive requests."""
+    stack = contextlib.AsyncExitStack()
+    try:
+        leased = await stack.enter_async_context(scheduler.acquire(requested, keep_alive=keep_alive, model=model,
+                                                                   yielding=yielding))
+    except BaseException:
+        await stack.aclose()
+        raise
+    return leased, stack
+
+
+async def preload(scheduler: Scheduler, requested: str, *, keep_alive: str | None = None) -> Lease:
+    """Load the model and give the slot straight back (`x-preload-only`, Ollama's empty prompt)."""
+    leased, stack = await lease(scheduler, requested, keep_alive=keep_alive)
+    await stack.aclose()
+    return leased
+
+
+def begin(leased: Lease, stack: contextlib.AsyncExitStack, start: Start,
+          record: UsageRecord, observer: Observer | None = None) -> AsyncIterator[EngineChunk]:
+    """Start the engine stream under `stack`, so it is closed before the lease is returned."""
+    record.served_model = leased.label
+    observer = observer or Observer()
+    engine_chunks = start(observer.lease(leased) if observer.lease is not None else leased)
+    stack.push_async_callback(engine_chunks.aclose)  # type: ignore[attr-defined]
+    recorded = _record_usage(engine_chunks, record, observer.chunk)
+    stack.push_async_callback(recorded.aclose)
+    return recorded
+
+
+@dataclass
+class Generation:
+    """A generation that has produced its first chunk. `cleanup` closes the engine stream and
+    returns the lease, in that order."""
+
+    lease: Lease
+    chunks: AsyncIterator[EngineChunk]
+    cleanup: contextlib.AsyncExitStack
+
+    @classmethod
+    async def open(cls, scheduler: Scheduler, requested: str, *, keep_alive: str | None, start: Start,
+                   record: UsageRecord, model: ResolvedModel | None = None, yielding: Yielding | None = None,
+                   observer: Observer | None = None) -> Generation:
+        """Lease the runner, start the engine, and wait for the first chunk, so that load failures and
+        engine refusals (context overflow...) surface as errors before any byte is answered."""
+        leased, stack = await lease(scheduler, requested, keep_alive=keep_alive, model=model, yielding=yielding)
+        try:
+            chunks = begin(leased, stack, start, record, observer)
+            first = await anext(chunks)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return cls(lease=leased, chunks=_prepend(first, chunks), cleanup=stack)
+
+    async def complete(self) -> CompletedAnswer:
+        """The whole answer, with the lease returned once it is gathered."""
+        async with self.cleanup:
+            return await CompletedAnswer.collect(self.chunks)

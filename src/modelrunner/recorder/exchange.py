@@ -1,0 +1,73 @@
+"""One request as it happens: references appended on the request path, nothing computed there.
+
+Everything costly (decoding bodies, cutting images, rendering the prompt) happens later, off the request
+path, when the recorder turns the exchange into a record."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk, Usage
+
+MAX_RESPONSE_BYTES = 512 * 1024
+"""Raw response bytes kept per exchange; a longer stream keeps its start and is marked truncated."""
+MAX_CHUNKS = 50_000
+"""Engine chunks kept per exchange to reassemble the answer; beyond that the answer is marked truncated."""
+
+
+@dataclass(eq=False)
+class Exchange:
+    """What one HTTP exchange with a generation route sent and received, filled while it is served."""
+
+    id: str
+    api: str
+    method: str
+    route: str
+    started_at: float = field(default_factory=time.time)
+    started_s: float = field(default_factory=time.perf_counter)
+    body_parts: list[bytes] = field(default_factory=list)
+    status: int = 0
+    response_media_type: str = ""
+    response_parts: list[bytes] = field(default_factory=list)
+    response_bytes: int = 0
+    is_response_truncated: bool = False
+    chunks: list[EngineChunk] = field(default_factory=list)
+    are_chunks_truncated: bool = False
+    first_chunk_s: float | None = None
+    last_chunk_s: float | None = None
+    finished_s: float | None = None
+    requested_model: str | None = None
+    served_model: str | None = None
+    engine_request: ChatRequest | CompletionRequest | None = None
+    runner: Any = None
+    error: str | None = None
+
+    def note_chunk(self, chunk: EngineChunk) -> None:
+        """Per token: one append. The clock is read at the first chunk and at the usage, which ends a
+        generation: enough for the time to first token and the tokens per second."""
+        if self.first_chunk_s is None or type(chunk) is Usage:
+            now = time.perf_counter()
+            self.first_chunk_s = self.first_chunk_s or now
+            self.last_chunk_s = now
+        if len(self.chunks) < MAX_CHUNKS:
+            self.chunks.append(chunk)
+        else:
+            self.are_chunks_truncated = True
+
+    def note_response_body(self, body: bytes) -> None:
+        if not body:
+            return
+        if self.response_bytes + len(body) <= MAX_RESPONSE_BYTES:
+            self.response_parts.append(body)
+            self.response_bytes += len(body)
+        else:
+            self.is_response_truncated = True
+
+    def note_engine_request(self, runner: Any, request: ChatRequest | CompletionRequest) -> None:
+        self.runner = runner
+        self.engine_request = request
+
+    def finish(self) -> None:
+        self.finished_s = time.perf_counter()
