@@ -114,7 +114,7 @@ async def engine_cpu_per_token(upstream: SyntheticUpstreamProcess, *, rounds: in
     """The remote engine alone, in this process: reading, splitting, parsing and decoding one stream. What
     the relay costs beyond it is the server's route, encoder and socket writes, shared with every engine."""
     runner = RemoteRunner(Upstream(name="bench", model=SYNTHETIC_MODEL, replicas=(ReplicaAddress(upstream.url, "openai"),)),
-                          api_key=None, health_interval_s=3600, connect_timeout_s=5, probe_timeout_s=5)
+                          label="bench", api_key=None, health_interval_s=3600, connect_timeout_s=5, probe_timeout_s=5)
     await runner.start()
     request = ChatRequest(model="bench", messages=ASK, sampling=Sampling(max_tokens=tokens * 10))
     costs = []
@@ -213,7 +213,8 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     upstream = SyntheticUpstreamProcess()
     replicas = [LlamaCppServer(gguf, slots=4).start() for _ in range(2)]
     front = RunningServer(root / "store", root / "front.log",
-                          env={"MODEL_RUNNER_LOG_LEVEL": "WARNING", "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL": "0.5",
+                          env={"MODEL_RUNNER_UPSTREAMS": "1", "MODEL_RUNNER_LOG_LEVEL": "WARNING",
+                               "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL": "0.5",
                                "MODEL_RUNNER_QUEUE_LENGTH": "256"}).start()
     try:
         # keep-alive shorter than the server's 5 s, so a pooled connection is never reused as the server closes it

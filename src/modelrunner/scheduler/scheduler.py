@@ -75,10 +75,6 @@ class Scheduler:
         self.default_keep_alive_s = parse_keep_alive(settings.default_keep_alive) or 0.0
 
     @property
-    def backend_name(self) -> str:
-        return self._engine.name
-
-    @property
     def engine(self) -> Engine:
         return self._engine
 

@@ -70,10 +70,6 @@ class ReplicaSet:
         self.affinity: AffinityMap[Replica] = AffinityMap()
         self._changed = asyncio.Event()  # replaced each time it fires: set means "look again"
 
-    @property
-    def capacity(self) -> int:
-        return sum(replica.max_concurrency for replica in self.replicas)
-
     def healthy(self) -> list[Replica]:
         return [replica for replica in self.replicas if replica.is_healthy]
 

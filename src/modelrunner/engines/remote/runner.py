@@ -78,14 +78,6 @@ class RemoteRunner:
         self._watcher = asyncio.create_task(self._watch_health())
 
     @property
-    def upstream(self) -> Upstream:
-        return self._upstream
-
-    @property
-    def capacity(self) -> int:
-        return self._replicas.capacity
-
-    @property
     def is_alive(self) -> bool:
         return not self._is_stopped
 

@@ -4,7 +4,7 @@ variable, never the key itself."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 UpstreamKind = Literal["llama.cpp", "vllm", "modelrunner", "openai", "unknown"]
@@ -38,7 +38,6 @@ class Upstream:
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     context_size: int | None = None
     created: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def urls(self) -> list[str]:
