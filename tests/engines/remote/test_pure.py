@@ -10,6 +10,7 @@ import pytest
 
 from modelrunner.core.chat import ChatRequest, Finish, TextDelta
 from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Overloaded
+from modelrunner.engines.openai_wire import decode_chunk
 from modelrunner.engines.remote.affinity import AffinityMap, prefix_keys
 from modelrunner.engines.remote.errors import upstream_error
 from modelrunner.engines.remote.probe import normalise_url, server_root
@@ -102,3 +103,42 @@ def test_one_read_of_many_tokens_is_one_text_chunk_and_lines_may_split_across_re
 
     decoded = [decode_batch(batch) for batch in asyncio.run(batches())]
     assert decoded == [[TextDelta("ab"), Finish("stop")], [TextDelta("c")]]
+
+
+def _joined(payloads: list[dict[str, Any]]) -> list[Any]:
+    """What the general decoder makes of `payloads`, adjacent text joined: the fast path must agree."""
+    joined: list[Any] = []
+    for payload in payloads:
+        for chunk in decode_chunk(payload):
+            if type(chunk) is TextDelta and joined and type(joined[-1]) is TextDelta:
+                joined[-1] = TextDelta(joined[-1].text + chunk.text)
+            else:
+                joined.append(chunk)
+    return joined
+
+
+def _delta(delta: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": None}], **fields}
+
+
+@pytest.mark.parametrize("payloads", [
+    [_delta({"role": "assistant", "content": ""}), _delta({"content": "a"}), _delta({"content": "b"})],
+    [_delta({"content": "a"}), _delta({"reasoning_content": "think"}), _delta({"content": "b"})],
+    [_delta({"content": "a", "reasoning_content": None}), _delta({"content": None})],
+    [_delta({"content": "a"}), _delta({"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f"}}]})],
+    [_delta({"content": "a"}), _delta({"content": "b"}, usage={"prompt_tokens": 3, "completion_tokens": 2})],
+    [_delta({"content": "a"}), {"choices": [{"index": 0, "delta": {"content": "b"}, "finish_reason": "length"}]}],
+    [{"choices": [{"index": 0, "text": "plain completion"}]}, _delta({"content": "x"})],
+    [_delta({"content": "a"}), {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}],
+])
+def test_the_text_only_fast_path_decodes_what_the_general_decoder_does(payloads: list[dict[str, Any]]) -> None:
+    assert decode_batch(payloads) == _joined(payloads)
+
+
+def test_a_read_of_several_objects_is_parsed_as_one_array_in_order() -> None:
+    reads = _pieces(_text_event("a") + b": comment\n" + _text_event("b") + b"data:" + _text_event("c")[5:])
+
+    async def batches() -> list[list[dict[str, Any]]]:
+        return [batch async for batch in payload_batches(reads)]
+
+    assert [decode_batch(batch) for batch in asyncio.run(batches())] == [[TextDelta("abc")]]
