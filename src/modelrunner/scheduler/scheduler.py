@@ -27,6 +27,7 @@ from modelrunner.core.errors import (
     NotFound,
 )
 from modelrunner.engines.base import Engine, ModelFiles, RunnerConfig
+from modelrunner.engines.registry import ENGINE_TYPES
 from modelrunner.engines.remote.upstream import Upstream
 from modelrunner.scheduler.admission import Place, Yielding
 from modelrunner.scheduler.api_shapes import configuration_entry, runner_entry
@@ -360,8 +361,12 @@ class Scheduler:
         return await asyncio.to_thread(self._model_files, model)
 
     def _engine_for(self, model: StoredModel) -> Engine:
-        """The engine a model names (an upstream's is `remote`); stored models have the default one."""
-        engine = self._engines.get(model.config.get("engine") or self._engine.name)
+        """The engine a model names (an upstream's is `remote`); stored models have the default one. A
+        model of a known engine this runner was started without (upstreams turned off) is not found."""
+        name = model.config.get("engine")
+        if name not in ENGINE_TYPES:
+            return self._engine
+        engine = self._engines.get(name)
         if engine is None:
             raise ModelNotFound(self._label(model))
         return engine

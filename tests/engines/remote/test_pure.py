@@ -142,3 +142,13 @@ def test_a_read_of_several_objects_is_parsed_as_one_array_in_order() -> None:
         return [batch async for batch in payload_batches(reads)]
 
     assert [decode_batch(batch) for batch in asyncio.run(batches())] == [[TextDelta("abc")]]
+
+
+def test_crlf_line_ends_and_done_end_the_stream() -> None:
+    crlf = (_text_event("a") + _text_event("b") + b"data: [DONE]\n\n").replace(b"\n", b"\r\n")
+    reads = _pieces(crlf, _text_event("after"))
+
+    async def batches() -> list[list[dict[str, Any]]]:
+        return [batch async for batch in payload_batches(reads)]
+
+    assert [decode_batch(batch) for batch in asyncio.run(batches())] == [[TextDelta("ab")]]

@@ -1,9 +1,8 @@
 """An upstream's SSE stream read one network read at a time: the `data:` objects each read brought, and
 their chunks with adjacent text joined. When the upstream streams faster than one event per token can be
 relayed, the client gets one text event per read instead of one per token, which is what keeps the relay
-from being the bottleneck of a fast cluster. Per token, the cost is one line split, one slice and one
-text lookup: a read's objects are parsed by one `orjson.loads` of a JSON array, and a delta that carries
-only text skips the general decoder."""
+from being the bottleneck of a fast cluster. Per token, the cost is a line split, a slice and a few
+dict lookups: a read's objects are parsed by one `orjson.loads` of a JSON array."""
 
 from __future__ import annotations
 
@@ -22,56 +21,48 @@ _TEXT_ONLY_DELTA = frozenset({"content", "role"})
 
 
 def _parsed(datas: list[bytes]) -> list[dict[str, Any]]:
+    """One parse for a read's objects (JSON allows the blank after `data:` and a trailing \r)."""
     return orjson.loads(b"[" + b",".join(datas) + b"]") if len(datas) > 1 else [orjson.loads(datas[0])]
 
 
 async def payload_batches(raw: AsyncIterator[bytes]) -> AsyncIterator[list[dict[str, Any]]]:
-    """The decoded `data:` objects of each read, in order, until `[DONE]` or the end of the stream."""
+    """The decoded `data:` objects of each read, in order, until `[DONE]` (the last event a server sends)
+    or the end of the stream. Comments and other SSE fields are skipped."""
     pending = b""
-    prefix_length = len(_DATA_PREFIX)
+    for_data = len(_DATA_PREFIX)
     async for piece in raw:
         if pending:
             piece = pending + piece
         *lines, pending = piece.split(b"\n")
-        datas: list[bytes] = []
-        for line in lines:
-            if line[:prefix_length] != _DATA_PREFIX:
-                continue
-            data = line[prefix_length:].strip()
-            if data == _DONE:
-                if datas:
-                    yield _parsed(datas)
-                return
-            datas.append(data)
-        if datas:
-            yield _parsed(datas)
+        datas = [line[for_data:] for line in lines if line[:for_data] == _DATA_PREFIX]
+        if not datas:
+            continue
+        if datas[-1].strip() == _DONE:
+            del datas[-1]
+            if datas:
+                yield _parsed(datas)
+            return
+        yield _parsed(datas)
     data = pending.strip().removeprefix(_DATA_PREFIX).strip()
     if data and data != _DONE:
         yield [orjson.loads(data)]
 
 
-def _only_text(payload: dict[str, Any]) -> str | None:
-    """The text of a chunk that carries nothing else (no finish, usage, reasoning or tool call), or None."""
-    choices = payload.get("choices")
-    if not choices or len(choices) != 1 or payload.get("usage"):
-        return None
-    choice = choices[0]
-    delta = choice.get("delta")
-    if delta is None or choice.get("finish_reason") or not delta.keys() <= _TEXT_ONLY_DELTA:
-        return None
-    return delta.get("content") or ""
-
-
 def decode_batch(payloads: list[dict[str, Any]]) -> list[EngineChunk]:
-    """The chunks of one read, adjacent text deltas joined into one."""
+    """The chunks of one read, adjacent text deltas joined into one. A chunk that carries only text (no
+    finish, usage, reasoning or tool call) skips the general decoder."""
     chunks: list[EngineChunk] = []
     text: list[str] = []
     for payload in payloads:
-        only_text = _only_text(payload)
-        if only_text is not None:
-            if only_text:
-                text.append(only_text)
-            continue
+        choices = payload.get("choices")
+        if choices and len(choices) == 1 and not payload.get("usage"):
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta is not None and not choice.get("finish_reason") and delta.keys() <= _TEXT_ONLY_DELTA:
+                content = delta.get("content")
+                if content:
+                    text.append(content)
+                continue
         for chunk in decode_chunk(payload):
             if type(chunk) is TextDelta:
                 text.append(chunk.text)
