@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 
 from modelrunner.core.chat import ChatRequest, Finish, TextDelta
@@ -152,3 +153,17 @@ def test_crlf_line_ends_and_done_end_the_stream() -> None:
         return [batch async for batch in payload_batches(reads)]
 
     assert [decode_batch(batch) for batch in asyncio.run(batches())] == [[TextDelta("ab")]]
+
+
+@pytest.mark.parametrize("text", ["plain", "says [DONE] early", "two\\n\\ndata: lines", 'a \\"quote\\"'])
+def test_the_one_replace_path_and_the_line_path_read_the_same_objects(text: str) -> None:
+    usual = _text_event(text) + _text_event("x")
+    other_forms = b": a comment\n" + usual.replace(b"\n", b"\r\n")
+
+    async def objects(*reads: bytes) -> list[dict[str, Any]]:
+        return [item async for batch in payload_batches(_pieces(*reads)) for item in batch]
+
+    expected = [orjson.loads(line[6:]) for line in usual.split(b"\n\n") if line]
+    assert asyncio.run(objects(usual)) == expected
+    assert asyncio.run(objects(other_forms)) == expected
+    assert asyncio.run(objects(usual[:20], usual[20:])) == expected

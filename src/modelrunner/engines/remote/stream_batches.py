@@ -16,6 +16,8 @@ from modelrunner.engines.openai_wire import decode_chunk
 
 _DATA_PREFIX = b"data:"
 _DONE = b"[DONE]"
+_USUAL_PREFIX = b"data: "
+_USUAL_SEPARATOR = b"\n\ndata: "
 _TEXT_ONLY_DELTA = frozenset({"content", "role"})
 """Keys of a delta that carries only text (some servers repeat the role): anything else is decoded in full."""
 
@@ -23,6 +25,16 @@ _TEXT_ONLY_DELTA = frozenset({"content", "role"})
 def _parsed(datas: list[bytes]) -> list[dict[str, Any]]:
     """One parse for a read's objects (JSON allows the blank after `data:` and a trailing \r)."""
     return orjson.loads(b"[" + b",".join(datas) + b"]") if len(datas) > 1 else [orjson.loads(datas[0])]
+
+
+def _as_array(events: bytes) -> bytes | None:
+    """Whole events in the usual form (`data: {...}` lines, one blank line after each) as one JSON array,
+    made by one replace: a JSON text holds no raw newline, so the separators cannot occur inside one, and
+    any newline left over means another form (comments, CRLF, `[DONE]`...), for the line-by-line path."""
+    if not events.startswith(_USUAL_PREFIX) or _DONE in events:
+        return None
+    array = b"[" + events[len(_USUAL_PREFIX):-2].replace(_USUAL_SEPARATOR, b",") + b"]"
+    return None if b"\n" in array else array
 
 
 async def payload_batches(raw: AsyncIterator[bytes]) -> AsyncIterator[list[dict[str, Any]]]:
@@ -33,6 +45,12 @@ async def payload_batches(raw: AsyncIterator[bytes]) -> AsyncIterator[list[dict[
     async for piece in raw:
         if pending:
             piece = pending + piece
+        whole = piece.rfind(b"\n\n") + 2
+        array = _as_array(piece[:whole]) if whole >= 2 else None
+        if array is not None:
+            pending = piece[whole:]
+            yield orjson.loads(array)
+            continue
         *lines, pending = piece.split(b"\n")
         datas = [line[for_data:] for line in lines if line[:for_data] == _DATA_PREFIX]
         if not datas:
