@@ -20,10 +20,10 @@ from modelrunner.core.chat import (
     Usage,
 )
 from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported
+from modelrunner.engines import template_probe
 from modelrunner.engines.base import Capabilities
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.prompt_tokens import PromptTokenCounter
-from modelrunner.engines import template_probe
 from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk, usage_from_timings
 from modelrunner.engines.sse_lines import iter_lines
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
