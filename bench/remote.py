@@ -31,6 +31,7 @@ from tests.support.tiny_model import write_tiny_llama_gguf  # noqa: E402
 from tests.support.upstreams import LlamaCppServer  # noqa: E402
 
 SYNTHETIC_MODEL = "synthetic/relay-bench"
+ROUND_TOKENS = 64_000
 ASK = [{"role": "user", "content": "Tell me a story."}]
 
 
@@ -88,7 +89,9 @@ async def relay_ceiling(http: httpx.AsyncClient, front: RunningServer, upstream:
     relay_url = front.url + "/v1/messages"
     direct_url = upstream.url + "/chat/completions"
     for concurrency in (1, 16, 64):
-        per_stream = tokens  # long streams: the per-request cost (parse, resolve, admit) is not the relay's
+        # long streams, so the per-request cost (parse, resolve, admit) is not the relay's; and at least
+        # ROUND_TOKENS a round, so the process's 10 ms CPU clock tick is a small part of what is measured
+        per_stream = max(tokens, ROUND_TOKENS // concurrency)
         relay_body = {"model": "bench/synthetic", "max_tokens": per_stream, "messages": ASK}
         direct_body = {"model": SYNTHETIC_MODEL, "max_tokens": per_stream, "messages": ASK}
         relay_rates, direct_rates, cpu_per_token = [], [], []
