@@ -105,6 +105,15 @@ def _optional_path(raw: str) -> Path | None:
     return Path(raw.strip()).expanduser() if raw.strip() else None
 
 
+def _config_dir(environ: Mapping[str, str]) -> Path | None:
+    """The user's modelrunner config folder (CLI contexts): MODEL_RUNNER_CONFIG_DIR, else XDG's."""
+    explicit = _optional_path(environ.get("MODEL_RUNNER_CONFIG_DIR", ""))
+    if explicit is not None:
+        return explicit
+    xdg = _optional_path(environ.get("XDG_CONFIG_HOME", ""))
+    return xdg / "modelrunner" if xdg is not None else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """The runner's configuration, built once from the environment and passed down explicitly."""
@@ -154,6 +163,13 @@ class Settings:
     image_url_max_bytes: int = 20 * 1024 * 1024
     image_url_timeout_s: float = 10.0
     max_upload_bytes: int | None = None
+    upstreams_enabled: bool = False
+    upstream_health_interval_s: float = 5.0
+    upstream_timeout_s: float = 5.0
+    runner_host_is_explicit: bool = False
+    config_dir: Path = field(default_factory=lambda: Path.home() / ".config" / "modelrunner")
+    tls_cert_path: Path | None = None
+    tls_key_path: Path | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -207,7 +223,21 @@ class Settings:
             image_url_max_bytes=_bytes(env, "MODEL_RUNNER_IMAGE_URL_MAX_BYTES") or defaults.image_url_max_bytes,
             image_url_timeout_s=_float(env, "MODEL_RUNNER_IMAGE_URL_TIMEOUT", defaults.image_url_timeout_s),
             max_upload_bytes=_bytes(env, "MODEL_RUNNER_MAX_UPLOAD_BYTES"),
+            upstreams_enabled=_flag(env, "MODEL_RUNNER_UPSTREAMS"),
+            upstream_health_interval_s=_float(env, "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL",
+                                              defaults.upstream_health_interval_s),
+            upstream_timeout_s=_float(env, "MODEL_RUNNER_UPSTREAM_TIMEOUT", defaults.upstream_timeout_s),
+            runner_host_is_explicit=bool(env.get("MODEL_RUNNER_HOST", "").strip()),
+            config_dir=_config_dir(env) or defaults.config_dir,
+            tls_cert_path=_optional_path(env.get("MODEL_RUNNER_TLS_CERT", "")),
+            tls_key_path=_optional_path(env.get("MODEL_RUNNER_TLS_KEY", "")),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def read_secret(name: str) -> str | None:
+    """The value of the environment variable an upstream's `api_key_env` names, read when it is used
+    (the key itself is never stored)."""
+    return os.environ.get(name) or None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from modelrunner.cli.commands import batches, bench, engines, launch, models, run, system
-from modelrunner.cli.commands import launch_tools, requests
+from modelrunner.cli.commands import context, launch_tools, requests, upstream
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.settings import Settings
 
@@ -30,15 +31,21 @@ def root() -> None:
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Address to listen on (loopback by default).")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port to listen on (env MODEL_RUNNER_PORT, default 12434).")] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="Serve HTTPS with this certificate (PEM; "
+                                                     "env MODEL_RUNNER_TLS_CERT).")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="The certificate's private key (PEM; "
+                                                    "env MODEL_RUNNER_TLS_KEY).")] = None,
 ) -> None:
     """Start the runner in the foreground.
 
     Example: modelrunner serve --port 12434
     """
-    from modelrunner.cli.serve import serve as run_server
+    from modelrunner.cli.serve import check_tls_files, serve as run_server
 
     try:
-        settings = Settings.from_environ().with_overrides(bind_host=host, port=port)
+        settings = Settings.from_environ().with_overrides(bind_host=host, port=port, tls_cert_path=tls_cert,
+                                                           tls_key_path=tls_key)
+        check_tls_files(settings)
     except ValueError as exc:
         typer.echo(f"modelrunner: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -54,6 +61,8 @@ launch_tools.register(launch.launch_app)
 system.register(app)
 batches.register(app)
 requests.register(app)
+upstream.register(app)
+context.register(app)
 
 
 def _fail(message: str, status: int) -> None:

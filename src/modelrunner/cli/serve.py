@@ -20,6 +20,16 @@ def configure_logging(level: str) -> None:
     )
 
 
+def check_tls_files(settings: Settings) -> None:
+    """Both TLS files or neither, and both readable: a typo must not start a plain-HTTP server."""
+    cert, key = settings.tls_cert_path, settings.tls_key_path
+    if (cert is None) != (key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    for path in (cert, key):
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path}: no such file")
+
+
 # After the grace period our streams end themselves with an error event; uvicorn cancels what is left
 # this much later, so that those last events are sent before the connections close.
 CANCEL_AFTER_GRACE_S = 2
@@ -56,6 +66,8 @@ def serve(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=max(1, round(grace_s)) + CANCEL_AFTER_GRACE_S,  # requests in flight may finish
+        ssl_certfile=str(settings.tls_cert_path) if settings.tls_cert_path else None,
+        ssl_keyfile=str(settings.tls_key_path) if settings.tls_key_path else None,
     )
 
     def on_exit() -> None:

@@ -27,6 +27,12 @@ class RankScores:
     prompt_tokens: int
 
 
+def unit_length(vector: list[float]) -> list[float]:
+    """`vector` scaled to length 1 (as it is when it is already, or all zeros)."""
+    norm = math.sqrt(sum(value * value for value in vector))
+    return [value / norm for value in vector] if norm > 0 else vector
+
+
 def shorten(vector: list[float], dimensions: int | None) -> list[float]:
     """The first `dimensions` components, scaled back to unit length (Matryoshka-style truncation)."""
     if dimensions is None or dimensions == len(vector):
@@ -34,6 +40,4 @@ def shorten(vector: list[float], dimensions: int | None) -> list[float]:
     if dimensions > len(vector):
         raise InvalidRequest(f"dimensions: {dimensions} is more than this model's {len(vector)}",
                              param="dimensions")
-    head = vector[:dimensions]
-    norm = math.sqrt(sum(value * value for value in head))
-    return [value / norm for value in head] if norm > 0 else head
+    return unit_length(vector[:dimensions])

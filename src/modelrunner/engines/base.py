@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk
 from modelrunner.core.embedding import EmbeddingInput, Embeddings, RankScores
@@ -134,6 +134,15 @@ class Runner(Protocol):
 
     async def count_tokens(self, text: str) -> int: ...
 
+    async def count_prompt_tokens(self, request: ChatRequest) -> int:
+        """The tokens of the prompt generation would feed the model for `request` (`count_tokens` of
+        `render_prompt` where the engine renders; an upstream that cannot count raises Unsupported)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Engine-specific fields for `/engines/ps` (a remote runner's replicas); {} when none."""
+        ...
+
     async def is_healthy(self, timeout_s: float) -> bool:
         """Whether the runner answers in time: a hung one can be alive and still not."""
         ...
@@ -153,14 +162,18 @@ class Runner(Protocol):
     async def stop(self) -> None: ...
 
 
-class Engine(Protocol):
+SourceT = TypeVar("SourceT", contravariant=True)
+"""What an engine starts a runner from: `ModelFiles` for llama.cpp, an upstream's record for remote."""
+
+
+class Engine(Protocol[SourceT]):
     """One kind of engine: how to start runners and what it needs to know before it does."""
 
     name: str
 
     def __init__(self, *, load_timeout_s: float) -> None: ...
 
-    async def start(self, files: ModelFiles, config: RunnerConfig, *, label: str) -> Runner:
+    async def start(self, source: SourceT, config: RunnerConfig, *, label: str) -> Runner:
         """Load a model and return a runner ready to serve, or raise ModelLoadFailed."""
         ...
 
@@ -185,5 +198,5 @@ class Engine(Protocol):
         ...
 
 
-EngineType = type[Engine]
+EngineType = type[Engine[Any]]
 """An engine class: the registry keeps these, the server builds one of each it needs."""

@@ -179,3 +179,13 @@ def decode_chunk(payload: dict[str, Any]) -> list[EngineChunk]:
             cached_prompt_tokens=int(details.get("cached_tokens") or 0),
         ))
     return chunks
+
+
+def usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
+    """llama.cpp's per-request timings as usage: its prompt-cache hits (`cache_n`) are exact there, and
+    they arrive with every token when asked (`timings_per_token`), so a stream cut short still has them."""
+    if not timings:
+        return None
+    cached = int(timings.get("cache_n") or 0)
+    return Usage(prompt_tokens=int(timings.get("prompt_n") or 0) + cached,
+                 completion_tokens=int(timings.get("predicted_n") or 0), cached_prompt_tokens=cached)

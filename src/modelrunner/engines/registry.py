@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from modelrunner.engines.base import EngineType, ParsedFlags
 from modelrunner.engines.llamacpp.engine import LlamaCppEngine
+from modelrunner.engines.remote.engine import RemoteEngine
 
 DEFAULT_ENGINE = "llama.cpp"
+REMOTE_ENGINE = RemoteEngine.name
 
 ENGINE_TYPES: dict[str, EngineType] = {
     LlamaCppEngine.name: LlamaCppEngine,
+    RemoteEngine.name: RemoteEngine,
 }
 
 

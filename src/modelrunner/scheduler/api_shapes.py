@@ -26,6 +26,7 @@ def runner_entry(slot: RunnerSlot, backend: str) -> dict[str, Any]:
         "parallel_slots": slot.config.parallel_slots,
         "memory": slot.estimate.to_api(),
         "pid": slot.runner.pid if slot.runner is not None else None,
+        **(slot.runner.describe() if slot.runner is not None else {}),
     }
 
 

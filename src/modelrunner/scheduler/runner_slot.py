@@ -143,7 +143,8 @@ def runner_config(model: StoredModel, settings: ModelSettings, defaults: Setting
         budget = 0
     return RunnerConfig(
         context_size=context,
-        parallel_slots=int(flags.runner.get("parallel_slots", defaults.parallel_slots)),
+        parallel_slots=int(flags.runner.get("parallel_slots", model.config.get("parallel_slots")
+                                            or defaults.parallel_slots)),
         threads=int(flags.runner.get("threads", defaults.threads)),
         reasoning_budget_tokens=budget,
         runtime_settings=runtime_settings,

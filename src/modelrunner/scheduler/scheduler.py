@@ -15,7 +15,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 from modelrunner.core.errors import (
@@ -24,8 +24,11 @@ from modelrunner.core.errors import (
     InsufficientMemory,
     ModelNotFound,
     ModelRunnerError,
+    NotFound,
 )
 from modelrunner.engines.base import Engine, ModelFiles, RunnerConfig, RunnerMode
+from modelrunner.engines.registry import ENGINE_TYPES
+from modelrunner.engines.remote.upstream import Upstream
 from modelrunner.scheduler.admission import Place, Yielding
 from modelrunner.scheduler.api_shapes import configuration_entry, runner_entry
 from modelrunner.scheduler.keep_alive import parse_keep_alive
@@ -34,6 +37,7 @@ from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, a
 from modelrunner.scheduler.names import ModelNameResolver
 from modelrunner.scheduler.placement import eviction_victims
 from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, SlotKey, runner_config, runner_mode, trained_context
+from modelrunner.scheduler.upstreams import UpstreamRegistry, upstream_model
 from modelrunner.settings import Settings
 from modelrunner.store.gguf_header import GGUFFormatError, read_pooling, read_special_tokens
 from modelrunner.store.models import Bundle, StoredModel, display_name
@@ -54,9 +58,14 @@ LoadObserver = Callable[[str, float], None]
 
 class Scheduler:
     def __init__(self, store: ModelStore, engine: Engine, settings: Settings, *,
-                 on_load: LoadObserver | None = None) -> None:
+                 on_load: LoadObserver | None = None, extra_engines: Sequence[Engine] = ()) -> None:
+        """`engine` serves stored models; `extra_engines` serve the models they name (the remote
+        engine serves registered upstreams: without it, none is loaded or registered)."""
         self._store = store
         self._engine = engine
+        self._engines: dict[str, Engine] = {engine.name: engine, **{extra.name: extra for extra in extra_engines}}
+        self._upstreams = UpstreamRegistry(store.root)
+        self._registering = asyncio.Lock()
         self._settings = settings
         self._on_load = on_load
         self._names = ModelNameResolver(settings.model_aliases, settings.default_model)
@@ -72,15 +81,22 @@ class Scheduler:
         self.default_keep_alive_s = parse_keep_alive(settings.default_keep_alive) or 0.0
 
     @property
-    def backend_name(self) -> str:
-        return self._engine.name
-
-    @property
     def engine(self) -> Engine:
         return self._engine
 
+    @property
+    def engines(self) -> list[Engine]:
+        """Every engine this runner serves with, the default first."""
+        return list(self._engines.values())
+
+    @property
+    def serves_upstreams(self) -> bool:
+        return self._upstreams.engine in self._engines
+
     async def start(self) -> None:
         await asyncio.to_thread(self._configs.load)
+        if self.serves_upstreams:  # persisted upstreams are fetched from only when upstreams are turned on
+            await asyncio.to_thread(self._upstreams.load)
         self._watchers = [asyncio.create_task(self._unload_idle_forever()),
                           asyncio.create_task(self._check_health_forever())]
 
@@ -113,6 +129,9 @@ class Scheduler:
     async def _resolve_in_store(self, requested: str) -> StoredModel:
         last_error: ModelRunnerError = ModelNotFound(requested)
         for candidate in self._names.candidates(requested):
+            upstream = self._upstreams.get(candidate)
+            if upstream is not None:
+                return self.upstream_model(upstream)
             try:
                 return await asyncio.to_thread(self._store.find, candidate)
             except ModelNotFound as exc:
@@ -196,7 +215,7 @@ class Scheduler:
             self._retire(slot, "keep_alive is 0")
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [runner_entry(slot, self.backend_name) for slot in self._slots.values()]
+        return [runner_entry(slot, self._engine_for(slot.model).name) for slot in self._slots.values()]
 
     def memory_in_use_bytes(self) -> int:
         return sum(slot.estimate.total_bytes for slot in self._slots.values())
@@ -232,7 +251,8 @@ class Scheduler:
         async with self._configuring:
             await asyncio.to_thread(self._configs.refresh)
             updated = apply_configure_body(self._configs.settings_for(model.id), body)
-            self._check_fits(model, self._budgeted(model, runner_config(model, updated, self._settings, self._engine)))
+            self._check_fits(model, self._budgeted(model, runner_config(model, updated, self._settings,
+                                                                        self._engine_for(model))))
             slots = [slot for slot in self._slots.values() if slot.model.id == model.id]
             for slot in slots:
                 if not slot.is_idle:
@@ -241,7 +261,7 @@ class Scheduler:
 
             def change(current: ModelSettings) -> ModelSettings:  # on the file's settings, under its lock
                 merged = apply_configure_body(current, body)
-                runner_config(model, merged, self._settings, self._engine)
+                runner_config(model, merged, self._settings, self._engine_for(model))
                 return merged
 
             updated = await asyncio.to_thread(self._configs.update, model.id, self._label(model), change)
@@ -263,7 +283,7 @@ class Scheduler:
 
     def _check_fits(self, model: StoredModel, config: RunnerConfig) -> None:
         """A configuration whose model can never fit (a context too large, say) is refused up front."""
-        needed = self._engine.estimate_memory(describe_model(model), config).total_bytes
+        needed = self._engine_for(model).estimate_memory(describe_model(model), config).total_bytes
         if needed > self.memory_budget_bytes:
             raise InsufficientMemory(
                 f"not enough memory for {self._label(model)} with a context of {config.context_size} tokens: "
@@ -280,11 +300,11 @@ class Scheduler:
 
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
         return self._budgeted(model, runner_config(model, self._configs.settings_for(model.id), self._settings,
-                                                   self._engine))
+                                                   self._engine_for(model)))
 
     def _budgeted(self, model: StoredModel, config: RunnerConfig) -> RunnerConfig:
         """`config` with the engine's memory extras (llama.cpp's prompt cache) sized from the budget."""
-        return self._engine.within_budget(describe_model(model), config, self.memory_budget_bytes)
+        return self._engine_for(model).within_budget(describe_model(model), config, self.memory_budget_bytes)
 
     def _mode(self, model: StoredModel, requested: RunnerMode | None) -> RunnerMode:
         return runner_mode(self._configs.settings_for(model.id), requested)
@@ -321,9 +341,10 @@ class Scheduler:
                 raise failed[1]
             await asyncio.to_thread(self._configs.refresh)
             settings = self._configs.settings_for(model.id)
-            config = self._budgeted(model, runner_config(model, settings, self._settings, self._engine, mode))
+            engine = self._engine_for(model)
+            config = self._budgeted(model, runner_config(model, settings, self._settings, engine, mode))
             label = self._label(model)
-            estimate = self._engine.estimate_memory(describe_model(model), config)
+            estimate = engine.estimate_memory(describe_model(model), config)
             await self._make_room(label, estimate.total_bytes)
             self._warn_if_extended(label, model, config)
             keep_alive = parse_keep_alive(settings.keep_alive)
@@ -344,8 +365,8 @@ class Scheduler:
     async def _load(self, slot: RunnerSlot) -> None:
         started = time.monotonic()
         try:
-            files = await asyncio.to_thread(self._model_files, slot.model, slot.mode)
-            slot.runner = await self._engine.start(files, slot.config, label=slot.label)
+            source = await self._source_of(slot.model, slot.mode)
+            slot.runner = await self._engine_for(slot.model).start(source, slot.config, label=slot.label)
         except ModelRunnerError as exc:
             self._forget(slot)
             self._failed_loads[slot.key] = (time.monotonic(), exc)
@@ -361,6 +382,24 @@ class Scheduler:
             self._on_load(slot.label, seconds)
         logger.info("loaded %s in %.2fs (context %d x %d slots, ~%s)", slot.label, seconds,
                     slot.config.context_size, slot.config.parallel_slots, describe_bytes(slot.estimate.total_bytes))
+
+    async def _source_of(self, model: StoredModel, mode: RunnerMode) -> ModelFiles | Upstream:
+        """What the model's engine starts from: an upstream's record, or the stored model's files."""
+        upstream = self._upstreams.of_model(model)
+        if upstream is not None:
+            return upstream
+        return await asyncio.to_thread(self._model_files, model, mode)
+
+    def _engine_for(self, model: StoredModel) -> Engine:
+        """The engine a model names (an upstream's is `remote`); stored models have the default one. A
+        model of a known engine this runner was started without (upstreams turned off) is not found."""
+        name = model.config.get("engine")
+        if name not in ENGINE_TYPES:
+            return self._engine
+        engine = self._engines.get(name)
+        if engine is None:
+            raise ModelNotFound(self._label(model))
+        return engine
 
     def _model_files(self, model: StoredModel, mode: RunnerMode) -> ModelFiles:
         """What the engine opens for `model` (blocking: reads the GGUF header); the pooling facts only
@@ -435,6 +474,48 @@ class Scheduler:
             return await slot.runner.is_healthy(self._settings.health_check_timeout_s)
         except Exception:
             return False
+
+    # --- upstreams (the remote engine's models): registered, listed and removed here, served like any model
+
+    def upstreams(self) -> list[Upstream]:
+        return self._upstreams.all()
+
+    @property
+    def upstream_engine(self) -> str:
+        return self._upstreams.engine
+
+    def upstream_models(self) -> list[StoredModel]:
+        """The registered upstreams as models, for every model list."""
+        return [self.upstream_model(upstream) for upstream in self._upstreams.all()]
+
+    def upstream_model(self, upstream: Upstream) -> StoredModel:
+        return upstream_model(upstream, default_context_size=self._settings.context_size_cap)
+
+    def runner_details(self, model: StoredModel) -> dict[str, Any] | None:
+        """What a loaded model's runner tells of itself (an upstream's replicas), None when not loaded."""
+        slot = self._slots.get(model.id)
+        return slot.runner.describe() if slot is not None and slot.runner is not None else None
+
+    async def add_upstream(self, upstream: Upstream) -> None:
+        """Persist a checked upstream; its name must not be taken by a stored model or another upstream."""
+        async with self._registering:
+            try:
+                await asyncio.to_thread(self._store.find, upstream.name)
+            except ModelNotFound:
+                pass
+            else:
+                raise Conflict(f"{upstream.name!r} already names a stored model; choose another name")
+            await asyncio.to_thread(self._upstreams.add, upstream)
+
+    async def remove_upstream(self, name: str) -> Upstream:
+        """Forget an upstream and stop its runner: requests still streaming from it end with an error."""
+        async with self._registering:
+            upstream = await asyncio.to_thread(self._upstreams.remove, name)
+        slot = self._slots.get(self.upstream_model(upstream).id)
+        if slot is not None:
+            slot.gate.fail_waiters(NotFound(f"upstream {name!r} was removed"))
+            self._retire(slot, "its upstream was removed")
+        return upstream
 
     @staticmethod
     def _label(model: StoredModel) -> str:

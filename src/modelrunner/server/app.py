@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modelrunner import __version__
 from modelrunner.core.errors import ModelRunnerError
 from modelrunner.batches.service import BatchService
-from modelrunner.engines.registry import engine_type
+from modelrunner.engines.base import Engine
+from modelrunner.engines.registry import REMOTE_ENGINE, engine_type
 from modelrunner.recorder.recorder import RequestRecorder
 from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
@@ -25,11 +26,11 @@ from modelrunner.server.middleware import EdgeMiddleware
 from modelrunner.server.recording import RecordingMiddleware
 from modelrunner.server.routes import anthropic, batches, blobs, engines, inspector, observability, requests
 from modelrunner.server.routes import model_distribution, models, ollama, openai, system
-from modelrunner.server.routes import embeddings, responses
+from modelrunner.server.routes import embeddings, responses, upstreams
 from modelrunner.server.services import Services
 from modelrunner.server.shutdown import ShutdownDrain
 from modelrunner.server.trust import TrustBoundary
-from modelrunner.settings import Settings
+from modelrunner.settings import Settings, read_secret
 from modelrunner.store.default_model import import_default_model
 from modelrunner.store.distribution import Distribution
 from modelrunner.store.models import display_name
@@ -51,14 +52,26 @@ API_FALLBACKS = (
 """Last of the routes, first match wins: an unknown path under an API's prefix answers in its envelope."""
 
 
+def build_engines(settings: Settings) -> list[Engine]:
+    """One engine of each kind this runner serves, the default first. The remote engine fetches URLs a
+    caller registered, so it exists only when MODEL_RUNNER_UPSTREAMS turns upstreams on."""
+    engines: list[Engine] = [engine_type()(load_timeout_s=settings.load_timeout_s)]
+    if settings.upstreams_enabled:
+        engines.append(engine_type(REMOTE_ENGINE)(
+            load_timeout_s=settings.upstream_timeout_s, health_interval_s=settings.upstream_health_interval_s,
+            read_secret=read_secret))
+    return engines
+
+
 async def build_services(settings: Settings, metrics: ServerMetrics | None = None) -> Services:
     store = ModelStore(settings.store_path)
     await asyncio.to_thread(store.ensure_layout)
     if settings.import_default_model:
         await asyncio.to_thread(import_default_model, store)
     await asyncio.to_thread(store.remove_stale_partials)
-    engine = engine_type()(load_timeout_s=settings.load_timeout_s)
-    scheduler = Scheduler(store, engine, settings, on_load=metrics.observe_load if metrics else None)
+    default_engine, *extra_engines = build_engines(settings)
+    scheduler = Scheduler(store, default_engine, settings, on_load=metrics.observe_load if metrics else None,
+                          extra_engines=extra_engines)
     await scheduler.start()
     if metrics is not None:
         metrics.watch_scheduler(scheduler)
@@ -123,6 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(blobs.router)  # before the `/models/{name:path}` routes, which would take its paths
     app.include_router(model_distribution.router)
     app.include_router(models.router)
+    app.include_router(upstreams.router)
     app.include_router(engines.router)
     app.include_router(observability.router)
     app.state.metrics = metrics

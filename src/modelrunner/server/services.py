@@ -27,7 +27,8 @@ class Services:
     responses: ResponseStore = field(default_factory=ResponseStore)
 
     async def list_models(self) -> list[StoredModel]:
-        return await asyncio.to_thread(self.store.list_models)
+        """Stored models, then registered upstreams (engine `remote`)."""
+        return await asyncio.to_thread(self.store.list_models) + self.scheduler.upstream_models()
 
     async def claude_aliases(self) -> list[tuple[str, StoredModel]]:
         """Each configured `claude-*` alias whose model is in the store, with that model."""

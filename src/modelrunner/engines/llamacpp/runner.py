@@ -21,12 +21,13 @@ from modelrunner.core.chat import (
     Usage,
 )
 from modelrunner.core.embedding import EmbeddingInput, Embeddings, RankScores
-from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, ModelRunnerError, Unsupported
+from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported
+from modelrunner.engines import template_probe
 from modelrunner.engines.base import Capabilities, RunnerMode
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.prompt_tokens import PromptTokenCounter
 from modelrunner.engines.llamacpp.worker_http import MAX_IDLE_CONNECTIONS, WorkerConnectionError, WorkerHttp
-from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk
+from modelrunner.engines.openai_wire import chat_body, completion_body, decode_chunk, usage_from_timings
 from modelrunner.engines.sse_lines import iter_lines
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
 
@@ -43,17 +44,6 @@ _INPUT_REJECTIONS = ("[json.exception.", "Failed to parse", "Missing tool", "Uns
                      "Unsupported content part type", "Invalid ", "Expected ", "Unable to generate parser",
                      "must be a", "must be an", "must not be", "unsupported type", "is not supported")
 _GRAMMAR_FAILURES = ("empty grammar stack", "failed to parse grammar", "Failed to initialize samplers")
-_PROBE_TOOL_NAME = "modelrunner_probe_tool"
-_PROBE_TOOLS = [{"type": "function", "function": {
-    "name": _PROBE_TOOL_NAME, "description": "probe",
-    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
-}}]
-_PROBE_MESSAGES = [{"role": "user", "content": "hello"}]
-_PROBE_CALLS = [*_PROBE_MESSAGES, {"role": "assistant", "content": "", "tool_calls": [
-    {"id": f"call0000{n}", "type": "function", "function": {"name": _PROBE_TOOL_NAME, "arguments": "{}"}}
-    for n in (1, 2)
-]}]
-
 
 def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
     """Map an error answer of llama.cpp's server onto our hierarchy."""
@@ -84,17 +74,6 @@ def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Ex
     if any(marker in message for marker in _INPUT_REJECTIONS):
         return InvalidRequest(f"the engine refused the request: {message}")
     return EngineFailed(f"{label}: {message}")
-
-
-def _usage_from_timings(timings: dict[str, Any] | None) -> Usage | None:
-    if not timings:
-        return None
-    cached = int(timings.get("cache_n") or 0)
-    return Usage(
-        prompt_tokens=int(timings.get("prompt_n") or 0) + cached,
-        completion_tokens=int(timings.get("predicted_n") or 0),
-        cached_prompt_tokens=cached,
-    )
 
 
 class LlamaCppRunner:
@@ -128,29 +107,12 @@ class LlamaCppRunner:
 
     async def capabilities(self) -> Capabilities:
         if self._capabilities is None:
-            renders_tools = await self._renders_tools()
+            renders_tools = await template_probe.renders_tools(self.render_prompt)
             self._capabilities = Capabilities(renders_tools=renders_tools, vision=self._has_vision,
                                               embeddings=self._mode == "embedding",
                                               renders_parallel_calls=renders_tools
-                                              and await self._renders_parallel_calls())
+                                              and await template_probe.renders_parallel_calls(self.render_prompt))
         return self._capabilities
-
-    async def _renders_tools(self) -> bool:
-        """Templates that know nothing of tools ignore them silently: render a probe conversation with
-        and without a tool, and see whether the tool shows."""
-        plain = await self.render_prompt(ChatRequest(model="probe", messages=_PROBE_MESSAGES))
-        with_tool = await self.render_prompt(ChatRequest(model="probe", messages=_PROBE_MESSAGES,
-                                                         tools=_PROBE_TOOLS, tool_choice="auto"))
-        return with_tool != plain and _PROBE_TOOL_NAME in with_tool
-
-    async def _renders_parallel_calls(self) -> bool:
-        """Whether the template renders two calls in one assistant turn: Llama 3.x's raises instead."""
-        try:
-            await self.render_prompt(ChatRequest(model="probe", messages=_PROBE_CALLS, tools=_PROBE_TOOLS,
-                                                 tool_choice="auto"))
-        except ModelRunnerError:
-            return False
-        return True
 
     @property
     def pid(self) -> int:
@@ -196,6 +158,12 @@ class LlamaCppRunner:
 
     async def count_tokens(self, text: str) -> int:
         return await self._prompt_tokens.count(text)
+
+    async def count_prompt_tokens(self, request: ChatRequest) -> int:
+        return await self.count_tokens(await self.render_prompt(request))
+
+    def describe(self) -> dict[str, Any]:
+        return {}
 
     async def _tokenize(self, text: str, *, add_special: bool) -> int:
         return len(await self._token_ids(text, add_special=add_special))
@@ -288,7 +256,7 @@ class LlamaCppRunner:
                             if text:
                                 yield TextDelta(text)
                             if matched is not None:
-                                early = _usage_from_timings(last_timings)
+                                early = usage_from_timings(last_timings)
                                 if early is not None:
                                     yield early
                                 yield Finish("stop", stop_sequence=matched)

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from modelrunner.core.chat import Usage
 from modelrunner.core.tools import ToolingRequest
-from modelrunner.core.errors import ContextOverflow, EngineFailed, ModelRunnerError
+from modelrunner.core.errors import ContextOverflow, EngineFailed, ModelRunnerError, Unsupported
 from modelrunner.dialects.anthropic.protocol import CountTokensBody, MessagesBody
 from modelrunner.dialects.anthropic.response import message
 from modelrunner.dialects.anthropic.stream import PING_EVENT, MessageStreamEncoder, error_event
@@ -80,7 +80,7 @@ def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
 
 
 async def _rendered_tokens(lease: Lease, plan: ToolPlan) -> int:
-    return await lease.runner.count_tokens(await lease.runner.render_prompt(plan.chat))
+    return await lease.runner.count_prompt_tokens(plan.chat)
 
 
 async def _evaluated_tokens(request: Request, model: str, plan: ToolPlan) -> int:
@@ -112,7 +112,10 @@ async def _refuse_if_too_long(request: Request, model: str, tooling: ToolingRequ
         plan = await generation.plan_for(lease, tooling)
         if has_images(plan.chat):
             return None
-        tokens = await _rendered_tokens(lease, plan)
+        try:
+            tokens = await _rendered_tokens(lease, plan)
+        except Unsupported:  # an engine that cannot count (some upstreams) reports its own overflow
+            return None
     if tokens >= lease.context_size:
         raise ContextOverflow(tokens, lease.context_size)
     return tokens

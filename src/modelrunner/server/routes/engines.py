@@ -20,9 +20,9 @@ router = APIRouter()
 
 
 def _check_backend(request: Request, backend: str | None) -> None:
-    known = services_of(request).scheduler.backend_name
-    if backend is not None and backend != known:
-        raise NotFound(f"no backend {backend!r}; this runner has {known!r}")
+    known = [engine.name for engine in services_of(request).scheduler.engines]
+    if backend is not None and backend not in known:
+        raise NotFound(f"no backend {backend!r}; this runner has {', '.join(map(repr, known))}")
 
 
 async def _object_body(request: Request) -> dict[str, Any]:
@@ -53,8 +53,7 @@ async def unload(request: Request) -> Response:
 
 @router.get("/engines/status")
 async def status(request: Request) -> Response:
-    engine = services_of(request).scheduler.engine
-    return json_response({engine.name: engine.status()})
+    return json_response({engine.name: engine.status() for engine in services_of(request).scheduler.engines})
 
 
 @router.get("/engines/df")
