@@ -493,7 +493,7 @@ class Scheduler:
 
     def runner_details(self, model: StoredModel) -> dict[str, Any] | None:
         """What a loaded model's runner tells of itself (an upstream's replicas), None when not loaded."""
-        slot = self._slots.get(model.id)
+        slot = self._slots.get((model.id, "completion"))
         return slot.runner.describe() if slot is not None and slot.runner is not None else None
 
     async def add_upstream(self, upstream: Upstream) -> None:
@@ -506,13 +506,15 @@ class Scheduler:
             else:
                 raise Conflict(f"{upstream.name!r} already names a stored model; choose another name")
             await asyncio.to_thread(self._upstreams.add, upstream)
+            self._resolved.clear()
 
     async def remove_upstream(self, name: str) -> Upstream:
         """Forget an upstream and stop its runner: requests still streaming from it end with an error."""
         async with self._registering:
             upstream = await asyncio.to_thread(self._upstreams.remove, name)
-        slot = self._slots.get(self.upstream_model(upstream).id)
-        if slot is not None:
+            self._resolved.clear()  # a name resolved a moment ago must not still find it
+        model_id = self.upstream_model(upstream).id
+        for slot in [slot for key, slot in self._slots.items() if key[0] == model_id]:
             slot.gate.fail_waiters(NotFound(f"upstream {name!r} was removed"))
             self._retire(slot, "its upstream was removed")
         return upstream
