@@ -6,11 +6,14 @@ max_tokens Claude Code was told to ask for, and the `--continue` turn is served 
 
 Where the time goes (measured on the 2-core CI box, SmolLM2-135M Q4_1, 2 threads): all of it is
 prompt processing of the first turn. With non-essential traffic off Claude Code sends one request per
-turn (its main loop: 12 tools, ~20.5k prompt tokens), no background calls. llama.cpp processed
-31-33 prompt tokens/s over the first 4096 tokens with the box nearly idle, 17/s at load 12 and 4.5/s
-at load 14 (every token costs the same CPU: ~30 tokens per CPU-second), so the first turn takes
-10-11 minutes at best and much longer when other jobs share the cores; the answer is bounded, and the
-second turn reads the first prompt from the slot's cache.
+turn (its main loop: 12 tools, ~20.5k prompt tokens), no background calls, and the answer is bounded
+(256 tokens asked for, and honoured). llama.cpp processed 31-33 prompt tokens/s over the first 4096
+tokens with the box nearly idle, 17/s at load 12 and 4.5/s at load 14. In CPU time: ~30 tokens per
+CPU-second for the first 2k tokens, 21 on average over the first 14,336 (685 CPU-s: attention grows
+with the position), so the first turn needs some 1000 CPU-seconds, about 9-10 minutes with both cores
+to itself; on a box shared with other jobs it ran past 25 minutes (the worker got 0.44 of a core).
+Threads 1 against 2, or flash attention off, did not help (measured interleaved, 512-token prompts).
+The second turn reads the first prompt from the slot's cache.
 Two client timeouts used to make the turn never finish: Claude Code's stream watchdog counts content
 events, not the runner's pings, and dropped the stream ("no chunks received for 300s") 600 s after
 `message_start`; its non-streaming retry resumed from the 8192 tokens the slot had processed but sends
