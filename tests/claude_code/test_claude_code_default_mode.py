@@ -12,7 +12,8 @@ tokens with the box nearly idle, 17/s at load 12 and 4.5/s at load 14. In CPU ti
 CPU-second for the first 2k tokens, 21 on average over the first 14,336 (685 CPU-s: attention grows
 with the position), so the first turn needs some 1000 CPU-seconds, about 9-10 minutes with both cores
 to itself; on a box shared with other jobs it ran past 25 minutes (the worker got 0.44 of a core).
-Threads 1 against 2, or flash attention off, did not help (measured interleaved, 512-token prompts).
+No setting bought a clear gain (interleaved, 512-token prompts, box under load, tokens/s): 1 thread
+19-34 against 2 threads 21, a 8192 context 16-28, flash attention off 12-15.
 The second turn reads the first prompt from the slot's cache.
 Two client timeouts used to make the turn never finish: Claude Code's stream watchdog counts content
 events, not the runner's pings, and dropped the stream ("no chunks received for 300s") 600 s after
