@@ -358,3 +358,22 @@ def test_ollama_streamed_chat_with_tools_ends_done(ollama_client: ollama.Client,
                                     options={"num_predict": 8, "temperature": 0}, stream=True))
     assert parts[-1].done and not any(part.done for part in parts[:-1])
     assert parts[-1].eval_count > 0  # type: ignore[operator]
+
+
+NATIVE = [family for family in FAMILIES if family.native_tools and not family.writes_harmony]
+
+
+@pytest.mark.parametrize("native", NATIVE, ids=[f.name for f in NATIVE])
+def test_two_calls_stay_in_one_turn_where_the_template_renders_them(family_server: RunningServer,
+                                                                    oai: openai.OpenAI, native: Family) -> None:
+    """The engine request the recorder kept: a template that renders several calls per turn gets the
+    turn whole; Llama 3's, which raises on two, gets one turn per call, each with its result."""
+    oai.chat.completions.create(model=model_of(native), max_tokens=2, messages=OPENAI_TWO_CALLS, tools=OPENAI_TOOLS,
+                                temperature=0)
+    records = httpx.get(family_server.url + "/engines/requests", timeout=30).json()["requests"]
+    [*_, last] = [record for record in records if record["model"] == model_of(native)]
+    turns = [(message["role"], len(message.get("tool_calls") or [])) for message in last["engine_request"]["messages"]]
+    if native.parallel_calls:
+        assert turns == [("user", 0), ("assistant", 2), ("tool", 0), ("tool", 0)]
+    else:
+        assert turns == [("user", 0), ("assistant", 1), ("tool", 0), ("assistant", 1), ("tool", 0)]
