@@ -231,15 +231,14 @@ OPENAI_TOOLS = [{"type": "function", "function": {"name": tool["name"], "descrip
                                                   "parameters": tool["input_schema"]}} for tool in TOOLS]
 
 
-def test_openai_tool_history_is_answered_or_refused_never_a_500(family_server: RunningServer, family: Family) -> None:
-    """OpenAI clients bring their own call ids and parallel calls: a family whose template refuses them
-    (Mistral's 9-character ids, Llama 3's one call per turn) must say so in a 4xx."""
-    answer = httpx.post(family_server.url + "/v1/chat/completions", timeout=120, json={
-        "model": model_of(family), "messages": OPENAI_TWO_CALLS, "tools": OPENAI_TOOLS, "max_tokens": 4,
-        "temperature": 0})
-    assert answer.status_code < 500 or family.writes_harmony, answer.text
-    if answer.status_code >= 400:
-        assert answer.json()["error"]["message"]
+def test_openai_tool_history_is_answered(oai: openai.OpenAI, generating: Family) -> None:
+    """OpenAI clients bring their own call ids and parallel calls: Mistral's templates take only
+    9-character ids and Llama 3's one call per turn, so each template gets ids and turns it accepts,
+    derived the same way as on the Anthropic route."""
+    answer = oai.chat.completions.create(model=model_of(generating), messages=OPENAI_TWO_CALLS, tools=OPENAI_TOOLS,
+                                         max_tokens=4, temperature=0)
+    assert answer.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    assert answer.usage.prompt_tokens > 0
 
 
 # The same tool contract through OpenAI's SDK and Ollama's client. The random weights only call a tool
@@ -307,14 +306,6 @@ def test_openai_own_call_round_trip(oai: openai.OpenAI, generating: Family) -> N
                                          tools=OPENAI_TOOLS, temperature=0)
     assert second.choices[0].finish_reason in ("length", "stop", "tool_calls")
     assert second.usage is not None and second.usage.prompt_tokens > first.usage.prompt_tokens  # type: ignore[union-attr]
-
-
-def test_openai_two_calls_with_their_results_are_answered(oai: openai.OpenAI, generating: Family) -> None:
-    """A turn of two calls (ids in OpenAI's own form) and both results: Llama 3's one-call template
-    gets one turn per call, Mistral's gets ids it accepts."""
-    completion = oai.chat.completions.create(model=model_of(generating), max_tokens=8, messages=OPENAI_TWO_CALLS,
-                                             tools=OPENAI_TOOLS, temperature=0)
-    assert completion.choices[0].finish_reason in ("length", "stop", "tool_calls")
 
 
 OLLAMA_TWO_CALLS = [

@@ -47,9 +47,6 @@ class ToolingRequest:
     chat: ChatRequest
     tools: list[ToolSpec] = field(default_factory=list)
     tool_choice: ToolChoice = field(default_factory=ToolChoice)
-    derived_call_ids: bool = False
-    """Give the template ids derived from the client's call ids (9 alphanumerics, which Mistral's
-    templates require) rather than the client's own (Anthropic's `toolu_...`)."""
     plans: dict[tuple[bool, bool], Any] = field(default_factory=dict, repr=False, compare=False)
     """Generation's plans for this request, by whether the template renders tools (and several calls
     in one turn): made once each,

@@ -79,10 +79,13 @@ def _arguments_object(arguments: Any) -> dict[str, Any]:
 
 
 def engine_tool_id(tool_use_id: str) -> str:
-    """The id a chat template sees for a tool call: 9 alphanumerics derived from the client's id.
-    Mistral's templates refuse any other form, and the others do not care; derived rather than random,
-    so the same history renders the same prompt turn after turn (and stays in the prefix cache).
-    Answers never carry it back: every call the model makes gets a fresh id."""
+    """The id a chat template sees for a tool call: the client's own when it is already 9
+    alphanumerics, else 9 derived from it. Mistral's templates refuse any other form, and the others do
+    not care; derived rather than random, so the same history renders the same prompt turn after turn
+    (and stays in the prefix cache), on every API. Answers never carry it back: every call the model
+    makes gets a fresh id."""
+    if len(tool_use_id) == ENGINE_TOOL_ID_LENGTH and tool_use_id.isascii() and tool_use_id.isalnum():
+        return tool_use_id
     value = int.from_bytes(hashlib.sha256(tool_use_id.encode()).digest()[:8], "big")
     digits = []
     for _ in range(ENGINE_TOOL_ID_LENGTH):
@@ -124,18 +127,18 @@ def one_call_per_turn(messages: list[Message]) -> list[Message]:
     return out
 
 
-def _native_messages(messages: list[Message], derived_ids: bool) -> list[Message]:
-    """Calls and results as the template expects them: an error said in the text and, with
-    `derived_ids`, ids every template accepts (`engine_tool_id`)."""
+def _native_messages(messages: list[Message]) -> list[Message]:
+    """Calls and results as the template expects them: an error said in the text, and ids every
+    template accepts (`engine_tool_id`)."""
     native: list[Message] = []
     for message in messages:
         if message.get("role") == "tool":
             message = dict(message)
-            if derived_ids and message.get("tool_call_id") is not None:
+            if message.get("tool_call_id") is not None:
                 message["tool_call_id"] = engine_tool_id(str(message["tool_call_id"]))
             if message.pop("is_error", False):
                 message["content"] = f"Error: {_text_of(message.get('content'))}"
-        elif derived_ids and message.get("role") == "assistant" and message.get("tool_calls"):
+        elif message.get("role") == "assistant" and message.get("tool_calls"):
             message = {**message, "tool_calls": [{**call, "id": engine_tool_id(str(call.get("id") or f"call_{n}"))}
                                                  for n, call in enumerate(message["tool_calls"])]}
         native.append(message)
@@ -243,7 +246,7 @@ def plan_tools(request: ToolingRequest, *, native_tools: bool, parallel_calls: b
     chat, tools, choice = request.chat, request.tools, request.tool_choice
     native = native_tools and bool(tools)
     output = _tool_output(tools, choice, native)
-    messages = _native_messages(chat.messages, request.derived_call_ids) if native else _prompted_messages(chat.messages)
+    messages = _native_messages(chat.messages) if native else _prompted_messages(chat.messages)
     if native and not parallel_calls:
         messages = one_call_per_turn(messages)
     system: list[str] = []

@@ -52,6 +52,11 @@ def test_engine_tool_ids_are_nine_alphanumerics_derived_from_the_client_id() -> 
     assert engine_tool_id("toolu_01A") == engine_tool_id("toolu_01A")
 
 
+def test_an_id_already_in_the_engine_form_is_kept() -> None:
+    assert engine_tool_id("a1B2c3D4e") == "a1B2c3D4e"
+    assert engine_tool_id("a1B2c3D4é") != "a1B2c3D4é"
+
+
 TWO_CALLS = [
     {"role": "user", "content": "weather in Paris and 2+3?"},
     {"role": "assistant", "content": [{"type": "text", "text": "Both."},

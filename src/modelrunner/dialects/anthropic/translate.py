@@ -175,4 +175,4 @@ def to_tooling_request(prepared: PreparedMessages) -> ToolingRequest:
         reasoning_budget_tokens=prepared.reasoning_budget_tokens,
         continue_final_message=prepared.conversation.is_prefill,
     )
-    return ToolingRequest(chat=chat, tools=prepared.tools, tool_choice=prepared.tool_choice, derived_call_ids=True)
+    return ToolingRequest(chat=chat, tools=prepared.tools, tool_choice=prepared.tool_choice)

@@ -119,9 +119,7 @@ def to_chat_request(body: ChatBody) -> ToolingRequest:
         reasoning=body.think,
         keep_alive=keep_alive_from(body.keep_alive),
     )
-    # Derived ids: the ones made up above are not of the form every template accepts (Mistral's).
-    return ToolingRequest(chat=chat, tools=[_tool_spec(i, tool) for i, tool in enumerate(body.tools or [])],
-                          derived_call_ids=True)
+    return ToolingRequest(chat=chat, tools=[_tool_spec(i, tool) for i, tool in enumerate(body.tools or [])])
 
 
 def to_generate_request(body: GenerateBody) -> ToolingRequest | CompletionRequest:

@@ -78,8 +78,7 @@ def to_chat_request(body: ChatCompletionsBody) -> ToolingRequest:
         response_format=response_format,
         keep_alive=None if body.keep_alive is None else str(body.keep_alive),
     )
-    # Derived ids: a client's own (`call_...`, or ours sent back) are not what Mistral's templates accept.
-    return ToolingRequest(chat=chat, tools=specs, tool_choice=choice, derived_call_ids=True)
+    return ToolingRequest(chat=chat, tools=specs, tool_choice=choice)
 
 
 def to_completion_request(body: CompletionsBody) -> CompletionRequest:
