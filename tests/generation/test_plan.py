@@ -80,6 +80,7 @@ def test_strict_functions_constrain_prompted_calls() -> None:
 def test_tool_results_reach_the_template_as_tool_messages_or_as_text() -> None:
     native = openai_plan(messages=LOOP, tools=[WEATHER])
     assert [m["role"] for m in native.chat.messages] == ["user", "assistant", "tool"]
+    # The template sees ids derived from the client's (Mistral's accept only 9 alphanumerics), paired alike.
     assert native.chat.messages[2] == {"role": "tool", "tool_call_id": engine_tool_id("call_1"), "content": "sunny"}
     assert native.chat.messages[1]["tool_calls"][0]["id"] == engine_tool_id("call_1")
     prompted = openai_plan(native=False, messages=LOOP, tools=[WEATHER])
@@ -120,3 +121,22 @@ def test_ollama_tools_and_tool_results_take_the_same_path() -> None:
     prompted = plan_tools(ollama_request(body), native_tools=False)
     assert prompted.tool_output == "prompted"
     assert prompted.chat.messages[-1]["content"] == '<tool_result tool_use_id="get_weather">\nsunny\n</tool_result>'
+
+
+def test_ollama_results_are_paired_with_their_calls_by_id() -> None:
+    """Ollama's calls have no ids and its results name only the tool (here out of order): each result
+    gets its call's id, 9 alphanumerics as Mistral's templates want, also split one call per turn."""
+    body = ChatBody.model_validate({"model": "m", "tools": [WEATHER], "messages": [
+        *ASK, {"role": "assistant", "content": "", "tool_calls": [
+            {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+            {"function": {"name": "add", "arguments": {"a": 2, "b": 3}}}]},
+        {"role": "tool", "content": "5", "tool_name": "add"},
+        {"role": "tool", "content": "sunny"}]})
+    native = plan_tools(ollama_request(body), native_tools=True)
+    calls = native.chat.messages[1]["tool_calls"]
+    results = native.chat.messages[2:]
+    assert [result["tool_call_id"] for result in results] == [calls[1]["id"], calls[0]["id"]]
+    assert all(len(call["id"]) == 9 and call["id"].isalnum() for call in calls)
+    split = plan_tools(ollama_request(body), native_tools=True, parallel_calls=False)
+    assert [(m["role"], m.get("content")) for m in split.chat.messages[1:]] == [
+        ("assistant", ""), ("tool", "sunny"), ("assistant", ""), ("tool", "5")]

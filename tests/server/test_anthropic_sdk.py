@@ -283,6 +283,48 @@ def test_default_model_prefill_is_continued(smol: anthropic.Anthropic) -> None:
     assert "Paris" in message.content[0].text
 
 
+STRICT_CITY = {**CITY_TOOL, "strict": True,
+               "input_schema": {**CITY_TOOL["input_schema"], "additionalProperties": False}}
+TWO_CITIES_SHOWN = [  # one earlier exchange in which two calls were made in one turn
+    {"role": "user", "content": "What is the weather in Paris and in Rome?"},
+    {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "toolu_02", "name": "get_weather", "input": {"city": "Rome"}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18C and sunny"},
+                                 {"type": "tool_result", "tool_use_id": "toolu_02", "content": "24C and cloudy"}]},
+    {"role": "assistant", "content": "Paris: 18C and sunny. Rome: 24C and cloudy."},
+    {"role": "user", "content": "What is the weather in Rome and in Paris?"},
+]
+
+
+def test_default_model_writes_several_tool_uses_in_one_turn_and_takes_their_results(smol: anthropic.Anthropic) -> None:
+    """SmolLM2's template knows no tools, so calls are prompted: shown one exchange with two calls and
+    its first call opened by a prefill, the model writes the calls itself (each constrained to the
+    strict schema once opened) and the turn comes back as several tool_use blocks. Their results, sent
+    back together in the next user turn, are taken."""
+    asked = [*TWO_CITIES_SHOWN, {"role": "assistant", "content": "<tool_call>"}]
+    message = smol.messages.create(model=SMOL, max_tokens=120, messages=asked, tools=[STRICT_CITY], extra_body=GREEDY)
+    assert message.stop_reason == "tool_use"
+    calls = [block for block in message.content if block.type == "tool_use"]
+    assert len(calls) >= 2 and len({call.id for call in calls}) == len(calls)
+    for call in calls:
+        assert call.name == "get_weather"
+        jsonschema.validate(call.input, STRICT_CITY["input_schema"])
+    assert {call.input["city"] for call in calls} == {"Paris", "Rome"}
+    weather = {"Paris": "17C and rainy", "Rome": "25C and sunny"}
+    answered = [*TWO_CITIES_SHOWN, {"role": "assistant", "content": [block.model_dump() for block in message.content]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                              "content": weather[call.input["city"]]} for call in calls]}]
+    answer = smol.messages.create(model=SMOL, max_tokens=24, messages=answered, tools=[STRICT_CITY], extra_body=GREEDY)
+    assert answer.stop_reason in ("end_turn", "max_tokens", "tool_use")
+    assert answer.content
+
+    def prompt(usage: Any) -> int:
+        return usage.input_tokens + usage.cache_read_input_tokens
+
+    assert prompt(answer.usage) > prompt(message.usage) + 20  # the calls and their results were rendered
+
+
 def test_default_model_stop_sequence(smol: anthropic.Anthropic) -> None:
     message = smol.messages.create(model=SMOL, max_tokens=40, extra_body=GREEDY, stop_sequences=["three"], messages=[
         {"role": "user", "content": "Count from one to five in words: one, two, three, four, five."}])

@@ -17,10 +17,12 @@ _PROBE_TOOLS = [{"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
 }}]
 _PROBE_MESSAGES = [{"role": "user", "content": "hello"}]
+# A turn of two calls followed by their results: ending on the assistant turn would make it a prefill,
+# which llama.cpp refuses to hold tool calls whatever the template, and every family would be split.
 _PROBE_CALLS = [*_PROBE_MESSAGES, {"role": "assistant", "content": "", "tool_calls": [
     {"id": f"call0000{n}", "type": "function", "function": {"name": _PROBE_TOOL_NAME, "arguments": "{}"}}
     for n in (1, 2)
-]}]
+]}, *({"role": "tool", "tool_call_id": f"call0000{n}", "content": "ok"} for n in (1, 2))]
 
 
 async def renders_tools(render: Render) -> bool:

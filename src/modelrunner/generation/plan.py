@@ -112,16 +112,18 @@ def one_call_per_turn(messages: list[Message]) -> list[Message]:
         if message["role"] != "assistant" or len(calls) < 2:
             out.append(message)
             continue
-        results: dict[str, Message] = {}
+        results: list[Message] = []
         while position < len(messages) and messages[position]["role"] == "tool":
-            results[messages[position]["tool_call_id"]] = messages[position]
+            results.append(messages[position])
             position += 1
         for number, call in enumerate(calls):
             out.append({"role": "assistant", "content": message["content"] if number == 0 else "",
                         "tool_calls": [call]})
-            if call["id"] in results:
-                out.append(results.pop(call["id"]))
-        out.extend(results.values())
+            answer = next((result for result in results if result.get("tool_call_id") == call.get("id")), None)
+            if answer is not None:
+                results.remove(answer)
+                out.append(answer)
+        out.extend(results)  # results that name no call of the turn keep their place after it
     return out
 
 
@@ -160,7 +162,8 @@ def _prompted_messages(messages: list[Message]) -> list[Message]:
     for message in messages:
         role = message.get("role")
         if role == "tool":
-            call_id = str(message.get("tool_call_id") or message.get("name") or "")
+            # Ollama's results name their tool, and their ids are made up by us: the name tells the model more.
+            call_id = str(message.get("name") or message.get("tool_call_id") or "")
             results.append(tooling.tool_result_text(call_id, _text_of(message.get("content")),
                                                     bool(message.get("is_error"))))
             continue

@@ -78,6 +78,23 @@ def _message(position: int, message: dict[str, Any]) -> Message:
     return converted
 
 
+def _link_results(messages: list[Message]) -> list[Message]:
+    """Ollama's results carry no call id (at most the tool's name): each `tool` message answers the
+    first unanswered call of the assistant turn before it with that name, else the first unanswered
+    one, and gets that call's id, as templates that pair calls and results by id expect."""
+    pending: list[tuple[str, str]] = []  # (id, name) of the calls not answered yet
+    linked: list[Message] = []
+    for message in messages:
+        if message["role"] == "assistant":
+            pending = [(call["id"], call["function"]["name"]) for call in message.get("tool_calls") or []]
+        elif message["role"] == "tool" and pending:
+            answered = next((entry for entry in pending if entry[1] == message.get("name")), pending[0])
+            pending.remove(answered)
+            message = {**message, "tool_call_id": answered[0]}
+        linked.append(message)
+    return linked
+
+
 def _tool_spec(position: int, tool: Any) -> ToolSpec:
     function = tool.get("function") if isinstance(tool, dict) else None
     if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
@@ -96,7 +113,7 @@ def to_chat_request(body: ChatBody) -> ToolingRequest:
         raise InvalidRequest("messages must not be empty", param="messages")
     chat = ChatRequest(
         model=body.model,
-        messages=[_message(i, m) for i, m in enumerate(body.messages)],
+        messages=_link_results([_message(i, m) for i, m in enumerate(body.messages)]),
         sampling=sampling_from(body.options),
         response_format=response_format_from(body.format),
         reasoning=body.think,
