@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from harness import start_runner, write_results
+from harness import DirectEngine, start_runner, write_results
 
 from modelrunner.store.default_model import shipped_gguf_path
 from tests.conftest import TINY_MODEL, make_tiny_store
@@ -45,28 +42,12 @@ TEXTS = [f"Document {n}: the quick brown fox jumps over the lazy dog, then rests
          for n in range(64)]
 
 
-class EmbeddingEngine:
-    """llama.cpp's server in embedding mode, started by hand the way modelrunner's worker starts it."""
-
-    def __init__(self, model_path: Path) -> None:
-        # As modelrunner starts an embedding runner: no host prompt cache (llama.cpp's 8 GiB default
-        # saves every slot's state per request, which an embedding never reuses).
-        config = {"model_path": str(model_path), "context_size": CONTEXT, "parallel_slots": SLOTS,
-                  "threads": THREADS, "mode": "embedding", "pooling": 1,
-                  "runtime_settings": {"cache_ram_mib": 0}}
-        self.process = subprocess.Popen([sys.executable, "-m", "modelrunner.engines.llamacpp.worker",
-                                         json.dumps(config)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert self.process.stdout is not None
-        event = json.loads(self.process.stdout.readline())
-        if event.get("event") != "ready":
-            raise RuntimeError(f"engine failed to start: {event}")
-        self.url = event["url"]
-
-    def stop(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(10)
+def embedding_engine(model_path: Path) -> DirectEngine:
+    """llama.cpp's server in embedding mode, started by hand the way modelrunner's worker starts it: no
+    host prompt cache (llama.cpp's 8 GiB default saves every slot's state per request, which an
+    embedding never reuses)."""
+    return DirectEngine(model_path, context_size=CONTEXT, slots=SLOTS, threads=THREADS, mode="embedding",
+                        pooling=1, runtime_settings={"cache_ram_mib": 0})
 
 
 async def _client(http: httpx.AsyncClient, url: str, body_for: Any, batch: int, requests: int) -> None:
@@ -159,7 +140,7 @@ def main() -> None:
             gguf = shipped_gguf_path()
         runner = start_runner(store, Path(scratch) / "runner.log", threads=THREADS, context_size=CONTEXT,
                               import_default=args.model != "tiny")
-        engine = EmbeddingEngine(gguf)
+        engine = embedding_engine(gguf)
         try:
             httpx.post(runner.url + "/engines/v1/embeddings", json=runner_body(["load"], model),
                        timeout=120).raise_for_status()

@@ -42,9 +42,10 @@ class StreamTiming:
 class DirectEngine:
     """The same llama.cpp server modelrunner's worker hosts, started by hand: the baseline."""
 
-    def __init__(self, model_path: Path, *, context_size: int, slots: int, threads: int) -> None:
+    def __init__(self, model_path: Path, *, context_size: int, slots: int, threads: int, **worker: Any) -> None:
+        """`worker`: further worker settings (an embedding engine's mode and pooling)."""
         config = {"model_path": str(model_path), "context_size": context_size, "parallel_slots": slots,
-                  "threads": threads}
+                  "threads": threads, **worker}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "modelrunner.engines.llamacpp.worker", json.dumps(config)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -95,20 +96,26 @@ async def stream_openai(http: httpx.AsyncClient, url: str, body: dict[str, Any])
 
 
 async def stream_anthropic(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> tuple[StreamTiming, float]:
-    """Time one streamed Message: (token timing counted in text deltas, seconds to message_start)."""
+    """Time one streamed Message: (token timing, seconds to message_start). Tokens are the final
+    usage's output_tokens (a text event may carry several, as a remote relay sends them), else the
+    text deltas counted."""
     started = time.perf_counter()
     message_start = first = None
-    tokens = 0
+    deltas = 0
+    usage_tokens: int | None = None
     async with http.stream("POST", url, json={**body, "stream": True}) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
             if line == "event: message_start":
                 message_start = time.perf_counter()
             elif line.startswith("data: ") and '"text_delta"' in line:
-                tokens += 1
+                deltas += 1
                 if first is None:
                     first = time.perf_counter()
+            elif line.startswith("data: ") and '"message_delta"' in line:
+                usage_tokens = json.loads(line[6:])["usage"]["output_tokens"]
     finished = time.perf_counter()
+    tokens = deltas if usage_tokens is None else usage_tokens
     return StreamTiming(started, first, finished, tokens), (message_start or finished) - started
 
 

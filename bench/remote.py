@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 import psutil
 
-from harness import REPO, StreamTiming, stream_openai, write_results
+from harness import REPO, StreamTiming, stream_anthropic, stream_openai, write_results
 
 from modelrunner.core.chat import ChatRequest, Sampling, Usage  # noqa: E402
 from modelrunner.engines.remote.runner import RemoteRunner  # noqa: E402
@@ -33,21 +32,6 @@ from tests.support.upstreams import LlamaCppServer  # noqa: E402
 SYNTHETIC_MODEL = "synthetic/relay-bench"
 ROUND_TOKENS = 64_000
 ASK = [{"role": "user", "content": "Tell me a story."}]
-
-
-async def stream_anthropic(http: httpx.AsyncClient, url: str, body: dict[str, Any]) -> StreamTiming:
-    """One streamed Message, its tokens read from the final usage (a text event may carry several)."""
-    started = time.perf_counter()
-    first = None
-    tokens = 0
-    async with http.stream("POST", url, json={**body, "stream": True}) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if first is None and line.startswith("data: ") and '"text_delta"' in line:
-                first = time.perf_counter()
-            elif line.startswith("data: ") and '"message_delta"' in line:
-                tokens = json.loads(line[6:])["usage"]["output_tokens"]
-    return StreamTiming(started, first, time.perf_counter(), tokens)
 
 
 class SyntheticUpstreamProcess:
@@ -73,8 +57,8 @@ async def streams(kind: str, http: httpx.AsyncClient, url: str, body: dict[str, 
                   ) -> tuple[float, int]:
     """(tokens/s from the first request sent to the last token, tokens) of `concurrency` streams at once."""
     if kind == "relay":
-        timings: list[StreamTiming] = list(await asyncio.gather(
-            *(stream_anthropic(http, url, body) for _ in range(concurrency))))
+        timings: list[StreamTiming] = [timing for timing, _ in await asyncio.gather(
+            *(stream_anthropic(http, url, body) for _ in range(concurrency)))]
     else:
         timings = await asyncio.gather(*(stream_openai(http, url, body) for _ in range(concurrency)))
     first = min(t.started for t in timings)
@@ -136,7 +120,7 @@ async def engine_cpu_per_token(upstream: SyntheticUpstreamProcess, *, rounds: in
 async def aggregate_rate(http: httpx.AsyncClient, url: str, model: str, concurrency: int) -> float:
     bodies = [{"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": f"Story number {n}"}]}
               for n in range(concurrency)]
-    runs = await asyncio.gather(*(stream_anthropic(http, url, body) for body in bodies))
+    runs = [run for run, _ in await asyncio.gather(*(stream_anthropic(http, url, body) for body in bodies))]
     first = min(t.started for t in runs)
     last = max(t.finished for t in runs)
     return sum(t.tokens for t in runs) / (last - first)
