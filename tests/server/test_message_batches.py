@@ -136,10 +136,10 @@ def test_list_pages_newest_first_both_ways(client: anthropic.Anthropic) -> None:
 def test_cancel_mid_run_ends_with_the_rest_canceled(client: anthropic.Anthropic) -> None:
     requests = [{"custom_id": f"q{n}", "params": params(64)} for n in range(60)]
     created = client.messages.batches.create(requests=requests)
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.batches.delete(created.id)  # not before it has ended (a canceled one may end at once)
     canceling = client.messages.batches.cancel(created.id)
     assert canceling.processing_status == "canceling" and canceling.cancel_initiated_at is not None
-    with pytest.raises(anthropic.BadRequestError):
-        client.messages.batches.delete(created.id)  # not before it has ended
     ended = wait_until_ended(client, created.id)
     counts = ended.request_counts
     assert counts.canceled >= 1 and counts.succeeded + counts.canceled == len(requests) and counts.processing == 0
