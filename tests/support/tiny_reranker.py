@@ -13,15 +13,9 @@ import pathlib
 import gguf
 import numpy as np
 
-from tests.support.tiny_model import _vocab
+from tests.support.tiny_model import HEAD_DIM, N_EMBD, N_FF, N_HEAD, N_HEAD_KV, N_LAYER, _vocab
 
 ARCH = "qwen3"
-N_EMBD = 64
-N_LAYER = 2
-N_HEAD = 4
-N_HEAD_KV = 2
-N_FF = 128
-HEAD_DIM = N_EMBD // N_HEAD
 POOLING_RANK = 4
 
 
