@@ -182,6 +182,18 @@ def _token_bias(token: str, token_type: int, byte_of: dict[str, int]) -> float:
     return OTHER_BIAS
 
 
+def add_tiny_shape(writer: gguf.GGUFWriter, *, vocab_size: int, context_length: int) -> None:
+    """The header fields every tiny fixture shares: f32 weights of the tiny dimensions above."""
+    writer.add_file_type(int(gguf.LlamaFileType.ALL_F32))
+    writer.add_vocab_size(vocab_size)
+    writer.add_context_length(context_length)
+    writer.add_embedding_length(N_EMBD)
+    writer.add_block_count(N_LAYER)
+    writer.add_feed_forward_length(N_FF)
+    writer.add_head_count(N_HEAD)
+    writer.add_head_count_kv(N_HEAD_KV)
+
+
 def write_tiny_llama_gguf(
     path: pathlib.Path,
     *,
@@ -222,14 +234,7 @@ def write_tiny_llama_gguf(
 
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name(name)
-    writer.add_file_type(int(gguf.LlamaFileType.ALL_F32))
-    writer.add_vocab_size(n_vocab)
-    writer.add_context_length(context_length)
-    writer.add_embedding_length(N_EMBD)
-    writer.add_block_count(N_LAYER)
-    writer.add_feed_forward_length(N_FF)
-    writer.add_head_count(N_HEAD)
-    writer.add_head_count_kv(N_HEAD_KV)
+    add_tiny_shape(writer, vocab_size=n_vocab, context_length=context_length)
     writer.add_rope_dimension_count(HEAD_DIM)
     writer.add_rope_freq_base(ROPE_FREQ_BASE)
     writer.add_layer_norm_rms_eps(RMS_EPS)

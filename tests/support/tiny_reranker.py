@@ -13,7 +13,7 @@ import pathlib
 import gguf
 import numpy as np
 
-from tests.support.tiny_model import HEAD_DIM, N_EMBD, N_FF, N_HEAD, N_HEAD_KV, N_LAYER, _vocab
+from tests.support.tiny_model import HEAD_DIM, N_EMBD, N_FF, N_HEAD_KV, N_LAYER, _vocab, add_tiny_shape
 
 ARCH = "qwen3"
 POOLING_RANK = 4
@@ -28,14 +28,7 @@ def write_tiny_reranker_gguf(path: pathlib.Path, *, seed: int = 0, context_lengt
 
     writer = gguf.GGUFWriter(str(path), ARCH)
     writer.add_name("tiny-reranker")
-    writer.add_file_type(int(gguf.LlamaFileType.ALL_F32))
-    writer.add_vocab_size(len(tokens))
-    writer.add_context_length(context_length)
-    writer.add_embedding_length(N_EMBD)
-    writer.add_block_count(N_LAYER)
-    writer.add_feed_forward_length(N_FF)
-    writer.add_head_count(N_HEAD)
-    writer.add_head_count_kv(N_HEAD_KV)
+    add_tiny_shape(writer, vocab_size=len(tokens), context_length=context_length)
     writer.add_key_length(HEAD_DIM)
     writer.add_value_length(HEAD_DIM)
     writer.add_rope_freq_base(10000.0)
