@@ -64,7 +64,8 @@ def serve(settings: Settings) -> None:
         host=settings.bind_host,
         port=settings.port,
         log_config=None,
-        access_log=False,
+        access_log=False,  # the edge writes one line per request, with its tokens
+        proxy_headers=False,  # no proxy is trusted to rewrite a caller's address or scheme
         timeout_graceful_shutdown=max(1, round(grace_s)) + CANCEL_AFTER_GRACE_S,  # requests in flight may finish
         ssl_certfile=str(settings.tls_cert_path) if settings.tls_cert_path else None,
         ssl_keyfile=str(settings.tls_key_path) if settings.tls_key_path else None,

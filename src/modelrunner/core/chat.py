@@ -66,6 +66,9 @@ class ChatRequest:
     reasoning_budget_tokens: int | None = None
     continue_final_message: bool = False
     keep_alive: str | None = None
+    whole_answer: bool = False
+    """Nothing of the answer is sent before it ends (a non-streamed reply): an engine may produce it in
+    one piece, as fewer and larger chunks, instead of token by token."""
 
 
 @dataclass(slots=True)
@@ -76,6 +79,8 @@ class CompletionRequest:
     prompt: str
     sampling: Sampling = field(default_factory=Sampling)
     keep_alive: str | None = None
+    whole_answer: bool = False
+    """As for ChatRequest."""
 
 
 @dataclass(slots=True)

@@ -143,11 +143,14 @@ def completion_body(request: CompletionRequest, *, model: str | None = None) -> 
 
 
 def decode_chunk(payload: dict[str, Any]) -> list[EngineChunk]:
-    """One decoded SSE `data:` object -> the chunks it carries, in order (Usage before Finish is the
-    caller's job: engines send usage after the finishing choice)."""
+    """One decoded SSE `data:` object, or a whole (non-streamed) answer, whose `message` carries what
+    deltas would -> the chunks it carries, in order (Usage before Finish is the caller's job: engines
+    send usage after the finishing choice)."""
     chunks: list[EngineChunk] = []
     for choice in payload.get("choices") or ():
         delta = choice.get("delta")
+        if delta is None:
+            delta = choice.get("message")
         if delta is None:
             text = choice.get("text")
             if text:
@@ -159,10 +162,10 @@ def decode_chunk(payload: dict[str, Any]) -> list[EngineChunk]:
             content = delta.get("content")
             if content:
                 chunks.append(TextDelta(content))
-            for call in delta.get("tool_calls") or ():
+            for position, call in enumerate(delta.get("tool_calls") or ()):
                 function = call.get("function") or {}
                 chunks.append(ToolCallDelta(
-                    index=int(call.get("index", 0)),
+                    index=int(call.get("index", position)),
                     id=call.get("id"),
                     name=function.get("name"),
                     arguments=function.get("arguments") or "",

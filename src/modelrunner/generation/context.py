@@ -7,6 +7,7 @@ same three entry points: `Generation.open`, `chat`/`completion` (what to start),
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -55,21 +56,24 @@ async def plan_for(lease: Lease, request: ToolingRequest) -> ToolPlan:
     return plan
 
 
-async def _chat_chunks(lease: Lease, request: ToolingRequest) -> AsyncIterator[EngineChunk]:
+async def _chat_chunks(lease: Lease, request: ToolingRequest, whole_answer: bool) -> AsyncIterator[EngineChunk]:
     plan = await plan_for(lease, request)
-    async with contextlib.aclosing(lease.runner.chat(plan.chat)) as engine:
+    engine_request = dataclasses.replace(plan.chat, whole_answer=True) if whole_answer else plan.chat
+    async with contextlib.aclosing(lease.runner.chat(engine_request)) as engine:
         async with contextlib.aclosing(decode_tool_calls(engine, plan)) as decoded:  # type: ignore[type-var]
             async for chunk in decoded:
                 yield chunk
 
 
-def chat(request: ToolingRequest) -> Start:
-    """A chat generation whose tool calls come out as ToolCallDelta, whatever the model's template."""
-    return lambda lease: _chat_chunks(lease, request)
+def chat(request: ToolingRequest, *, whole_answer: bool = False) -> Start:
+    """A chat generation whose tool calls come out as ToolCallDelta, whatever the model's template.
+    `whole_answer`: the caller sends nothing before the answer ends (see ChatRequest.whole_answer)."""
+    return lambda lease: _chat_chunks(lease, request, whole_answer)
 
 
-def completion(request: CompletionRequest) -> Start:
-    return lambda lease: lease.runner.complete(request)
+def completion(request: CompletionRequest, *, whole_answer: bool = False) -> Start:
+    engine_request = dataclasses.replace(request, whole_answer=True) if whole_answer else request
+    return lambda lease: lease.runner.complete(engine_request)
 
 
 async def _record_usage(chunks: AsyncIterator[EngineChunk], record: UsageRecord,

@@ -28,6 +28,8 @@ def api_of(scope: Scope) -> Api:
 
 def _stamped(api: Api) -> type[APIRoute]:
     class ApiRoute(APIRoute):
+        stamped_api = api
+
         def matches(self, scope: Scope) -> tuple[Match, Scope]:
             match, child_scope = super().matches(scope)
             if match is not Match.NONE:
@@ -36,6 +38,11 @@ def _stamped(api: Api) -> type[APIRoute]:
 
     ApiRoute.__name__ = ApiRoute.__qualname__ = f"{api.capitalize()}Route"
     return ApiRoute
+
+
+def api_of_route(route: APIRoute) -> Api | None:
+    """The API a route's class stamps on the scope when it matches; None for an unstamped route."""
+    return getattr(route, "stamped_api", None)
 
 
 ANTHROPIC_ROUTE = _stamped("anthropic")

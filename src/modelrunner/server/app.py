@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.types import ASGIApp
 
 from modelrunner import __version__
 from modelrunner.core.errors import ModelRunnerError
@@ -20,6 +24,7 @@ from modelrunner.scheduler.scheduler import Scheduler
 from modelrunner.server import errors
 from modelrunner.server.apis import ApiFallback
 from modelrunner.server.batch_generation import MessagesBatchHandler
+from modelrunner.server.dispatch import DirectDispatch, Mount, direct_routes
 from modelrunner.server.log_buffer import RecentLogLines
 from modelrunner.server.metrics import ServerMetrics
 from modelrunner.server.middleware import EdgeMiddleware
@@ -101,6 +106,45 @@ def begin_shutdown(app: FastAPI) -> None:
         recorder.end_feeds()
 
 
+class EdgeFirstApp(FastAPI):
+    """FastAPI behind modelrunner's own pure-ASGI layers: the edge (which turns any unexpected fault into
+    a 500 in the route's envelope), the recorder and direct dispatch come first, and only what direct
+    dispatch passes on (paths with parameters, unknown paths) reaches FastAPI's router, through the two
+    layers its routes need: the exception handlers (HTTP errors, parameter validation) and the exit
+    stack FastAPI's request handling expects on the scope."""
+
+    def __init__(self, outer_layers: Callable[[ASGIApp], ASGIApp], **options: Any) -> None:
+        super().__init__(**options)
+        self._outer_layers = outer_layers
+
+    def build_middleware_stack(self) -> ASGIApp:
+        handlers = {key: handler for key, handler in self.exception_handlers.items() if key not in (500, Exception)}
+        return self._outer_layers(ExceptionMiddleware(AsyncExitStackMiddleware(self.router), handlers=handlers))
+
+
+def route_mounts() -> list[Mount]:
+    """Every router under each of its prefixes, in the order their routes are matched."""
+    return [
+        Mount(system.router),
+        Mount(blobs.router),  # before the `/models/{name:path}` routes, which would take its paths
+        Mount(model_distribution.router),
+        Mount(models.router),
+        Mount(upstreams.router),
+        Mount(engines.router),
+        Mount(observability.router),
+        Mount(requests.router),
+        Mount(inspector.router),
+        *(Mount(openai.router, prefix) for prefix in OPENAI_PREFIXES),
+        *(Mount(anthropic.router, prefix) for prefix in ANTHROPIC_PREFIXES),
+        *(Mount(embeddings.router, prefix) for prefix in OPENAI_PREFIXES),
+        *(Mount(embeddings.rerank_router, prefix) for prefix in RERANK_PREFIXES),
+        *(Mount(responses.router, prefix) for prefix in RESPONSES_PREFIXES),
+        Mount(anthropic.model_list_router, "/anthropic/v1"),
+        *(Mount(batches.router, prefix) for prefix in BATCH_PREFIXES),
+        Mount(ollama.router),
+    ]
+
+
 def create_app(settings: Settings) -> FastAPI:
     metrics = ServerMetrics()
     log_lines = RecentLogLines()
@@ -127,42 +171,25 @@ def create_app(settings: Settings) -> FastAPI:
             await services.scheduler.close()
             logging.getLogger("modelrunner").removeHandler(log_lines)
 
-    app = FastAPI(title="modelrunner", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None)
+    mounts = route_mounts()
+
+    def outer_layers(routed: ASGIApp) -> ASGIApp:
+        dispatched: ASGIApp = DirectDispatch(routed, routes=direct_routes(mounts))
+        if recorder is not None:
+            dispatched = RecordingMiddleware(dispatched, recorder=recorder)
+        return EdgeMiddleware(dispatched, api_prefixes=API_FALLBACKS, api_key=settings.api_key,
+                              max_body_bytes=settings.max_request_body_bytes, metrics=metrics,
+                              trust=TrustBoundary.from_settings(settings))
+
+    app = EdgeFirstApp(outer_layers, title="modelrunner", version=__version__, lifespan=lifespan,
+                       docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(ModelRunnerError, errors.handle_model_runner_error)
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
-    app.add_exception_handler(Exception, errors.handle_unexpected_error)
-    app.include_router(system.router)
-    app.include_router(blobs.router)  # before the `/models/{name:path}` routes, which would take its paths
-    app.include_router(model_distribution.router)
-    app.include_router(models.router)
-    app.include_router(upstreams.router)
-    app.include_router(engines.router)
-    app.include_router(observability.router)
     app.state.metrics = metrics
     app.state.log_lines = log_lines
     app.state.shutdown_drain = ShutdownDrain()
     app.state.recorder = recorder
-    app.include_router(requests.router)
-    app.include_router(inspector.router)
-    for prefix in OPENAI_PREFIXES:
-        app.include_router(openai.router, prefix=prefix)
-    for prefix in ANTHROPIC_PREFIXES:
-        app.include_router(anthropic.router, prefix=prefix)
-    for prefix in OPENAI_PREFIXES:
-        app.include_router(embeddings.router, prefix=prefix)
-    for prefix in RERANK_PREFIXES:
-        app.include_router(embeddings.rerank_router, prefix=prefix)
-    for prefix in RESPONSES_PREFIXES:
-        app.include_router(responses.router, prefix=prefix)
-    app.include_router(anthropic.model_list_router, prefix="/anthropic/v1")
-    for prefix in BATCH_PREFIXES:
-        app.include_router(batches.router, prefix=prefix)
-    app.include_router(ollama.router)
+    for mount in mounts:
+        app.include_router(mount.router, prefix=mount.prefix)
     app.router.routes.extend(API_FALLBACKS)
-    if recorder is not None:
-        app.add_middleware(RecordingMiddleware, recorder=recorder)
-    app.add_middleware(EdgeMiddleware, api_prefixes=API_FALLBACKS, api_key=settings.api_key,
-                       max_body_bytes=settings.max_request_body_bytes, metrics=metrics,
-                       trust=TrustBoundary.from_settings(settings))
     return app

@@ -3,7 +3,6 @@ was called (the router stamps it on the scope; see `server/apis.py`)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,6 @@ from modelrunner.dialects.ollama.errors import error_body as ollama_error_body
 from modelrunner.dialects.openai.errors import error_body as openai_error_body
 from modelrunner.server.apis import Api, api_of
 
-logger = logging.getLogger(__name__)
 
 _STATUS_BY_KIND: dict[ErrorKind, int] = {
     "invalid_request": 400,
@@ -95,9 +93,3 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         response.status_code = 405
     return response
-
-
-async def handle_unexpected_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unexpected error on %s %s", request.method, request.url.path)
-    error = errors.EngineFailed("internal error: " + type(exc).__name__)
-    return error_response(api_of(request.scope), error, _request_id(request))

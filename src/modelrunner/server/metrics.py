@@ -97,6 +97,16 @@ class ServerMetrics:
             "modelrunner_batch_preemptions", "Batch generations stopped to free a slot for an interactive request",
             registry=self.registry)
         self._scheduler_collector: SchedulerCollector | None = None
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, kept: prometheus_client checks and locks on every call, and every
+        request records five of them. Label values are bounded (see `model_label`), so is this."""
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def observe_load(self, model: str, seconds: float) -> None:
         self.load_duration.labels(model=model).observe(seconds)
@@ -121,12 +131,12 @@ class ServerMetrics:
         route = route_label(scope)
         model = model_label(state, status)
         now = time.perf_counter()
-        self.requests.labels(route=route, status=str(status), model=model).inc()
-        self.request_duration.labels(route=route, model=model).observe(now - started)
+        self._child(self.requests, route, str(status), model).inc()
+        self._child(self.request_duration, route, model).observe(now - started)
         if first_event is not None and model != "-":
-            self.time_to_first_token.labels(model=model).observe(first_event - started)
+            self._child(self.time_to_first_token, model).observe(first_event - started)
         for kind, key in (("prompt", "prompt_tokens"), ("cached", "cached_prompt_tokens"),
                           ("generated", "completion_tokens")):
             count = state.get(key)
             if isinstance(count, int) and count > 0:
-                self.tokens.labels(model=model, kind=kind).inc(count)
+                self._child(self.tokens, model, kind).inc(count)

@@ -19,6 +19,7 @@ from modelrunner.engines.llamacpp.worker import FAILED_EVENT, READY_EVENT
 logger = logging.getLogger(__name__)
 
 LOG_LINES_KEPT = 400
+_LOG_READ_BYTES = 64 * 1024
 _LOG_PREFIX = re.compile(r"^[\d.]+ (?P<level>[A-Z]) (?:\w+\s+)?")
 
 
@@ -94,11 +95,26 @@ class WorkerProcess:
         return f"failed to load {self.label} from {model_path}: {detail}"
 
     async def _drain_stderr(self) -> None:
+        """Keep the worker's log lines, read in blocks: llama.cpp writes several lines per request, and
+        reading them one await at a time cost the server as much as a request's own parsing."""
         assert self._process.stderr is not None
-        while line := await self._process.stderr.readline():
+        pending = b""
+        is_debug = logger.isEnabledFor(logging.DEBUG)
+        while block := await self._process.stderr.read(_LOG_READ_BYTES):
+            *lines, pending = (pending + block).split(b"\n")
+            if len(pending) > _LOG_READ_BYTES:  # a line without end is kept in pieces, never unbounded
+                lines.append(pending)
+                pending = b""
+            self._keep(lines, is_debug)
+        if pending:
+            self._keep([pending], is_debug)
+
+    def _keep(self, lines: list[bytes], is_debug: bool) -> None:
+        for line in lines:
             text = line.decode("utf-8", "replace").rstrip()
             self.log_lines.append(text)
-            logger.debug("[%s] %s", self.label, text)
+            if is_debug:
+                logger.debug("[%s] %s", self.label, text)
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Close the worker's stdin (its signal to exit), then escalate to SIGKILL."""

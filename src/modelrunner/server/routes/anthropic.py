@@ -125,12 +125,13 @@ async def complete_message(services: Services, body: MessagesBody, *, state: Any
                            yielding: Yielding | None = None) -> dict[str, Any]:
     """The one non-streaming Messages generation: `POST /messages` without `stream`, and every request of
     a Message Batch (with `yielding`, at background priority). Raises ModelRunnerError for the caller
-    to put in its envelope."""
+    to put in its envelope. A batch request streams from the engine all the same: preempting it must
+    free its slot at once, and an engine notices a closed stream sooner than a closed whole request."""
     prepared, stored = await _prepared_for(services, body)
     tooling = await _tooling(services, prepared)
-    opened = await Generation.open(services.scheduler, body.model, keep_alive=None, start=generation.chat(tooling),
-                                   record=state, model=stored, yielding=yielding,
-                                   observer=generation_observer(state))
+    start = generation.chat(tooling, whole_answer=yielding is None)
+    opened = await Generation.open(services.scheduler, body.model, keep_alive=None, start=start, record=state,
+                                   model=stored, yielding=yielding, observer=generation_observer(state))
     return message(await opened.complete(), model=body.model)
 
 

@@ -77,9 +77,9 @@ async def _load_or_unload(request: Request, model: str, keep_alive: str | None, 
 async def _answer(request: Request, internal: ToolingRequest | CompletionRequest, *, stream: bool,
                   piece: Piece) -> Response:
     if isinstance(internal, CompletionRequest):
-        model, keep_alive, start = internal.model, internal.keep_alive, generation.completion(internal)
+        model, keep_alive, start = internal.model, internal.keep_alive, generation.completion(internal, whole_answer=not stream)
     else:
-        model, keep_alive, start = internal.chat.model, internal.chat.keep_alive, generation.chat(internal)
+        model, keep_alive, start = internal.chat.model, internal.chat.keep_alive, generation.chat(internal, whole_answer=not stream)
     request.state.model = model
     clock = Clock()
     opened = await Generation.open(services_of(request).scheduler, model, keep_alive=keep_alive, start=start,

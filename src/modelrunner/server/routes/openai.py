@@ -70,7 +70,7 @@ async def chat_completions(request: Request) -> Response:
     policy = ImageUrlPolicy.from_settings(services_of(request).settings)
     tooling = dataclasses.replace(tooling, chat=await inline_image_urls(tooling.chat, policy))
     return await _serve(
-        request, model=body.model, keep_alive=tooling.chat.keep_alive, start=generation.chat(tooling),
+        request, model=body.model, keep_alive=tooling.chat.keep_alive, start=generation.chat(tooling, whole_answer=not body.stream),
         stream=body.stream, include_usage=_wants_usage(body.stream_options),
         whole=lambda answer: responses.chat_completion(answer, model=body.model),
         events=responses.chat_completion_events,
@@ -89,7 +89,7 @@ async def completions(request: Request) -> Response:
 
     return await _serve(
         request, model=body.model, keep_alive=completion.keep_alive,
-        start=generation.completion(completion),
+        start=generation.completion(completion, whole_answer=not body.stream),
         stream=body.stream, include_usage=_wants_usage(body.stream_options),
         whole=whole, events=responses.text_completion_events,
     )

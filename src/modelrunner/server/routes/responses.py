@@ -54,7 +54,7 @@ async def create_response(request: Request) -> Response:
         if body.store:
             services.responses.put(encoder.response(), items, history + items + encoder.output)
 
-    opened = await Generation.open(services.scheduler, body.model, keep_alive=None, start=generation.chat(tooling),
+    opened = await Generation.open(services.scheduler, body.model, keep_alive=None, start=generation.chat(tooling, whole_answer=not body.stream),
                                    record=request.state, model=stored, observer=generation_observer(request.state))
     if not body.stream:
         async with opened.cleanup:
