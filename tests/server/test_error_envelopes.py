@@ -88,3 +88,29 @@ def test_a_body_refused_at_the_edge_answers_in_the_routes_envelope(server: Runni
     for path, check in (("/v1/messages", is_anthropic), ("/api/chat", is_ollama), ("/v1/chat/completions", is_openai)):
         status, body = declared_too_large(server, path)
         assert status == 413 and check(body), (path, body)
+
+
+@pytest.mark.parametrize(("path", "in_envelope"), [("/engines/vllm/v1/chat/completions", is_openai),
+                                                   ("/engines/vllm/v1/messages", is_anthropic),
+                                                   ("/engines/vllm/rerank", is_openai)])
+def test_an_engine_this_runner_does_not_serve_is_a_404_naming_the_ones_it_does(http: httpx.Client, path: str,
+                                                                            in_envelope) -> None:
+    """Docker Model Runner's clients name the engine in the path; another engine's name must not be
+    answered by llama.cpp as if it were that engine."""
+    response = http.post(path, json={"model": "ai/tiny", "max_tokens": 4, "query": "q", "documents": ["d"],
+                                     "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 404 and in_envelope(response.json()), response.text
+    assert "'vllm'" in response.text and "'llama.cpp'" in response.text
+
+
+def test_the_engine_this_runner_serves_answers_under_its_name(http: httpx.Client) -> None:
+    response = http.post("/engines/llama.cpp/v1/chat/completions",
+                         json={"model": "ai/tiny", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200 and response.json()["object"] == "chat.completion", response.text
+
+
+def test_a_query_parameter_of_the_wrong_type_is_a_400_in_the_routes_envelope(http: httpx.Client) -> None:
+    response = http.get("/engines/requests", params={"limit": "many"})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert is_openai(body) and "limit" in body["error"]["message"], body

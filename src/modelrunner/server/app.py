@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.exceptions import ExceptionMiddleware
@@ -173,8 +174,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     mounts = route_mounts()
 
+    def served_engines() -> list[str]:
+        return [engine.name for engine in app.state.services.scheduler.engines]
+
     def outer_layers(routed: ASGIApp) -> ASGIApp:
-        dispatched: ASGIApp = DirectDispatch(routed, routes=direct_routes(mounts))
+        dispatched: ASGIApp = DirectDispatch(routed, routes=direct_routes(mounts), backends=served_engines)
         if recorder is not None:
             dispatched = RecordingMiddleware(dispatched, recorder=recorder)
         return EdgeMiddleware(dispatched, api_prefixes=API_FALLBACKS, api_key=settings.api_key,
@@ -185,6 +189,7 @@ def create_app(settings: Settings) -> FastAPI:
                        docs_url=None, redoc_url=None, openapi_url=None)
     app.add_exception_handler(ModelRunnerError, errors.handle_model_runner_error)
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
+    app.add_exception_handler(RequestValidationError, errors.handle_request_validation_error)
     app.state.metrics = metrics
     app.state.log_lines = log_lines
     app.state.shutdown_drain = ShutdownDrain()

@@ -13,7 +13,7 @@ answer alike. Errors become answers the same way FastAPI's handlers make them (`
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from fastapi import APIRouter
@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelrunner.core.errors import ModelRunnerError
+from modelrunner.core.errors import ModelRunnerError, NotFound
 from modelrunner.server import errors
 from modelrunner.server.apis import SCOPE_KEY, Api, api_of_route
 
@@ -57,32 +57,52 @@ def _takes_only_the_request(endpoint: Callable[..., object]) -> bool:
             and signature.return_annotation in (Response, "Response"))
 
 
+BACKEND_PARAMETER = "{backend}"
+_PROBE_BACKEND = "_backend_"
+"""Stands for any engine name when checking which route Starlette would pick for a backend path."""
+
+
 def direct_routes(mounts: Sequence[Mount]) -> dict[tuple[str, str], DirectRoute]:
-    """(method, path) -> the route to call directly, for every fixed path Starlette would route to it."""
+    """(method, path) -> the route to call directly, for every path Starlette would route to it that is
+    fixed but for a `{backend}` in its mount's prefix (kept as that literal text in the key)."""
     mounted = [(mount.prefix + route.path, route)
                for mount in mounts for route in mount.router.routes if isinstance(route, APIRoute)]
     patterns = [(compile_path(path)[0], route.methods) for path, route in mounted]
     table: dict[tuple[str, str], DirectRoute] = {}
     for index, (path, route) in enumerate(mounted):
-        if "{" in path or not _takes_only_the_request(route.endpoint):
+        if "{" in path.replace(BACKEND_PARAMETER, "") or not _takes_only_the_request(route.endpoint):
             continue
+        probe = path.replace(BACKEND_PARAMETER, _PROBE_BACKEND)
         for method in route.methods - {"HEAD"}:
             first = next(i for i, (pattern, methods) in enumerate(patterns)
-                         if method in methods and pattern.match(path))
+                         if method in methods and pattern.match(probe))
             if first == index:
                 table[(method, path)] = DirectRoute(route, route.endpoint, api_of_route(route))
     return table
 
 
 class DirectDispatch:
-    """Pure ASGI: the table's routes called directly, the rest passed to `app` (FastAPI's router)."""
+    """Pure ASGI: the table's routes called directly, the rest passed to `app` (FastAPI's router).
 
-    def __init__(self, app: ASGIApp, *, routes: dict[tuple[str, str], DirectRoute]) -> None:
+    Docker Model Runner's clients name the engine in the path (`/engines/llama.cpp/v1/...`): such a
+    path is the table's `/engines/...` route when `backends()` serves that engine, and a 404 naming
+    the engines there are when it does not, rather than an answer from another engine."""
+
+    def __init__(self, app: ASGIApp, *, routes: dict[tuple[str, str], DirectRoute],
+                 backends: Callable[[], Iterable[str]]) -> None:
         self.app = app
         self.routes = routes
+        self.backends = backends
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self.routes.get((scope.get("method"), scope.get("path"))) if scope["type"] == "http" else None
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        route, backend = self.routes.get((method, path)), None
+        if route is None and path.startswith("/engines/"):  # /engines/{backend}/rest
+            backend, _, rest = path[len("/engines/"):].partition("/")
+            route = self.routes.get((method, f"/engines/{BACKEND_PARAMETER}/{rest}"))
         if route is None:
             await self.app(scope, receive, send)
             return
@@ -91,9 +111,17 @@ class DirectDispatch:
             scope[SCOPE_KEY] = route.api
         request = Request(scope, receive, send)
         try:
+            if backend is not None:
+                self._check_backend(scope, backend)
             response = await route.endpoint(request)
         except ModelRunnerError as exc:
             response = await errors.handle_model_runner_error(request, exc)
         except StarletteHTTPException as exc:
             response = await errors.handle_http_exception(request, exc)
         await response(scope, receive, send)
+
+    def _check_backend(self, scope: Scope, backend: str) -> None:
+        scope["path_params"] = {"backend": backend}  # the metrics label the route by its template
+        known = list(self.backends())
+        if backend not in known:
+            raise NotFound(f"no backend {backend!r}; this runner has {', '.join(map(repr, known))}")

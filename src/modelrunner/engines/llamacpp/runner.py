@@ -144,8 +144,11 @@ class LlamaCppRunner:
         return await self._worker.wait()
 
     def chat(self, request: ChatRequest) -> AsyncIterator[EngineChunk]:
+        # llama.cpp's whole answer to a prefill (a last assistant message it continues) starts with the
+        # prefill, and is parsed with it, where its stream carries only what follows: those stream.
+        is_prefilled = bool(request.messages) and request.messages[-1].get("role") == "assistant"
         return self._generate("/v1/chat/completions", chat_body(request), request.sampling,
-                              whole_answer=request.whole_answer)
+                              whole_answer=request.whole_answer and not is_prefilled)
 
     def complete(self, request: CompletionRequest) -> AsyncIterator[EngineChunk]:
         return self._generate("/v1/completions", completion_body(request), request.sampling,
