@@ -65,8 +65,9 @@ class Exchange:
         else:
             self.is_response_truncated = True
 
-    def note_engine_request(self, runner: Any, request: ChatRequest | CompletionRequest) -> None:
-        self.runner = runner
+    def note_engine_request(self, lease: Any, request: ChatRequest | CompletionRequest) -> None:
+        """The generation's hook: the request its runner was sent (after the tool plan), and that runner."""
+        self.runner = lease.runner
         self.engine_request = request
 
     def finish(self) -> None:
