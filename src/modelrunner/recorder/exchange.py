@@ -1,7 +1,7 @@
 """One request as it happens: references appended on the request path, nothing computed there.
 
-Everything costly (decoding bodies, cutting images, rendering the prompt) happens later, off the request
-path, when the recorder turns the exchange into a record."""
+Everything costly (decoding bodies, cutting images) happens later, off the request path, when the recorder
+turns the exchange into a record; the prompt is rendered later still, only when someone reads the record."""
 
 from __future__ import annotations
 
