@@ -261,6 +261,7 @@ def test_requests_follow_prints_each_new_exchange(keyed_server: RunningServer) -
             record = orjson.loads(line)  # one JSON object a line when piped
             if marker in orjson.dumps(record["request"]).decode():
                 assert record["api"] == "ollama" and record["usage"]["output_tokens"] > 0
+                assert marker in record["rendered_prompt"]  # --json reads each record whole
                 break
     finally:
         follower.terminate()
