@@ -332,6 +332,19 @@ def test_caps_hold_under_a_thousand_requests(tiny_store: ModelStore, tmp_path: P
             threading.Event().wait(0.05)
         assert server.log().count("larger than the cap") == 1
 
+        # A record that fits the cap only without the engine request kept to render its prompt is kept without it.
+        marker = f"marker-{uuid.uuid4().hex}"
+        httpx.post(server.url + "/v1/messages", timeout=60, json={
+            "model": "ai/tiny", "max_tokens": 1, "messages": [{"role": "user", "content": marker + " fill" * 8000}]})
+        for _ in range(int(BOUNDED_WAIT_S / 0.05)):
+            records = httpx.get(server.url + "/engines/requests").json()["requests"]
+            if any(marker in orjson.dumps(r["request"]).decode() for r in records):
+                break
+            threading.Event().wait(0.05)
+        [record] = [r for r in records if marker in orjson.dumps(r["request"]).decode()]
+        assert record["prompt_on_read"] is False and "too large" in record["prompt_error"]
+        assert len(orjson.dumps(record)) <= max_bytes < 3 * len(marker + " fill" * 8000)
+
         # A followed feed ends cleanly when the server stops, instead of holding up its shutdown.
         ended: queue.Queue[str] = queue.Queue()
 

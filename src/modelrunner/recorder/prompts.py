@@ -20,6 +20,7 @@ from modelrunner.recorder.exchange import Exchange
 RENDER_TIMEOUT_S = 5.0
 NOT_LOADED = ("the prompt is not available: the runner that served this request is no longer loaded "
               "(it is rendered only when the record is read)")
+TOO_LARGE = "the prompt is not available: its request was too large to keep within the recorder's byte cap"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import orjson
 
 from modelrunner.recorder.book import RecordBook
 from modelrunner.recorder.exchange import Exchange
-from modelrunner.recorder.prompts import prompt_of, rendered
+from modelrunner.recorder.prompts import TOO_LARGE, Prompt, prompt_of, rendered
 from modelrunner.recorder.records import build_record, prompt_fields
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,14 @@ class RequestRecorder:
             record = build_record(exchange, prompt)
         else:
             record = await asyncio.to_thread(build_record, exchange, prompt)
-        size_bytes = len(orjson.dumps(record)) + (prompt.source.size_bytes if prompt.source else 0)
+        size_bytes = len(orjson.dumps(record))
+        if prompt.source is not None:
+            if size_bytes + prompt.source.size_bytes <= self.book.max_bytes:
+                size_bytes += prompt.source.size_bytes
+            else:  # too large with its engine request: keep the record alone, its prompt not available
+                prompt = Prompt(error=TOO_LARGE)
+                record.update(prompt_fields(prompt))
+                size_bytes = len(orjson.dumps(record))
         model_key = exchange.served_model or exchange.requested_model or "-"
         if not self.book.add(model_key, record, size_bytes, prompt_source=prompt.source):
             logger.warning("request recorder skipped %s: its record (%d bytes) is larger than the cap",
