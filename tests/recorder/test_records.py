@@ -47,6 +47,22 @@ def test_the_book_keeps_the_last_per_model_and_stays_under_its_byte_cap() -> Non
     assert not book.add("big", _record("big", "big"), 1001)
 
 
+def test_a_record_replaced_once_its_prompt_is_rendered_keeps_its_place_and_the_cap() -> None:
+    book = RecordBook(per_model=5, max_bytes=1000)
+    for i in range(3):
+        book.add("a", _record(f"a{i}", "a"), 200, prompt_source=f"source {i}")
+    kept = book.kept("a1")
+    assert kept is not None and kept.prompt_source == "source 1"
+    rendered = {**kept.record, "rendered_prompt": "<|im_start|>user"}
+    assert book.replace(kept, rendered, 500)
+    assert book.records() == [_record("a0", "a"), rendered, _record("a2", "a")] and book.size_bytes == 900
+    assert book.kept("a1").prompt_source is None  # type: ignore[union-attr]
+    assert not book.replace(kept, rendered, 500)  # a stale version is never put back
+    assert book.replace(book.kept("a2"), _record("a2", "a"), 400)  # type: ignore[arg-type]
+    assert [r["id"] for r in book.records()] == ["a1", "a2"] and book.size_bytes == 900  # the oldest went
+    assert not book.replace(book.kept("a2"), _record("a2", "a"), 1001)  # type: ignore[arg-type]
+
+
 def test_followers_get_new_records_and_an_end() -> None:
     async def scenario() -> list[object]:
         book = RecordBook(per_model=3, max_bytes=1000)

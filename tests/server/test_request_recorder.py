@@ -1,5 +1,6 @@
 """The request recorder seen through the official SDKs: every API's exchanges appear with the prompt the
-model saw, usage and timings; secrets never appear; the caps hold; the live feed and `--follow` deliver."""
+model saw (rendered when the record is read, never before), usage and timings; secrets never appear; the
+caps hold; the live feed and `--follow` deliver."""
 
 from __future__ import annotations
 
@@ -61,6 +62,13 @@ def wait_for_record(server: RunningServer, marker: str) -> dict[str, Any]:
     raise AssertionError(f"no record of {marker} within {BOUNDED_WAIT_S}s")
 
 
+def read_record(server: RunningServer, record_id: str) -> dict[str, Any]:
+    """One record by id: the read that renders its prompt."""
+    answer = httpx.get(server.url + f"/engines/requests/{record_id}", headers=KEY_HEADERS, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
 def ask_anthropic(server: RunningServer, marker: str, stream: bool) -> str:
     client = anthropic.Anthropic(base_url=server.url, api_key=API_KEY, max_retries=0)
     request: dict[str, Any] = {"model": "ai/tiny", "max_tokens": 8, "system": "Be brief.",
@@ -105,12 +113,15 @@ def test_each_api_is_recorded_with_the_prompt_the_model_saw(keyed_server: Runnin
                                                             stream: bool) -> None:
     marker = f"marker-{uuid.uuid4().hex}"
     answer_text = ASKERS[api](keyed_server, marker, stream)
-    record = wait_for_record(keyed_server, marker)
+    listed = wait_for_record(keyed_server, marker)
+    assert listed["rendered_prompt"] is None and listed["prompt_on_read"] is True  # not rendered per request
+    record = read_record(keyed_server, listed["id"])
     assert record["api"] == api and record["stream"] is stream and record["status"] == 200
-    assert record["error"] is None
+    assert record["error"] is None and record["prompt_error"] is None and record["prompt_on_read"] is False
     assert record["model"] == "ai/tiny" and record["served_model"]
     assert marker in record["rendered_prompt"] and "Be brief." in record["rendered_prompt"]
     assert record["rendered_prompt"] != marker  # the chat template's text is around it
+    assert wait_for_record(keyed_server, marker) == record  # rendered once, then kept with the record
     assert record["engine_request"]["kind"] == "chat"
     assert any(marker in str(m["content"]) for m in record["engine_request"]["messages"])
     assert record["usage"]["input_tokens"] > 0 and record["usage"]["output_tokens"] > 0
@@ -131,7 +142,7 @@ def test_responses_are_recorded_as_generations(keyed_server: RunningServer) -> N
     marker = f"marker-{uuid.uuid4().hex}"
     client = openai.OpenAI(base_url=keyed_server.url + "/v1", api_key=API_KEY, max_retries=0)
     answer = client.responses.create(model="ai/tiny", input=marker, instructions="Be brief.", max_output_tokens=8)
-    record = wait_for_record(keyed_server, marker)
+    record = read_record(keyed_server, wait_for_record(keyed_server, marker)["id"])
     assert record["api"] == "openai" and record["route"] == "/v1/responses" and record["status"] == 200
     assert marker in record["rendered_prompt"] and "Be brief." in record["rendered_prompt"]
     assert record["usage"]["output_tokens"] == answer.usage.output_tokens
@@ -201,8 +212,36 @@ def test_the_feed_delivers_a_new_exchange_as_it_completes(keyed_server: RunningS
         line = lines.get(timeout=BOUNDED_WAIT_S)
         if line.startswith("data:") and marker in line:
             record = orjson.loads(line[5:])
-            assert record["api"] == "anthropic" and marker in record["rendered_prompt"]
+            assert record["api"] == "anthropic" and record["prompt_on_read"] is True
+            assert marker in read_record(keyed_server, record["id"])["rendered_prompt"]
             return
+
+
+def test_a_completion_keeps_its_own_prompt_without_rendering(keyed_server: RunningServer) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    answer = httpx.post(keyed_server.url + "/v1/completions", headers=KEY_HEADERS, timeout=60,
+                        json={"model": "ai/tiny", "prompt": marker, "max_tokens": 2})
+    assert answer.status_code == 200, answer.text
+    record = wait_for_record(keyed_server, marker)
+    assert record["rendered_prompt"] == marker and record["prompt_on_read"] is False
+    assert record["engine_request"]["kind"] == "completion"
+
+
+def test_a_record_read_after_its_runner_is_unloaded_says_so_and_loads_nothing(keyed_server: RunningServer) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    answer_text = ask_anthropic(keyed_server, marker, False)
+    record_id = wait_for_record(keyed_server, marker)["id"]
+    with httpx.Client(base_url=keyed_server.url, headers=KEY_HEADERS, timeout=60) as http:
+        assert http.post("/engines/unload", json={"all": True}).json()["unloaded_runners"] >= 1
+        assert http.get("/engines/ps").json() == []
+        record = read_record(keyed_server, record_id)
+        assert http.get("/engines/ps").json() == []  # reading a record never loads its model
+    assert record["rendered_prompt"] is None and record["prompt_on_read"] is False
+    assert "not available" in record["prompt_error"] and "no longer loaded" in record["prompt_error"]
+    message = record["response"]["message"]  # the rest of the record is as it was
+    assert "".join(b["text"] for b in message["content"] if b["type"] == "text") == answer_text
+    assert any(marker in str(m["content"]) for m in record["engine_request"]["messages"])
+    assert wait_for_record(keyed_server, marker) == record == read_record(keyed_server, record_id)
 
 
 def test_requests_follow_prints_each_new_exchange(keyed_server: RunningServer) -> None:
@@ -222,6 +261,7 @@ def test_requests_follow_prints_each_new_exchange(keyed_server: RunningServer) -
             record = orjson.loads(line)  # one JSON object a line when piped
             if marker in orjson.dumps(record["request"]).decode():
                 assert record["api"] == "ollama" and record["usage"]["output_tokens"] > 0
+                assert marker in record["rendered_prompt"]  # --json reads each record whole
                 break
     finally:
         follower.terminate()
@@ -291,6 +331,19 @@ def test_caps_hold_under_a_thousand_requests(tiny_store: ModelStore, tmp_path: P
                 break
             threading.Event().wait(0.05)
         assert server.log().count("larger than the cap") == 1
+
+        # A record that fits the cap only without the engine request kept to render its prompt is kept without it.
+        marker = f"marker-{uuid.uuid4().hex}"
+        httpx.post(server.url + "/v1/messages", timeout=60, json={
+            "model": "ai/tiny", "max_tokens": 1, "messages": [{"role": "user", "content": marker + " fill" * 8000}]})
+        for _ in range(int(BOUNDED_WAIT_S / 0.05)):
+            records = httpx.get(server.url + "/engines/requests").json()["requests"]
+            if any(marker in orjson.dumps(r["request"]).decode() for r in records):
+                break
+            threading.Event().wait(0.05)
+        [record] = [r for r in records if marker in orjson.dumps(r["request"]).decode()]
+        assert record["prompt_on_read"] is False and "too large" in record["prompt_error"]
+        assert len(orjson.dumps(record)) <= max_bytes < 3 * len(marker + " fill" * 8000)
 
         # A followed feed ends cleanly when the server stops, instead of holding up its shutdown.
         ended: queue.Queue[str] = queue.Queue()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from modelrunner.core.answer import CompletedAnswer
-from modelrunner.core.chat import CompletionRequest, EngineChunk, Usage
+from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk, Usage
 from modelrunner.core.tools import ToolingRequest
 from modelrunner.generation.plan import ToolPlan, has_parallel_calls, plan_tools
 from modelrunner.generation.tool_calls import decode_tool_calls
@@ -21,18 +21,21 @@ from modelrunner.scheduler.admission import Yielding
 from modelrunner.scheduler.runner_slot import Lease, ResolvedModel
 from modelrunner.scheduler.scheduler import Scheduler
 
-Start = Callable[[Lease], AsyncIterator[EngineChunk]]
-"""What to run once a runner is leased: the engine stream of one chat or completion."""
+Start = Callable[[Lease, "Observer"], AsyncIterator[EngineChunk]]
+"""What to run once a runner is leased: the engine stream of one chat or completion, told to the observer."""
 
 
 @dataclass(frozen=True)
 class Observer:
     """How a caller above (the server's request recorder) watches a generation without generation/
-    knowing it: `lease` wraps the lease the engine stream starts from (to note the engine request),
-    `chunk` sees every chunk the engine yields."""
+    knowing it: `engine_request` is told the lease and the exact request sent to its runner (after
+    the tool plan), `chunk` sees every chunk the engine yields."""
 
-    lease: Callable[[Lease], Lease] | None = None
     chunk: Callable[[EngineChunk], None] | None = None
+    engine_request: Callable[[Lease, ChatRequest | CompletionRequest], None] | None = None
+
+
+UNOBSERVED = Observer()
 
 
 class UsageRecord(Protocol):
@@ -56,9 +59,12 @@ async def plan_for(lease: Lease, request: ToolingRequest) -> ToolPlan:
     return plan
 
 
-async def _chat_chunks(lease: Lease, request: ToolingRequest, whole_answer: bool) -> AsyncIterator[EngineChunk]:
+async def _chat_chunks(lease: Lease, request: ToolingRequest, whole_answer: bool,
+                       observer: Observer) -> AsyncIterator[EngineChunk]:
     plan = await plan_for(lease, request)
     engine_request = dataclasses.replace(plan.chat, whole_answer=True) if whole_answer else plan.chat
+    if observer.engine_request is not None:
+        observer.engine_request(lease, engine_request)
     async with contextlib.aclosing(lease.runner.chat(engine_request)) as engine:
         async with contextlib.aclosing(decode_tool_calls(engine, plan)) as decoded:  # type: ignore[type-var]
             async for chunk in decoded:
@@ -68,12 +74,18 @@ async def _chat_chunks(lease: Lease, request: ToolingRequest, whole_answer: bool
 def chat(request: ToolingRequest, *, whole_answer: bool = False) -> Start:
     """A chat generation whose tool calls come out as ToolCallDelta, whatever the model's template.
     `whole_answer`: the caller sends nothing before the answer ends (see ChatRequest.whole_answer)."""
-    return lambda lease: _chat_chunks(lease, request, whole_answer)
+    return lambda lease, observer: _chat_chunks(lease, request, whole_answer, observer)
+
+
+def _completion_chunks(lease: Lease, request: CompletionRequest, observer: Observer) -> AsyncIterator[EngineChunk]:
+    if observer.engine_request is not None:
+        observer.engine_request(lease, request)
+    return lease.runner.complete(request)
 
 
 def completion(request: CompletionRequest, *, whole_answer: bool = False) -> Start:
     engine_request = dataclasses.replace(request, whole_answer=True) if whole_answer else request
-    return lambda lease: lease.runner.complete(engine_request)
+    return lambda lease, observer: _completion_chunks(lease, engine_request, observer)
 
 
 async def _record_usage(chunks: AsyncIterator[EngineChunk], record: UsageRecord,
@@ -121,8 +133,8 @@ def begin(leased: Lease, stack: contextlib.AsyncExitStack, start: Start,
           record: UsageRecord, observer: Observer | None = None) -> AsyncIterator[EngineChunk]:
     """Start the engine stream under `stack`, so it is closed before the lease is returned."""
     record.served_model = leased.label
-    observer = observer or Observer()
-    engine_chunks = start(observer.lease(leased) if observer.lease is not None else leased)
+    observer = observer or UNOBSERVED
+    engine_chunks = start(leased, observer)
     stack.push_async_callback(engine_chunks.aclose)  # type: ignore[attr-defined]
     recorded = _record_usage(engine_chunks, record, observer.chunk)
     stack.push_async_callback(recorded.aclose)

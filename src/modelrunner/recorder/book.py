@@ -14,9 +14,12 @@ FOLLOWER_QUEUE_LENGTH = 256
 
 @dataclass(frozen=True)
 class KeptRecord:
+    """`prompt_source`: what renders the record's prompt when it is read (the recorder's, opaque here)."""
+
     model_key: str
     record: dict[str, Any]
     size_bytes: int
+    prompt_source: Any = None
 
 
 class RecordBook:
@@ -36,25 +39,39 @@ class RecordBook:
     def count_of(self, model_key: str) -> int:
         return len(self._ids_by_model.get(model_key, ()))
 
-    def add(self, model_key: str, record: dict[str, Any], size_bytes: int) -> bool:
+    def add(self, model_key: str, record: dict[str, Any], size_bytes: int, *, prompt_source: Any = None) -> bool:
         """Keep `record` (evicting older ones), and hand it to every follower; False if it alone is too big."""
         if size_bytes > self.max_bytes or self.per_model <= 0:
             return False
         record_id = record["id"]
         self._forget(record_id)
-        self._records[record_id] = KeptRecord(model_key, record, size_bytes)
+        self._records[record_id] = KeptRecord(model_key, record, size_bytes, prompt_source)
         ids = self._ids_by_model.setdefault(model_key, collections.deque())
         ids.append(record_id)
         self.size_bytes += size_bytes
         while len(ids) > self.per_model:
             self._forget(ids[0])
-        while self.size_bytes > self.max_bytes and self._records:
-            self._forget(next(iter(self._records)))
+        self._evict_over_cap()
         for queue in self._followers:
             if queue.full():
                 queue.get_nowait()  # a follower that does not read loses its oldest, never blocks the recorder
             queue.put_nowait(record)
         return True
+
+    def replace(self, kept: KeptRecord, record: dict[str, Any], size_bytes: int) -> bool:
+        """Swap `kept` for a newer version of its record (its prompt rendered), in its place and without a
+        prompt source; False when `kept` was evicted or replaced meanwhile, or the new version is too big."""
+        record_id = record["id"]
+        if self._records.get(record_id) is not kept or size_bytes > self.max_bytes:
+            return False
+        self._records[record_id] = KeptRecord(kept.model_key, record, size_bytes)
+        self.size_bytes += size_bytes - kept.size_bytes
+        self._evict_over_cap()
+        return True
+
+    def _evict_over_cap(self) -> None:
+        while self.size_bytes > self.max_bytes and self._records:
+            self._forget(next(iter(self._records)))
 
     def _forget(self, record_id: str) -> None:
         kept = self._records.pop(record_id, None)
@@ -78,6 +95,9 @@ class RecordBook:
     def find(self, record_id: str) -> dict[str, Any] | None:
         kept = self._records.get(record_id)
         return kept.record if kept else None
+
+    def kept(self, record_id: str) -> KeptRecord | None:
+        return self._records.get(record_id)
 
     def end_follows(self) -> None:
         """Tell every follower to stop (None), for a server shutting down."""

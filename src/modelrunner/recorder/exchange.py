@@ -1,7 +1,7 @@
 """One request as it happens: references appended on the request path, nothing computed there.
 
-Everything costly (decoding bodies, cutting images, rendering the prompt) happens later, off the request
-path, when the recorder turns the exchange into a record."""
+Everything costly (decoding bodies, cutting images) happens later, off the request path, when the recorder
+turns the exchange into a record; the prompt is rendered later still, only when someone reads the record."""
 
 from __future__ import annotations
 
@@ -65,8 +65,9 @@ class Exchange:
         else:
             self.is_response_truncated = True
 
-    def note_engine_request(self, runner: Any, request: ChatRequest | CompletionRequest) -> None:
-        self.runner = runner
+    def note_engine_request(self, lease: Any, request: ChatRequest | CompletionRequest) -> None:
+        """The generation's hook: the request its runner was sent (after the tool plan), and that runner."""
+        self.runner = lease.runner
         self.engine_request = request
 
     def finish(self) -> None:

@@ -10,16 +10,15 @@ from typing import Any
 
 import orjson
 
-from modelrunner.core.chat import CompletionRequest
 from modelrunner.recorder.book import RecordBook
 from modelrunner.recorder.exchange import Exchange
-from modelrunner.recorder.records import build_record
+from modelrunner.recorder.prompts import TOO_LARGE, Prompt, prompt_of, rendered
+from modelrunner.recorder.records import build_record, prompt_fields
 
 logger = logging.getLogger(__name__)
 
 PENDING_EXCHANGES = 256
 """Exchanges waiting to become records; when the recorder falls this far behind, new ones are dropped."""
-RENDER_TIMEOUT_S = 5.0
 INLINE_RECORD_BYTES = 64 * 1024
 """Exchanges up to this many body and response bytes become records on the event loop, in well under a
 millisecond: a thread hop per request cost more than that. Larger ones are decoded in a thread."""
@@ -27,7 +26,8 @@ INLINE_RECORD_CHUNKS = 2048
 
 
 class RequestRecorder:
-    """Keeps the last exchanges of every model. `begin`/`finish` are all the request path calls."""
+    """Keeps the last exchanges of every model. `begin`/`finish` are all the request path calls; `read`
+    is how a record is shown whole, its prompt rendered."""
 
     def __init__(self, *, per_model: int, max_bytes: int) -> None:
         self.book = RecordBook(per_model=per_model, max_bytes=max_bytes)
@@ -77,35 +77,39 @@ class RequestRecorder:
                 logger.warning("request recorder could not record %s: %s: %s", exchange.id, type(exc).__name__, exc)
 
     async def record(self, exchange: Exchange) -> dict[str, Any] | None:
-        rendered, prompt_error = await _rendered_prompt(exchange)
+        prompt = prompt_of(exchange)
         if _is_small(exchange):
-            record = build_record(exchange, rendered_prompt=rendered, prompt_error=prompt_error)
+            record = build_record(exchange, prompt)
         else:
-            record = await asyncio.to_thread(build_record, exchange, rendered_prompt=rendered,
-                                             prompt_error=prompt_error)
+            record = await asyncio.to_thread(build_record, exchange, prompt)
         size_bytes = len(orjson.dumps(record))
+        if prompt.source is not None:
+            if size_bytes + prompt.source.size_bytes <= self.book.max_bytes:
+                size_bytes += prompt.source.size_bytes
+            else:  # too large with its engine request: keep the record alone, its prompt not available
+                prompt = Prompt(error=TOO_LARGE)
+                record.update(prompt_fields(prompt))
+                size_bytes = len(orjson.dumps(record))
         model_key = exchange.served_model or exchange.requested_model or "-"
-        if not self.book.add(model_key, record, size_bytes):
+        if not self.book.add(model_key, record, size_bytes, prompt_source=prompt.source):
             logger.warning("request recorder skipped %s: its record (%d bytes) is larger than the cap",
                            exchange.id, size_bytes)
             return None
+        return record
+
+    async def read(self, record_id: str) -> dict[str, Any] | None:
+        """The record, its prompt rendered now if it waits for a read. Once rendered (or once its runner is
+        gone) the record keeps the outcome, in place of the engine request it kept for rendering."""
+        kept = self.book.kept(record_id)
+        if kept is None or kept.prompt_source is None:
+            return None if kept is None else kept.record
+        prompt = await rendered(kept.prompt_source)
+        record = {**kept.record, **prompt_fields(prompt)}
+        if prompt.source is None:
+            self.book.replace(kept, record, len(orjson.dumps(record)))
         return record
 
 
 def _is_small(exchange: Exchange) -> bool:
     body_bytes = sum(len(part) for part in exchange.body_parts)
     return body_bytes + exchange.response_bytes <= INLINE_RECORD_BYTES and len(exchange.chunks) <= INLINE_RECORD_CHUNKS
-
-
-async def _rendered_prompt(exchange: Exchange) -> tuple[str | None, str | None]:
-    """The prompt the model saw, rendered after the answer from the stored engine request."""
-    request, runner = exchange.engine_request, exchange.runner
-    exchange.runner = None  # a runner unloaded meanwhile is not kept alive by the recorder
-    if request is None:
-        return None, None
-    if isinstance(request, CompletionRequest):
-        return request.prompt, None
-    try:
-        return await asyncio.wait_for(runner.render_prompt(request), RENDER_TIMEOUT_S), None
-    except Exception as exc:
-        return None, f"the prompt could not be rendered: {type(exc).__name__}: {exc}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -11,6 +10,7 @@ import orjson
 from modelrunner.core.chat import CompletionRequest, Usage
 from modelrunner.recorder.answer import answer_blocks
 from modelrunner.recorder.exchange import Exchange
+from modelrunner.recorder.prompts import Prompt
 from modelrunner.recorder.redaction import redact
 
 MAX_TEXT_CHARS = 256 * 1024
@@ -46,7 +46,7 @@ def engine_request(exchange: Exchange) -> Any:
     request = exchange.engine_request
     if request is None:
         return None
-    fields = dataclasses.asdict(request)
+    fields = orjson.loads(orjson.dumps(request, default=str))  # several times cheaper than dataclasses.asdict
     fields["kind"] = "completion" if isinstance(request, CompletionRequest) else "chat"
     return _bounded_json(redact(fields))
 
@@ -97,7 +97,16 @@ def _timings(exchange: Exchange, usage: Usage | None) -> dict[str, Any]:
     }
 
 
-def build_record(exchange: Exchange, *, rendered_prompt: str | None, prompt_error: str | None) -> dict[str, Any]:
+def prompt_fields(prompt: Prompt) -> dict[str, Any]:
+    """`prompt_on_read`: the prompt is rendered when the record is read by id (`/engines/requests/{id}`)."""
+    return {
+        "rendered_prompt": None if prompt.text is None else _bounded_text(prompt.text),
+        "prompt_error": prompt.error,
+        "prompt_on_read": prompt.source is not None,
+    }
+
+
+def build_record(exchange: Exchange, prompt: Prompt) -> dict[str, Any]:
     is_stream = exchange.response_media_type.startswith(("text/event-stream", "application/x-ndjson"))
     body = None if is_stream else _whole_body(exchange)
     events = _raw_events(exchange) if is_stream else []
@@ -118,8 +127,7 @@ def build_record(exchange: Exchange, *, rendered_prompt: str | None, prompt_erro
         "stream": is_stream,
         "request": decoded_body(b"".join(exchange.body_parts)),
         "engine_request": engine_request(exchange),
-        "rendered_prompt": None if rendered_prompt is None else _bounded_text(rendered_prompt),
-        "prompt_error": prompt_error,
+        **prompt_fields(prompt),
         "response": {
             "message": answer_blocks(exchange.chunks) if exchange.chunks else None,
             "body": body,

@@ -2,23 +2,19 @@
 
 The edge (`RecordingMiddleware`) opens an `Exchange` for each generation request, keeps references to the
 body and response bytes, and puts the exchange on the request state; the shared generation helpers note on
-it the engine request (`recorded_lease`) and the answer's chunks (`chunk_recorder`). Nothing here may fail a
+it the engine request and the answer's chunks (`generation_observer`). Nothing here may fail a
 request: the recorder only ever appends references, and does the rest after the response."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk
-from modelrunner.generation.context import Observer
+from modelrunner.generation.context import UNOBSERVED, Observer
 from modelrunner.recorder.exchange import Exchange
 from modelrunner.recorder.recorder import RequestRecorder
-from modelrunner.scheduler.scheduler import Lease
 
 logger = logging.getLogger(__name__)
 
@@ -103,40 +99,10 @@ def exchange_of(state: Any) -> Exchange | None:
     return getattr(state, "exchange", None)
 
 
-def chunk_recorder(state: Any) -> Callable[[EngineChunk], None] | None:
-    """Where the answer's chunks go, one call per chunk, when this request is recorded."""
-    exchange = exchange_of(state)
-    return exchange.note_chunk if exchange is not None else None
-
-
-class _RecordedRunner:
-    """The leased runner, noting the engine request a generation starts with; all else is the runner's."""
-
-    def __init__(self, runner: Any, exchange: Exchange) -> None:
-        self.recorded_runner = runner
-        self._exchange = exchange
-
-    def chat(self, request: ChatRequest) -> AsyncIterator[EngineChunk]:
-        self._exchange.note_engine_request(self.recorded_runner, request)
-        return self.recorded_runner.chat(request)
-
-    def complete(self, request: CompletionRequest) -> AsyncIterator[EngineChunk]:
-        self._exchange.note_engine_request(self.recorded_runner, request)
-        return self.recorded_runner.complete(request)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.recorded_runner, name)
-
-
-def recorded_lease(lease: Lease, state: Any) -> Lease:
-    """The lease a generation starts from, whose runner notes the engine request when recorded."""
-    exchange = exchange_of(state)
-    if exchange is None:
-        return lease
-    return dataclasses.replace(lease, runner=_RecordedRunner(lease.runner, exchange))
-
-
 def generation_observer(state: Any) -> Observer:
     """The hooks a generation calls for this request: the recorder notes the engine request and every
     chunk when it records this request (and nothing happens otherwise)."""
-    return Observer(lease=lambda lease: recorded_lease(lease, state), chunk=chunk_recorder(state))
+    exchange = exchange_of(state)
+    if exchange is None:
+        return UNOBSERVED
+    return Observer(chunk=exchange.note_chunk, engine_request=exchange.note_engine_request)

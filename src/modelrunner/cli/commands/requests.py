@@ -6,11 +6,14 @@ import json
 import sys
 import time
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
+from modelrunner.cli.client import RunnerClient
 from modelrunner.cli.output import is_terminal, note
 from modelrunner.cli.session import connect
+from modelrunner.core.errors import NotFound
 
 HEADERS = ("TIME", "API", "MODEL", "ROUTE", "STATUS", "IN", "OUT", "TTFT", "TOK/S", "DURATION")
 FOLLOW_WIDTHS = (8, 9, 22, 22, 6, 6, 5, 8, 6, 8)
@@ -38,6 +41,17 @@ def _row(record: dict[str, Any]) -> list[str]:
         _milliseconds(timings.get("ttft_ms")), "-" if speed is None else f"{speed:.1f}",
         _milliseconds(timings.get("duration_ms")),
     ]
+
+
+def _whole(client: RunnerClient, record: dict[str, Any]) -> dict[str, Any]:
+    """A listed chat record leaves its prompt to be rendered when it is read by id: read it so."""
+    if not record.get("prompt_on_read"):
+        return record
+    try:
+        whole: dict[str, Any] = client.get_json(f"/engines/requests/{quote(str(record['id']), safe='')}")
+    except NotFound:
+        return record  # evicted meanwhile: print what was listed
+    return whole
 
 
 def _print_json_line(record: dict[str, Any]) -> None:
@@ -82,7 +96,7 @@ def requests(
         records = client.get_json("/engines/requests", model=model, limit=limit).get("requests", [])
         if lines:
             for record in records:
-                _print_json_line(record)
+                _print_json_line(_whole(client, record))
         else:
             _print_table(records)
         return
@@ -97,7 +111,7 @@ def requests(
                     Console().print(_fixed(HEADERS), style="bold cyan")
                 is_following = True
         elif lines:
-            _print_json_line(record)
+            _print_json_line(_whole(client, record))
         else:
             _print_followed_row(record)
 

@@ -74,8 +74,9 @@ async def recorded_requests(request: Request, model: str | None = None, limit: i
 
 @router.get("/engines/requests/{request_id}")
 async def recorded_request(request: Request, request_id: str) -> Response:
+    """One record whole; a chat's prompt is rendered now, by its runner if that is still loaded."""
     recorder = _recorder(request)
-    record = recorder.book.find(request_id) if recorder else None
+    record = await recorder.read(request_id) if recorder else None
     if record is None:
         raise NotFound(f"no recorded request {request_id!r}")
     return json_response(record)

@@ -311,6 +311,10 @@ function detailBody(record) {
   const response = record.response || {};
   switch (state.detailTab) {
     case "prompt":
+      if (record.rendered_prompt === null && record.prompt_on_read) {
+        readPrompt(record);
+        return el("p", { class: "empty", text: "Rendering the prompt…" });
+      }
       if (record.rendered_prompt === null) return el("p", { class: "empty", text: record.prompt_error || "No prompt: this request did not reach the model." });
       return renderedPrompt(record.rendered_prompt);
     case "request": return el("pre", { text: pretty(record.request) });
@@ -323,6 +327,22 @@ function detailBody(record) {
         el("div", { class: "muted", text: `stop reason: ${message.stop_reason || "–"}${response.truncated ? " · truncated by the recorder" : ""}` }));
     }
   }
+}
+
+// The server renders a chat's prompt only when its record is read by id (rendering costs the model's
+// runner a call, so it is not done for every request); the answer replaces the listed record's fields.
+async function readPrompt(record) {
+  if (record._reading) return;
+  record._reading = true;
+  try {
+    const whole = await getJson(`/engines/requests/${encodeURIComponent(record.id)}`);
+    Object.assign(record, { rendered_prompt: whole.rendered_prompt, prompt_error: whole.prompt_error, prompt_on_read: false });
+  } catch (error) {
+    Object.assign(record, { prompt_error: `The prompt could not be read: ${error.message}`, prompt_on_read: false });
+  } finally {
+    record._reading = false;
+  }
+  if (state.selectedId === record.id && state.detailTab === "prompt") renderDetail();
 }
 
 // Special tokens (<|im_start|>, <s>, [INST]...) stand out in the prompt the model saw.
