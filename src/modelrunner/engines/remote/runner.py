@@ -33,7 +33,7 @@ from modelrunner.engines.remote.affinity import prefix_keys
 from modelrunner.engines.remote.errors import upstream_error
 from modelrunner.engines.remote.probe import discover_kind, server_root
 from modelrunner.engines.remote.replicas import Replica, ReplicaSet
-from modelrunner.engines.remote.stream_batches import decode_batch, payload_batches
+from modelrunner.engines.remote.stream_batches import decode_batch, relay_batches
 from modelrunner.engines.remote.token_counting import anthropic_count_body, vllm_tokenize_body
 from modelrunner.engines.remote.upstream import Upstream, UpstreamKind
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
@@ -279,8 +279,10 @@ class RemoteRunner:
             if response.status_code != 200:
                 raise upstream_error(response.status_code, await response.aread(), upstream=self._label,
                                      retry_after=response.headers.get("retry-after"))
-            async for payloads in payload_batches(response.aiter_raw()):
+            async for payloads in relay_batches(response.aiter_raw()):
                 for payload in payloads:
+                    if type(payload) is str:  # text-only events' text: no error, no new timings
+                        continue
                     if "error" in payload:
                         raise upstream_error(500, orjson.dumps(payload), upstream=self._label)
                     if is_llama_cpp:
