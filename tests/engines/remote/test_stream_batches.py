@@ -82,7 +82,8 @@ second; with timings per token every event differs), beside the other objects.""
 @settings(max_examples=200, deadline=None)
 @given(segments=st.lists(st.one_of(_text_run, st.sampled_from(_OTHER_OBJECTS).map(lambda event: [event])),
                          min_size=1, max_size=6),
-       ascii_only=st.booleans(), cuts=st.lists(st.integers(0, 60), max_size=8), byte_cuts=st.lists(st.integers(0, 4000), max_size=3),
+       ascii_only=st.booleans(), cuts=st.lists(st.integers(0, 60), max_size=8),
+       byte_cuts=st.lists(st.integers(0, 4000), max_size=3),
        extra=st.sampled_from([b"", b": keep-alive\n\n", b"data: [DONE]\n\n"]))
 def test_the_relay_sees_what_parsing_every_object_gives(segments: list[list[dict[str, Any]]], ascii_only: bool,
                                                          cuts: list[int], byte_cuts: list[int], extra: bytes) -> None:

@@ -5,13 +5,17 @@ written in the test, so the wire can be shaped exactly; real upstreams are in th
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelrunner.engines.remote.upstream_http import UpstreamHttp, UpstreamTransportError, _ChunkedBody
+from tests.support.certificates import make_self_signed
 from tests.support.server import free_port
 
 
@@ -138,3 +142,37 @@ def test_an_upstream_that_is_not_there_is_unreachable_and_one_that_breaks_off_is
 
     unreachable, broken = asyncio.run(run())
     assert unreachable.is_unreachable and not broken.is_unreachable
+
+
+def test_an_https_upstream_is_verified_and_streams(tmp_path: Path) -> None:
+    """Over TLS: a certificate the client trusts answers; with the default trust (certifi's bundle) the
+    same self-signed server is unreachable, as with httpx."""
+    certificate = make_self_signed(tmp_path)
+    serving = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    serving.load_cert_chain(certificate.certificate, certificate.key)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            await _request_of(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + _chunked([b"data: ", b"{}"], False, False))
+            await writer.drain()
+
+    async def run() -> tuple[bytes, UpstreamTransportError]:
+        port = free_port()
+        server = await asyncio.start_server(answer, "127.0.0.1", port, ssl=serving)
+        url = f"https://127.0.0.1:{port}/v1"
+        trusting = UpstreamHttp(headers={}, connect_timeout_s=5,
+                                tls=ssl.create_default_context(cafile=str(certificate.certificate)))
+        async with trusting.stream(url, "/chat/completions", b"{}") as response:
+            body = await response.read()
+        default = UpstreamHttp(headers={}, connect_timeout_s=5)
+        with pytest.raises(UpstreamTransportError) as refused:
+            async with default.stream(url, "/chat/completions", b"{}"):
+                pass
+        await trusting.aclose()
+        await default.aclose()
+        server.close()
+        return body, refused.value
+
+    body, refused = asyncio.run(run())
+    assert body == b"data: {}" and refused.is_unreachable and "CERTIFICATE_VERIFY_FAILED" in str(refused)

@@ -189,13 +189,15 @@ def _default_tls() -> ssl.SSLContext:
 class UpstreamHttp:
     """Streamed POSTs to an upstream's replicas over kept-alive connections, `max_idle` per replica."""
 
-    def __init__(self, *, headers: dict[str, str], connect_timeout_s: float, max_idle: int = 64) -> None:
+    def __init__(self, *, headers: dict[str, str], connect_timeout_s: float, max_idle: int = 64,
+                 tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: how https upstreams are verified (default: certifi's CA bundle, as httpx does)."""
         self._headers = b"".join(f"{name}: {value}\r\n".encode("latin-1") for name, value in headers.items())
         self._connect_timeout_s = connect_timeout_s
         self._max_idle = max_idle
         self._origins: dict[str, _Origin] = {}
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls
         self._is_closed = False
 
     def _origin(self, base_url: str) -> _Origin:
