@@ -234,6 +234,8 @@ def table(results: dict[str, Any]) -> str:
                      f"({row['cpu_ratio_to_baseline_range'][0]:.2f}-{row['cpu_ratio_to_baseline_range'][1]:.2f}) |")
         lines.append(line + " <= 5 |")
     per_request = results["request_cpu"]
+    lines += ["", "Direct tok/s is this bench's own client reading the upstream's one event per token, which "
+              "bounds it; through modelrunner a text event carries every token one upstream read brought."]
     lines += ["", "Server CPU per relayed request (64 streams of 16 tokens; a cost per stream, which the 64-stream "
               "row amortises over 2000 tokens and the one-stream row over 64000): "
               + "; ".join(f"{name} {row['server_cpu_ms_per_request']:.2f} ms ({row['server_cpu_ms_per_request_range'][0]:.2f}-"
