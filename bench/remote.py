@@ -216,7 +216,7 @@ def table(results: dict[str, Any]) -> str:
              "CPU per token is inflated and noisy; compare figures measured in the same run.", "",
              "## Relay ceiling (synthetic upstream, Anthropic stream through modelrunner vs reading it directly)", ""]
     if has_baseline:
-        lines += [f"Baseline: the same bench against `{results['baseline_src']}`, run beside this code; rounds "
+        lines += [f"Baseline: the same bench against {results['baseline_src']}, run beside this code; rounds "
                   "alternate between the two servers.", "",
                   "| streams | tokens/stream | direct tok/s | relay tok/s (range) | server CPU µs/token (range) | "
                   "baseline µs/token (range) | ratio to baseline (range) | target |", "|---|---|---|---|---|---|---|---|"]
