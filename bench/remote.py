@@ -1,8 +1,13 @@
 """The remote engine's costs: the relay ceiling against a synthetic upstream (tokens/s through the
-Anthropic stream against reading the upstream directly, and the runner's CPU per token), two tiny-model
+Anthropic stream against reading the upstream directly, and the runner's CPU per token), the server's
+CPU per relayed request (short streams, so what a stream costs beyond its tokens), two tiny-model
 replicas against one, and failover when a replica is killed. Rounds interleaved in one run.
 
-    python bench/remote.py [--rounds 3] [--tokens 2000]
+With `--baseline-src DIR` (a checkout's `src`, say `git archive main src`), a second server runs that
+code beside this one and every relay round is measured on both, in alternating order, so a change is
+judged against its baseline under the same load.
+
+    python bench/remote.py [--rounds 3] [--tokens 2000] [--baseline-src DIR]
 """
 
 from __future__ import annotations
@@ -67,10 +72,19 @@ async def streams(kind: str, http: httpx.AsyncClient, url: str, body: dict[str, 
     return (tokens / (last - first) if last > first else 0.0), tokens
 
 
-async def relay_ceiling(http: httpx.AsyncClient, front: RunningServer, upstream: SyntheticUpstreamProcess, *,
-                        rounds: int, tokens: int) -> dict[str, Any]:
+async def _relay_round(http: httpx.AsyncClient, front: RunningServer, body: dict[str, Any], concurrency: int
+                       ) -> tuple[float, float]:
+    """(tokens/s, server CPU µs per token) of one round of `concurrency` streams through `front`."""
+    before = server_cpu_s(front)
+    rate, relayed = await streams("relay", http, front.url + "/v1/messages", body, concurrency)
+    return rate, (server_cpu_s(front) - before) / max(relayed, 1) * 1e6
+
+
+async def relay_ceiling(http: httpx.AsyncClient, fronts: dict[str, RunningServer], upstream: SyntheticUpstreamProcess,
+                        *, rounds: int, tokens: int) -> dict[str, Any]:
+    """Per concurrency, the direct read and, for every front (this code, and a baseline if given), the
+    relay: rounds interleaved, the fronts' order alternating from round to round."""
     results: dict[str, Any] = {}
-    relay_url = front.url + "/v1/messages"
     direct_url = upstream.url + "/chat/completions"
     for concurrency in (1, 16, 64):
         # long streams, so the per-request cost (parse, resolve, admit) is not the relay's; and at least
@@ -78,23 +92,48 @@ async def relay_ceiling(http: httpx.AsyncClient, front: RunningServer, upstream:
         per_stream = max(tokens, ROUND_TOKENS // concurrency)
         relay_body = {"model": "bench/synthetic", "max_tokens": per_stream, "messages": ASK}
         direct_body = {"model": SYNTHETIC_MODEL, "max_tokens": per_stream, "messages": ASK}
-        relay_rates, direct_rates, cpu_per_token = [], [], []
-        for _ in range(rounds):
+        direct_rates: list[float] = []
+        rates: dict[str, list[float]] = {name: [] for name in fronts}
+        cpu: dict[str, list[float]] = {name: [] for name in fronts}
+        for number in range(rounds):
             rate, _ = await streams("direct", http, direct_url, direct_body, concurrency)
             direct_rates.append(rate)
-            before = server_cpu_s(front)
-            rate, relayed = await streams("relay", http, relay_url, relay_body, concurrency)
-            cpu_per_token.append((server_cpu_s(front) - before) / max(relayed, 1) * 1e6)
-            relay_rates.append(rate)
-        results[str(concurrency)] = {
-            "tokens_per_stream": per_stream,
-            "direct_tokens_per_s": statistics.median(direct_rates),
-            "relay_tokens_per_s": statistics.median(relay_rates),
-            "relay_tokens_per_s_range": [min(relay_rates), max(relay_rates)],
-            "server_cpu_us_per_token": statistics.median(cpu_per_token),
-            "server_cpu_us_per_token_range": [min(cpu_per_token), max(cpu_per_token)],
-        }
+            names = list(fronts) if number % 2 == 0 else list(reversed(fronts))
+            for name in names:
+                rate, cpu_per_token = await _relay_round(http, fronts[name], relay_body, concurrency)
+                rates[name].append(rate)
+                cpu[name].append(cpu_per_token)
+        row: dict[str, Any] = {"tokens_per_stream": per_stream, "direct_tokens_per_s": statistics.median(direct_rates)}
+        for name in fronts:
+            prefix = "" if name == "current" else f"{name}_"
+            row.update({
+                f"{prefix}relay_tokens_per_s": statistics.median(rates[name]),
+                f"{prefix}relay_tokens_per_s_range": [min(rates[name]), max(rates[name])],
+                f"{prefix}server_cpu_us_per_token": statistics.median(cpu[name]),
+                f"{prefix}server_cpu_us_per_token_range": [min(cpu[name]), max(cpu[name])],
+            })
+        if "baseline" in fronts:
+            ratios = [new / old for new, old in zip(cpu["current"], cpu["baseline"])]
+            row["cpu_ratio_to_baseline"] = statistics.median(ratios)
+            row["cpu_ratio_to_baseline_range"] = [min(ratios), max(ratios)]
+        results[str(concurrency)] = row
     return results
+
+
+async def request_cpu(http: httpx.AsyncClient, fronts: dict[str, RunningServer], *, rounds: int,
+                      concurrency: int = 64, tokens: int = 16) -> dict[str, Any]:
+    """Server CPU per relayed request: `concurrency` streams of `tokens` tokens, so that what a stream
+    costs beyond its tokens (the edge, the route, the upstream request) dominates. At 64 streams of 2000
+    tokens this cost is a part of the per-token figure that one stream of 64000 amortises away."""
+    body = {"model": "bench/synthetic", "max_tokens": tokens, "messages": ASK}
+    cpu: dict[str, list[float]] = {name: [] for name in fronts}
+    for number in range(rounds):
+        for name in (list(fronts) if number % 2 == 0 else list(reversed(fronts))):
+            before = server_cpu_s(fronts[name])
+            await streams("relay", http, fronts[name].url + "/v1/messages", body, concurrency)
+            cpu[name].append((server_cpu_s(fronts[name]) - before) / concurrency * 1e3)
+    return {name: {"server_cpu_ms_per_request": statistics.median(values),
+                   "server_cpu_ms_per_request_range": [min(values), max(values)]} for name, values in cpu.items()}
 
 
 async def engine_cpu_per_token(upstream: SyntheticUpstreamProcess, *, rounds: int, tokens: int) -> dict[str, Any]:
@@ -170,16 +209,37 @@ async def failover(http: httpx.AsyncClient, front: RunningServer, victim: LlamaC
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["# Remote engine", "", f"Load average at start {results['load_average']:.1f} on "
-             f"{psutil.cpu_count()} CPUs (other work shared the machine).", "",
-             "## Relay ceiling (synthetic upstream, Anthropic stream through modelrunner vs reading it directly)", "",
-             "| streams | direct tok/s | relay tok/s (range) | server CPU µs/token (range) | target |",
-             "|---|---|---|---|---|"]
+    has_baseline = "baseline" in results["request_cpu"]
+    lines = ["# Remote engine", "",
+             f"Load average {results['load_average']:.1f} at the start and {results['load_average_end']:.1f} at the "
+             f"end, on {psutil.cpu_count()} CPUs: the machine was shared with other work while this ran, so "
+             "CPU per token is inflated and noisy; compare figures measured in the same run.", "",
+             "## Relay ceiling (synthetic upstream, Anthropic stream through modelrunner vs reading it directly)", ""]
+    if has_baseline:
+        lines += [f"Baseline: the same bench against {results['baseline_src']}, run beside this code; rounds "
+                  "alternate between the two servers.", "",
+                  "| streams | tokens/stream | direct tok/s | relay tok/s (range) | server CPU µs/token (range) | "
+                  "baseline µs/token (range) | ratio to baseline (range) | target |", "|---|---|---|---|---|---|---|---|"]
+    else:
+        lines += ["| streams | tokens/stream | direct tok/s | relay tok/s (range) | server CPU µs/token (range) | target |",
+                  "|---|---|---|---|---|---|"]
     for concurrency, row in results["relay"].items():
-        lines.append(f"| {concurrency} | {row['direct_tokens_per_s']:.0f} | {row['relay_tokens_per_s']:.0f} "
-                     f"({row['relay_tokens_per_s_range'][0]:.0f}-{row['relay_tokens_per_s_range'][1]:.0f}) | "
-                     f"{row['server_cpu_us_per_token']:.1f} ({row['server_cpu_us_per_token_range'][0]:.1f}-"
-                     f"{row['server_cpu_us_per_token_range'][1]:.1f}) | <= 5 |")
+        line = (f"| {concurrency} | {row['tokens_per_stream']} | {row['direct_tokens_per_s']:.0f} | "
+                f"{row['relay_tokens_per_s']:.0f} ({row['relay_tokens_per_s_range'][0]:.0f}-"
+                f"{row['relay_tokens_per_s_range'][1]:.0f}) | {row['server_cpu_us_per_token']:.1f} "
+                f"({row['server_cpu_us_per_token_range'][0]:.1f}-{row['server_cpu_us_per_token_range'][1]:.1f}) |")
+        if has_baseline:
+            line += (f" {row['baseline_server_cpu_us_per_token']:.1f} ({row['baseline_server_cpu_us_per_token_range'][0]:.1f}-"
+                     f"{row['baseline_server_cpu_us_per_token_range'][1]:.1f}) | {row['cpu_ratio_to_baseline']:.2f} "
+                     f"({row['cpu_ratio_to_baseline_range'][0]:.2f}-{row['cpu_ratio_to_baseline_range'][1]:.2f}) |")
+        lines.append(line + " <= 5 |")
+    per_request = results["request_cpu"]
+    lines += ["", "Direct tok/s is this bench's own client reading the upstream's one event per token, which "
+              "bounds it; through modelrunner a text event carries every token one upstream read brought."]
+    lines += ["", "Server CPU per relayed request (64 streams of 16 tokens; a cost per stream, which the 64-stream "
+              "row amortises over 2000 tokens and the one-stream row over 64000): "
+              + "; ".join(f"{name} {row['server_cpu_ms_per_request']:.2f} ms ({row['server_cpu_ms_per_request_range'][0]:.2f}-"
+                          f"{row['server_cpu_ms_per_request_range'][1]:.2f})" for name, row in per_request.items()) + "."]
     engine_only = results["engine_only"]
     lines += ["", f"The remote engine alone (read, split, parse, decode; no route, encoder or socket write): "
               f"{engine_only['cpu_us_per_token']:.1f} µs/token ({engine_only['cpu_us_per_token_range'][0]:.1f}-"
@@ -199,28 +259,37 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     gguf = write_tiny_llama_gguf(root / "tiny.gguf")
     upstream = SyntheticUpstreamProcess()
     replicas = [LlamaCppServer(gguf, slots=4).start() for _ in range(2)]
-    front = RunningServer(root / "store", root / "front.log",
-                          env={"MODEL_RUNNER_UPSTREAMS": "1", "MODEL_RUNNER_LOG_LEVEL": "WARNING",
-                               "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL": "0.5",
-                               "MODEL_RUNNER_QUEUE_LENGTH": "256"}).start()
+    env = {"MODEL_RUNNER_UPSTREAMS": "1", "MODEL_RUNNER_LOG_LEVEL": "WARNING",
+           "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL": "0.5", "MODEL_RUNNER_QUEUE_LENGTH": "256"}
+    front = RunningServer(root / "store", root / "front.log", env=env).start()
+    fronts = {"current": front}
+    if args.baseline_src:
+        fronts["baseline"] = RunningServer(root / "baseline-store", root / "baseline.log",
+                                           env={**env, "PYTHONPATH": str(Path(args.baseline_src).resolve())}).start()
     try:
         # keep-alive shorter than the server's 5 s, so a pooled connection is never reused as the server closes it
         async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=None, keepalive_expiry=2.0)) as http:
-            for body in ({"name": "bench/synthetic", "urls": [upstream.url], "max_concurrency": 64},
-                         {"name": "bench/one", "urls": [replicas[0].url], "max_concurrency": 4},
+            for server in fronts.values():
+                (await http.post(server.url + "/engines/upstreams", json={
+                    "name": "bench/synthetic", "urls": [upstream.url], "max_concurrency": 64})).raise_for_status()
+            for body in ({"name": "bench/one", "urls": [replicas[0].url], "max_concurrency": 4},
                          {"name": "bench/two", "urls": [r.url for r in replicas], "max_concurrency": 4}):
                 (await http.post(front.url + "/engines/upstreams", json=body)).raise_for_status()
             load = psutil.getloadavg()[0]
             engine_only = await engine_cpu_per_token(upstream, rounds=args.rounds, tokens=args.tokens)
-            relay = await relay_ceiling(http, front, upstream, rounds=args.rounds, tokens=args.tokens)
+            relay = await relay_ceiling(http, fronts, upstream, rounds=args.rounds, tokens=args.tokens)
+            per_request = await request_cpu(http, fronts, rounds=args.rounds)
             scaled = await scale(http, front, rounds=args.rounds)
             failed_over = await failover(http, front, replicas[1])
+            load_end = psutil.getloadavg()[0]
     finally:
-        front.stop()
+        for server in fronts.values():
+            server.stop()
         upstream.stop()
         for replica in replicas:
             replica.stop()
-    return {"load_average": load, "engine_only": engine_only, "relay": relay, "scale": scaled,
+    return {"load_average": load, "load_average_end": load_end, "baseline_src": args.baseline_src,
+            "engine_only": engine_only, "relay": relay, "request_cpu": per_request, "scale": scaled,
             "failover": failed_over}
 
 
@@ -228,6 +297,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=2000)
+    parser.add_argument("--baseline-src", help="a checkout's src folder to run beside this code as the baseline")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         results = asyncio.run(run(args, Path(folder)))

@@ -20,6 +20,10 @@ UPSTREAM_KEY = "upstream-secret-5f0c1e"  # a value no log line may ever show
 FLEET = "team/tiny"
 PEER = "peer/tiny"
 REPLICA_CONTEXT = 16384  # room for a long answer, so a replica can be killed while it streams
+FLEET_ALIAS = "fleet"
+CLAUDE_ALIAS = "claude-sonnet-4-5"
+"""Names the front maps to FLEET (MODEL_RUNNER_ALIASES); other `claude-*` names fall back to it as the
+default model."""
 
 
 @dataclass
@@ -61,7 +65,9 @@ def fleet(llamacpp_replicas: list[LlamaCppServer], peer_runner: RunningServer,
     """A front modelrunner with no models of its own, fronting both kinds of upstream."""
     front = RunningServer(tmp_path_factory.mktemp("front-store"), tmp_path_factory.mktemp("logs") / "front.log",
                           env={**UPSTREAMS_ON, UPSTREAM_KEY_ENV: UPSTREAM_KEY, "MODEL_RUNNER_UPSTREAM_HEALTH_INTERVAL": "0.3",
-                               "MODEL_RUNNER_UPSTREAM_TIMEOUT": "3"})
+                               "MODEL_RUNNER_UPSTREAM_TIMEOUT": "3",
+                               "MODEL_RUNNER_ALIASES": f"{CLAUDE_ALIAS}={FLEET},{FLEET_ALIAS}={FLEET}",
+                               "MODEL_RUNNER_DEFAULT_MODEL": FLEET})
     with front:
         running = Fleet(front=front, replicas=llamacpp_replicas, peer=peer_runner)
         registered = running.register({"name": FLEET, "urls": [replica.url for replica in llamacpp_replicas]})

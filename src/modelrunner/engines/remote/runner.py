@@ -33,9 +33,10 @@ from modelrunner.engines.remote.affinity import prefix_keys
 from modelrunner.engines.remote.errors import upstream_error
 from modelrunner.engines.remote.probe import discover_kind, server_root
 from modelrunner.engines.remote.replicas import Replica, ReplicaSet
-from modelrunner.engines.remote.stream_batches import decode_batch, payload_batches
+from modelrunner.engines.remote.stream_batches import decode_batch, relay_batches
 from modelrunner.engines.remote.token_counting import anthropic_count_body, vllm_tokenize_body
 from modelrunner.engines.remote.upstream import Upstream, UpstreamKind
+from modelrunner.engines.remote.upstream_http import UpstreamHttp, UpstreamTransportError
 from modelrunner.engines.stop_sequences import StopSequenceMatcher
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class RemoteRunner:
             headers=headers,
             trust_env=False,
         )
+        self._streams = UpstreamHttp(headers=headers, connect_timeout_s=connect_timeout_s)
         self._is_stopped = False
         self._watcher: asyncio.Task[None] | None = None
 
@@ -122,6 +124,7 @@ class RemoteRunner:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        await self._streams.aclose()
         await self._client.aclose()
 
     def chat(self, request: ChatRequest) -> AsyncIterator[EngineChunk]:
@@ -222,9 +225,10 @@ class RemoteRunner:
                                  retry_after=response.headers.get("retry-after"))
         return orjson.loads(response.content)
 
-    def _lost(self, replica: Replica, exc: httpx.TransportError) -> EngineFailed:
+    def _lost(self, replica: Replica, exc: httpx.TransportError | UpstreamTransportError) -> EngineFailed:
         """A transport failure takes the replica out of the rotation until a probe finds it again."""
-        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        if (exc.is_unreachable if isinstance(exc, UpstreamTransportError)
+                else isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))):
             reason = "unreachable"
         else:
             reason = "dropped the connection"
@@ -250,7 +254,7 @@ class RemoteRunner:
                         has_started = True
                         replica.observe_first_token(time.monotonic() - started)
                     yield chunk
-            except httpx.TransportError as exc:
+            except UpstreamTransportError as exc:
                 error = self._lost(replica, exc)
                 if has_started or not self._has_untried(tried):
                     raise error from exc
@@ -274,13 +278,14 @@ class RemoteRunner:
         finish: Finish | None = None
         usage: Usage | None = None
         timings: dict[str, Any] | None = None
-        async with self._client.stream("POST", replica.url + path, content=orjson.dumps(body),
-                                       headers=_JSON) as response:
+        async with self._streams.stream(replica.url, path, orjson.dumps(body)) as response:
             if response.status_code != 200:
-                raise upstream_error(response.status_code, await response.aread(), upstream=self._label,
-                                     retry_after=response.headers.get("retry-after"))
-            async for payloads in payload_batches(response.aiter_raw()):
+                raise upstream_error(response.status_code, await response.read(), upstream=self._label,
+                                     retry_after=response.header("retry-after"))
+            async for payloads in relay_batches(response.reads()):
                 for payload in payloads:
+                    if type(payload) is str:  # text-only events' text: no error, no new timings
+                        continue
                     if "error" in payload:
                         raise upstream_error(500, orjson.dumps(payload), upstream=self._label)
                     if is_llama_cpp:

@@ -1,0 +1,283 @@
+"""A lean HTTP/1.1 client for the relay's streams from upstreams: one request written in one send, and
+the answer's body handed on one socket read at a time, however many HTTP chunks that read holds.
+
+Two reasons for it on the relay's path. httpx spends about a millisecond of CPU per request on URL,
+header and pool models, which is most of what a stream costs beyond its tokens. And it yields one piece
+per HTTP chunk: the servers we front (vLLM and SGLang under uvicorn, llama.cpp's server) write each SSE
+event as its own chunk, so a fast upstream's events came one per iteration, never batched. Other calls
+to an upstream (health, probes, counting, embeddings) stay on httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+_MAX_HEAD_BYTES = 64 * 1024
+_READ_BYTES = 64 * 1024
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class UpstreamTransportError(Exception):
+    """The upstream could not be reached (`is_unreachable`), or its connection broke before the answer
+    was whole."""
+
+    def __init__(self, message: str, *, is_unreachable: bool) -> None:
+        super().__init__(message)
+        self.is_unreachable = is_unreachable
+
+
+class _Origin:
+    """Where a base URL's requests go: the address to connect to and the bytes every request names."""
+
+    __slots__ = ("key", "host", "port", "ssl", "host_header", "path")
+
+    def __init__(self, url: str, tls: ssl.SSLContext | None) -> None:
+        parts = urlsplit(url)
+        is_https = parts.scheme == "https"
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if is_https else 80)
+        self.ssl = tls if is_https else None
+        self.host_header = parts.netloc.encode()
+        self.path = parts.path
+        self.key = (parts.scheme, self.host, self.port)
+
+
+class _Connection:
+    __slots__ = ("reader", "writer", "is_reused")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.is_reused = False
+
+    @property
+    def is_usable(self) -> bool:
+        """False once the upstream closed it (its keep-alive ran out): the loop has seen the EOF."""
+        return not (self.reader.at_eof() or self.writer.is_closing())
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _ChunkedBody:
+    """HTTP/1.1 chunked framing taken off whatever bytes have arrived, across reads."""
+
+    __slots__ = ("_buffer", "_remaining", "_needs_crlf", "_in_trailer", "is_complete")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._remaining = 0  # bytes of the current chunk's data still to come
+        self._needs_crlf = False  # the CRLF after a chunk's data
+        self._in_trailer = False
+        self.is_complete = False
+
+    def feed(self, data: bytes) -> bytes:
+        """The body bytes in `data` (and what earlier reads left unframed)."""
+        buffer = self._buffer + data if self._buffer else data
+        out: list[bytes] = []
+        at = 0
+        while not self.is_complete:
+            if self._remaining:
+                piece = buffer[at:at + self._remaining]
+                out.append(piece)
+                at += len(piece)
+                self._remaining -= len(piece)
+                if self._remaining:
+                    break
+                self._needs_crlf = True
+            line_end = buffer.find(b"\r\n", at)
+            if line_end < 0:
+                if len(buffer) - at > _MAX_HEAD_BYTES:
+                    raise ValueError("a chunk size or trailer line too long")
+                break
+            line = buffer[at:line_end]
+            at = line_end + 2
+            if self._needs_crlf:
+                if line:
+                    raise ValueError("no CRLF after a chunk's data")
+                self._needs_crlf = False
+            elif self._in_trailer:
+                self.is_complete = not line
+            else:
+                size = int(line.split(b";", 1)[0], 16)
+                if size < 0:
+                    raise ValueError("a negative chunk size")
+                self._remaining = size
+                self._in_trailer = size == 0
+        self._buffer = buffer[at:]
+        return out[0] if len(out) == 1 else b"".join(out)
+
+
+class UpstreamResponse:
+    """One answer's status and headers; its body is read once, as it arrives (`reads`) or whole."""
+
+    def __init__(self, connection: _Connection, status: int, headers: dict[bytes, bytes]) -> None:
+        self.status_code = status
+        self.headers = headers
+        self._connection = connection
+        self._is_chunked = headers.get(b"transfer-encoding", b"").lower().endswith(b"chunked")
+        self._length = None if self._is_chunked else _content_length(headers)
+        self.is_complete = status in _NO_BODY_STATUSES or self._length == 0
+        self.keeps_alive = headers.get(b"connection", b"").lower() != b"close" and (
+            self._is_chunked or self._length is not None)
+
+    def header(self, name: str) -> str | None:
+        value = self.headers.get(name.lower().encode())
+        return None if value is None else value.decode("latin-1")
+
+    async def reads(self) -> AsyncIterator[bytes]:
+        """The body's bytes, one socket read at a time (chunked framing removed)."""
+        if self.is_complete:
+            return
+        reader = self._connection.reader
+        chunked = _ChunkedBody() if self._is_chunked else None
+        left = self._length
+        data = b""
+        try:
+            while True:
+                if not data:
+                    data = await reader.read(_READ_BYTES)
+                    if not data:
+                        if left is None and chunked is None:
+                            self.is_complete = True  # delimited by the end of the connection
+                            return
+                        raise UpstreamTransportError("the upstream closed the connection mid-answer",
+                                                     is_unreachable=False)
+                if chunked is not None:
+                    body = chunked.feed(data)
+                    self.is_complete = chunked.is_complete
+                elif left is not None:
+                    body = data[:left]
+                    left -= len(body)
+                    self.is_complete = left == 0
+                else:
+                    body = data
+                data = b""
+                if body:
+                    yield body
+                if self.is_complete:
+                    return
+        except (OSError, ValueError) as exc:
+            raise UpstreamTransportError(f"the answer broke off: {exc!r}", is_unreachable=False) from exc
+
+    async def read(self) -> bytes:
+        return b"".join([piece async for piece in self.reads()])
+
+
+def _content_length(headers: dict[bytes, bytes]) -> int | None:
+    value = headers.get(b"content-length")
+    if value is None:
+        return None
+    length = int(value)
+    if length < 0:
+        raise ValueError("a negative content-length")
+    return length
+
+
+def _default_tls() -> ssl.SSLContext:
+    """What httpx verifies against by default: certifi's CA bundle (httpx depends on it)."""
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - certifi comes with httpx
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class UpstreamHttp:
+    """Streamed POSTs to an upstream's replicas over kept-alive connections, `max_idle` per replica."""
+
+    def __init__(self, *, headers: dict[str, str], connect_timeout_s: float, max_idle: int = 64,
+                 tls: ssl.SSLContext | None = None) -> None:
+        """`tls`: how https upstreams are verified (default: certifi's CA bundle, as httpx does)."""
+        self._headers = b"".join(f"{name}: {value}\r\n".encode("latin-1") for name, value in headers.items())
+        self._connect_timeout_s = connect_timeout_s
+        self._max_idle = max_idle
+        self._origins: dict[str, _Origin] = {}
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._tls = tls
+        self._is_closed = False
+
+    def _origin(self, base_url: str) -> _Origin:
+        origin = self._origins.get(base_url)
+        if origin is None:
+            if base_url.startswith("https:") and self._tls is None:
+                self._tls = _default_tls()
+            origin = self._origins[base_url] = _Origin(base_url, self._tls)
+        return origin
+
+    async def _connect(self, origin: _Origin) -> _Connection:
+        idle = self._idle.get(origin.key)
+        while idle:
+            connection = idle.pop()
+            if connection.is_usable:
+                connection.is_reused = True
+                return connection
+            connection.close()
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                reader, writer = await asyncio.open_connection(
+                    origin.host, origin.port, ssl=origin.ssl, limit=_MAX_HEAD_BYTES,
+                    server_hostname=origin.host if origin.ssl is not None else None)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            raise UpstreamTransportError(f"cannot connect: {exc!r}", is_unreachable=True) from exc
+        return _Connection(reader, writer)
+
+    def _release(self, origin: _Origin, connection: _Connection, response: UpstreamResponse) -> None:
+        idle = self._idle.setdefault(origin.key, [])
+        if (response.is_complete and response.keeps_alive and not self._is_closed and len(idle) < self._max_idle
+                and connection.is_usable):
+            idle.append(connection)
+        else:
+            connection.close()
+
+    @staticmethod
+    async def _answer(connection: _Connection, request: bytes) -> UpstreamResponse:
+        connection.writer.write(request)
+        await connection.writer.drain()
+        while True:
+            head = await connection.reader.readuntil(b"\r\n\r\n")
+            status_line, *header_lines = head[:-4].split(b"\r\n")
+            status = int(status_line.split(b" ", 2)[1])
+            if not 100 <= status < 200:
+                break  # 1xx answers (100 Continue, 103 Early Hints) come before the real one
+        headers: dict[bytes, bytes] = {}
+        for line in header_lines:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        return UpstreamResponse(connection, status, headers)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, base_url: str, path: str, body: bytes) -> AsyncIterator[UpstreamResponse]:
+        """POST `body` (JSON) to `base_url + path`; the answer's body is read by the caller. Leaving before
+        the body is whole closes the connection, which is how the upstream learns to stop generating."""
+        origin = self._origin(base_url)
+        request = (b"POST " + (origin.path + path).encode() + b" HTTP/1.1\r\nhost: " + origin.host_header
+                   + b"\r\naccept: */*\r\nuser-agent: modelrunner\r\ncontent-type: application/json\r\n"
+                   + self._headers + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        while True:
+            connection = await self._connect(origin)
+            try:
+                response = await self._answer(connection, request)
+                break
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
+                connection.close()
+                # A kept-alive connection the upstream closed just as it was reused: the request never
+                # reached it, so it goes again on a new connection. A new connection's failure is real.
+                if not connection.is_reused:
+                    raise UpstreamTransportError(f"no answer: {exc!r}", is_unreachable=False) from exc
+            except BaseException:
+                connection.close()
+                raise
+        try:
+            yield response
+        finally:
+            self._release(origin, connection, response)
+
+    async def aclose(self) -> None:
+        self._is_closed = True
+        for idle in self._idle.values():
+            while idle:
+                idle.pop().close()
