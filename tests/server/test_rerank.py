@@ -78,6 +78,7 @@ def test_reranker_shows_in_ps_with_its_mode(rerank_server: RunningServer) -> Non
     ({"query": "q", "documents": [1]}, "documents[0]"),
     ({"query": "q", "documents": ["d"] * 5000}, "at most"),
     ({"query": "q", "documents": ["d"], "top_n": 0}, "top_n"),
+    ({"query": "q", "documents": ["d"], "top_n": True}, "top_n"),
 ])
 def test_bad_input_is_a_clear_400(rerank_server: RunningServer, body: dict, fragment: str) -> None:
     answer = httpx.post(rerank_server.url + "/rerank", json={"model": RERANKER, **body})
