@@ -9,6 +9,7 @@ import ollama
 import openai
 import pytest
 
+from tests.support.lifecycle import wait_until
 from tests.support.server import RunningServer
 
 MODEL = "ai/tiny"
@@ -166,3 +167,18 @@ def test_langchain_openai_embeddings_pointed_at_the_runner(server: RunningServer
     query = embedder.embed_query("first document")
     assert len(documents) == 2 and len(query) == len(documents[0])
     assert query == pytest.approx(documents[0], abs=1e-4)
+
+
+def test_ollama_embed_keep_alive_sets_how_long_the_runner_stays(server: RunningServer) -> None:
+    client = ollama.Client(host=server.url)
+
+    def embedding_runners() -> list[dict]:
+        return [runner for runner in httpx.get(server.url + "/engines/ps").json()
+                if runner["model_name"] == MODEL + ":latest" and runner["mode"] == "embedding"]
+
+    client.embed(model=MODEL, input="stay", keep_alive="2h")
+    assert [runner["keep_alive"] for runner in embedding_runners()] == [7200]
+    client.embeddings(model=MODEL, prompt="stay longer", keep_alive="3h")
+    assert [runner["keep_alive"] for runner in embedding_runners()] == [10800]
+    client.embed(model=MODEL, input="then go", keep_alive=0)
+    wait_until(lambda: not embedding_runners(), what="the embedding runner to unload")
