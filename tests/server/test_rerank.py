@@ -31,7 +31,8 @@ def rerank_server(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path) -> 
 
 
 @pytest.mark.parametrize("route", ["/rerank", "/score", "/v1/rerank", "/engines/rerank",
-                                   "/engines/llama.cpp/rerank", "/engines/v1/rerank"])
+                                   "/engines/llama.cpp/rerank", "/engines/v1/rerank",
+                                   "/v1/score", "/engines/score", "/engines/v1/score"])
 def test_every_route_ranks_all_documents_sorted(rerank_server: RunningServer, route: str) -> None:
     answer = httpx.post(rerank_server.url + route,
                         json={"model": RERANKER, "query": "cats", "documents": DOCUMENTS}, timeout=60)
