@@ -88,7 +88,8 @@ def _check_config_path(config_path: Path) -> None:
 
 
 def _replaced_opencode_config(config_path: Path) -> str | None:
-    """The user's own OPENCODE_CONFIG, when this run names another file instead (so they are told)."""
+    """The user's own OPENCODE_CONFIG, when this run names another file instead (so they are told).
+    opencode's variable, not a modelrunner setting: read from the environment handed to the child, as `_run` does."""
     own = os.environ.get("OPENCODE_CONFIG")
     return own if own and Path(own).expanduser().resolve() != config_path.expanduser().resolve() else None
 
