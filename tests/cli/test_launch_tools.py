@@ -68,3 +68,29 @@ def test_a_missing_tool_says_how_to_install_it(cli: Cli, tmp_path: Path) -> None
         assert result.returncode == 1
         assert result.stderr.count("\n") == 1 and package in result.stderr
     assert not config.exists()
+
+
+def test_opencode_never_overwrites_a_config_it_did_not_write(cli: Cli, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    env = {**cli.env, **_fake_tool(tmp_path, "opencode", record)}
+    own = tmp_path / "users-config" / "opencode.json"
+    own.parent.mkdir()
+    own.write_text('{"model": "anthropic/claude-sonnet", "theme": "dark"}\n')
+    for dry in ((), ("--dry-run",)):
+        refused = Cli(env)("launch", "opencode", *dry, "--config-path", str(own), "--model", TINY_MODEL)
+        assert refused.returncode == 1 and str(own) in refused.stderr and "--config-path" in refused.stderr
+        assert own.read_text() == '{"model": "anthropic/claude-sonnet", "theme": "dark"}\n'
+    assert not record.exists()  # opencode was not started
+
+
+def test_opencode_rewrites_its_own_config_and_says_when_it_replaces_the_users(cli: Cli, tmp_path: Path) -> None:
+    record = tmp_path / "record.txt"
+    config = tmp_path / "launch" / "opencode.json"
+    env = {**cli.env, **_fake_tool(tmp_path, "opencode", record)}
+    assert Cli(env)("launch", "opencode", "--config-path", str(config), "--model", TINY_MODEL).returncode == 3
+    users = str(tmp_path / "users-opencode.json")
+    again = Cli({**env, "OPENCODE_CONFIG": users})("launch", "opencode", "--config-path", str(config),
+                                                   "--model", "ai/other")
+    assert again.returncode == 3
+    assert json.loads(config.read_text())["model"] == "modelrunner/ai/other"
+    assert f"OPENCODE_CONFIG was {users}" in again.stderr

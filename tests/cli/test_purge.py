@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ from modelrunner.core.references import parse_reference
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from tests.cli.conftest import COMMAND, Cli, cli_env
 from tests.conftest import TINY_MODEL, make_tiny_store
+from tests.support.lifecycle import paused_workers, wait_until
 from tests.support.server import RunningServer
 from tests.support.tiny_reranker import write_tiny_reranker_gguf
 
@@ -41,3 +43,25 @@ def test_purge_asks_on_a_terminal_refuses_without_one_and_removes_everything_whe
         assert not list((store.root / "blobs" / "sha256").glob("*"))
         again = httpx.delete(server.url + "/models/purge")
         assert again.status_code == 200 and again.json() == []
+
+
+def test_purge_while_a_model_serves_a_request_removes_nothing_and_says_why(tiny_gguf: Path, tmp_path: Path) -> None:
+    make_tiny_store(tmp_path / "store", tiny_gguf)
+    with RunningServer(tmp_path / "store", tmp_path / "server.log") as server, \
+            httpx.Client(base_url=server.url, timeout=120) as http:
+        cli = Cli(cli_env(server.url))
+        http.post("/v1/embeddings", json={"model": TINY_MODEL, "input": "load"}).raise_for_status()
+        with ThreadPoolExecutor(1) as pool:
+            with paused_workers(server):
+                in_flight = pool.submit(http.post, "/v1/embeddings", json={"model": TINY_MODEL, "input": "held"})
+                wait_until(lambda: any(r["active_requests"] for r in http.get("/engines/ps").json()),
+                           what="the request to reach its runner")
+                refused = http.delete("/models/purge")
+                assert refused.status_code == 409, refused.text
+                assert "serving" in refused.json()["error"]["message"]
+                piped = cli("purge", "--force")
+                assert piped.returncode != 0 and "serving" in piped.stderr and "Traceback" not in piped.stderr
+                assert len(cli.json("list", "--json")) == 1
+            assert in_flight.result().status_code == 200  # the request it waited for was not cut
+        assert "Removed 1 model(s)." in cli.ok("purge", "--force").stdout
+        assert http.get("/engines/ps").json() == []

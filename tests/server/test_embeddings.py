@@ -9,6 +9,7 @@ import ollama
 import openai
 import pytest
 
+from tests.support.lifecycle import wait_until
 from tests.support.server import RunningServer
 
 MODEL = "ai/tiny"
@@ -61,6 +62,8 @@ def test_openai_token_ids_and_lists_of_them(client: openai.OpenAI) -> None:
     assert len(one.data) == 1 and len(many.data) == 2
     assert many.data[0].embedding == pytest.approx(one.data[0].embedding, abs=1e-4)
     assert one.usage.prompt_tokens == 3
+    packed = client.embeddings.create(model=MODEL, input=[[104, 101, 108]])  # the SDK asks for base64, decodes it
+    assert packed.data[0].embedding == pytest.approx(one.data[0].embedding, abs=1e-6)
 
 
 @pytest.mark.parametrize("route", ["/v1/embeddings", "/engines/llama.cpp/v1/embeddings"])
@@ -93,6 +96,9 @@ def test_the_embedding_runner_is_its_own_runner_in_ps(client: openai.OpenAI, ser
     ({"input": [[999_999]]}, "invalid tokens"),
     ({"input": {"text": "no"}}, "expected"),
     ({"input": "fine", "dimensions": 100_000}, "dimensions"),
+    ({"input": "fine", "dimensions": 0}, "dimensions"),
+    ({"input": "fine", "dimensions": True}, "dimensions"),
+    ({"input": "fine", "dimensions": "8"}, "dimensions"),
     ({"input": "fine", "encoding_format": "int8"}, "encoding_format"),
     ({"input": "word " * 3000}, "too long"),
 ])
@@ -133,7 +139,8 @@ def test_ollama_truncates_long_input_unless_told_not_to(server: RunningServer) -
 
 
 def test_ollama_bad_input_is_a_clear_400(server: RunningServer) -> None:
-    for body in ({"input": []}, {"input": [1, 2]}, {"input": ""}):
+    for body in ({"input": []}, {"input": [1, 2]}, {"input": ""}, {"input": "x", "dimensions": 0},
+                 {"input": "x", "dimensions": True}, {"input": "x", "dimensions": 100_000}):
         answer = httpx.post(server.url + "/api/embed", json={"model": MODEL, **body})
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]
@@ -160,3 +167,18 @@ def test_langchain_openai_embeddings_pointed_at_the_runner(server: RunningServer
     query = embedder.embed_query("first document")
     assert len(documents) == 2 and len(query) == len(documents[0])
     assert query == pytest.approx(documents[0], abs=1e-4)
+
+
+def test_ollama_embed_keep_alive_sets_how_long_the_runner_stays(server: RunningServer) -> None:
+    client = ollama.Client(host=server.url)
+
+    def embedding_runners() -> list[dict]:
+        return [runner for runner in httpx.get(server.url + "/engines/ps").json()
+                if runner["model_name"] == MODEL + ":latest" and runner["mode"] == "embedding"]
+
+    client.embed(model=MODEL, input="stay", keep_alive="2h")
+    assert [runner["keep_alive"] for runner in embedding_runners()] == [7200]
+    client.embeddings(model=MODEL, prompt="stay longer", keep_alive="3h")
+    assert [runner["keep_alive"] for runner in embedding_runners()] == [10800]
+    client.embed(model=MODEL, input="then go", keep_alive=0)
+    wait_until(lambda: not embedding_runners(), what="the embedding runner to unload")

@@ -31,7 +31,8 @@ def rerank_server(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path) -> 
 
 
 @pytest.mark.parametrize("route", ["/rerank", "/score", "/v1/rerank", "/engines/rerank",
-                                   "/engines/llama.cpp/rerank", "/engines/v1/rerank"])
+                                   "/engines/llama.cpp/rerank", "/engines/v1/rerank",
+                                   "/v1/score", "/engines/score", "/engines/v1/score"])
 def test_every_route_ranks_all_documents_sorted(rerank_server: RunningServer, route: str) -> None:
     answer = httpx.post(rerank_server.url + route,
                         json={"model": RERANKER, "query": "cats", "documents": DOCUMENTS}, timeout=60)
@@ -78,6 +79,7 @@ def test_reranker_shows_in_ps_with_its_mode(rerank_server: RunningServer) -> Non
     ({"query": "q", "documents": [1]}, "documents[0]"),
     ({"query": "q", "documents": ["d"] * 5000}, "at most"),
     ({"query": "q", "documents": ["d"], "top_n": 0}, "top_n"),
+    ({"query": "q", "documents": ["d"], "top_n": True}, "top_n"),
 ])
 def test_bad_input_is_a_clear_400(rerank_server: RunningServer, body: dict, fragment: str) -> None:
     answer = httpx.post(rerank_server.url + "/rerank", json={"model": RERANKER, **body})

@@ -136,11 +136,53 @@ def test_hosted_tools_are_not_offered_to_the_model(server: RunningServer) -> Non
     ({"input": "x", "text": {"format": {"type": "json_schema"}}}, "text.format"),
     ({"input": [{"role": "wizard", "content": "x"}]}, "role"),
     ({"input": "x", "max_output_tokens": 0}, "max_output_tokens"),
+    ({"input": "x", "max_output_tokens": 10**12}, "max_output_tokens"),
+    ({"input": "x", "text": {"format": "json"}}, "text.format"),
+    ({"input": "x", "tools": [{"type": "function", "name": "f", "parameters": "none"}]}, "tools[0].parameters"),
+    ({"input": [{"role": "user", "content": [{"type": "input_text", "text": 5}]}]}, "string `text`"),
 ])
 def test_bad_input_is_a_clear_400(server: RunningServer, body: dict, fragment: str) -> None:
     answer = httpx.post(server.url + "/v1/responses", json={"model": MODEL, **body})
     assert answer.status_code == 400, answer.text
     assert fragment in answer.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("query", [{"limit": "many"}, {"limit": "0"}, {"limit": "9" * 5000}, {"order": "sideways"}])
+def test_bad_input_items_queries_are_a_400_in_openais_envelope(client: openai.OpenAI, server: RunningServer,
+                                                                 query: dict) -> None:
+    stored = client.responses.create(model=MODEL, input="list me", max_output_tokens=2)
+    answer = httpx.get(f"{server.url}/v1/responses/{stored.id}/input_items", params=query)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["param"] == next(iter(query))
+
+
+def test_input_items_pages_in_either_order(client: openai.OpenAI) -> None:
+    texts = ["one", "two", "three"]
+    stored = client.responses.create(model=MODEL, max_output_tokens=2,
+                                     input=[{"role": "user", "content": text} for text in texts])
+    ascending = client.responses.input_items.list(stored.id, order="asc", limit=2)
+    assert [item.content[0].text for item in ascending.data] == ["one", "two"] and ascending.has_more
+    rest = client.responses.input_items.list(stored.id, order="asc", after=ascending.last_id)
+    assert [item.content[0].text for item in rest.data] == ["three"] and not rest.has_more
+    every = [item.content[0].text for item in client.responses.input_items.list(stored.id, order="desc")]
+    assert every == texts[::-1]  # the SDK pages through `after` by itself
+
+
+def test_instructions_are_not_carried_to_the_next_response(client: openai.OpenAI) -> None:
+    long_instructions = "Answer in the style of a very formal letter. " * 8
+    first = client.responses.create(model=MODEL, input="hi", instructions=long_instructions, max_output_tokens=2)
+    second = client.responses.create(model=MODEL, input="again", previous_response_id=first.id,
+                                     max_output_tokens=2)
+    assert second.instructions is None
+    # The second prompt holds the first's input and output, not its ~360 tokens of instructions.
+    assert second.usage.input_tokens < first.usage.input_tokens
+
+
+def test_a_store_false_response_cannot_be_continued(client: openai.OpenAI) -> None:
+    unstored = client.responses.create(model=MODEL, input="forget me", store=False, max_output_tokens=2)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model=MODEL, input="go on", previous_response_id=unstored.id, max_output_tokens=2)
+    assert refused.value.param == "previous_response_id"
 
 
 def test_unknown_response_is_a_404(server: RunningServer) -> None:

@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from modelrunner.cli.session import connect, load_settings
-from modelrunner.core.errors import NotFound
+from modelrunner.core.errors import Conflict, NotFound
 
 PROVIDER = "modelrunner"
 KEY_VARIABLE = "MODELRUNNER_API_KEY"
@@ -67,6 +67,33 @@ def opencode_config(base_url: str, model: str) -> dict[str, object]:
     }
 
 
+def _is_ours(path: Path) -> bool:
+    """Whether `path` is absent or holds only a config this command wrote (one `modelrunner` provider)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return True
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return (isinstance(document, dict) and set(document) <= {"$schema", "provider", "model"}
+            and isinstance(document.get("provider"), dict) and set(document["provider"]) == {PROVIDER}
+            and str(document.get("model", "")).startswith(f"{PROVIDER}/"))
+
+
+def _check_config_path(config_path: Path) -> None:
+    """Never overwrite a file this command did not write: it may be the user's own opencode config."""
+    if not _is_ours(config_path):
+        raise Conflict(f"{config_path} exists and is not a config written by `modelrunner launch opencode`, "
+                       "so it is left as it is; pass another --config-path")
+
+
+def _replaced_opencode_config(config_path: Path) -> str | None:
+    """The user's own OPENCODE_CONFIG, when this run names another file instead (so they are told).
+    opencode's variable, not a modelrunner setting: read from the environment handed to the child, as `_run` does."""
+    own = os.environ.get("OPENCODE_CONFIG")
+    return own if own and Path(own).expanduser().resolve() != config_path.expanduser().resolve() else None
+
+
 def _executable(name: str, hint: str) -> str:
     executable = shutil.which(name)
     if executable is None:
@@ -106,6 +133,11 @@ def opencode(context: typer.Context, model: ModelOption = None, dry_run: DryRunO
     settings = load_settings()
     document = json.dumps(opencode_config(settings.runner_host, model or settings.default_model), indent=2) + "\n"
     environment = {"OPENCODE_CONFIG": str(config_path), KEY_VARIABLE: settings.api_key or PLACEHOLDER_KEY}
+    _check_config_path(config_path)
+    replaced = _replaced_opencode_config(config_path)
+    if replaced:
+        sys.stderr.write(f"modelrunner: OPENCODE_CONFIG was {replaced}; for this run it names {config_path} "
+                         "instead, so opencode does not read that file\n")
     if dry_run:
         print(f"# {config_path} would hold:\n{document}")
         for name, value in environment.items():

@@ -19,7 +19,7 @@ class EmbedBody(BaseModel):
     model: str = Field(min_length=1, validation_alias=AliasChoices("model", "name"))
     input: Any = None
     truncate: bool = True
-    dimensions: int | None = Field(default=None, ge=1)
+    dimensions: int | None = Field(default=None, ge=1, strict=True)
     keep_alive: str | int | float | None = None
     options: dict[str, Any] | None = None
 

@@ -24,7 +24,8 @@ class EmbeddingsBody(BaseModel):
     model: str = Field(min_length=1)
     input: Any = None
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(default=None, ge=1)
+    dimensions: int | None = Field(default=None, ge=1, strict=True)
+    """Strict: `true` or `"8"` is refused, not read as 1 or 8."""
     user: str | None = None
 
 

@@ -21,7 +21,7 @@ class RerankBody(BaseModel):
     query: str = Field(min_length=1, max_length=TEXT_CHARS_MAX)
     documents: list[Any] = Field(min_length=1)
     """Bounded in `document_texts`, with the count in the message."""
-    top_n: int | None = Field(default=None, ge=1)
+    top_n: int | None = Field(default=None, ge=1, strict=True)
     return_documents: bool = False
 
 

@@ -10,6 +10,8 @@ from modelrunner.core.limits import TEXT_CHARS_MAX
 
 MAX_INPUT_ITEMS = 4096
 MAX_TOOLS = 512
+MAX_OUTPUT_TOKENS = (1 << 31) - 1
+"""The engine's own bound on tokens to write, so a larger request is refused here, under its own name."""
 
 
 class ResponsesBody(BaseModel):
@@ -27,7 +29,7 @@ class ResponsesBody(BaseModel):
     parallel_tool_calls: bool | None = None
     text: dict[str, Any] | None = None
     reasoning: dict[str, Any] | None = None
-    max_output_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1, le=MAX_OUTPUT_TOKENS)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     metadata: dict[str, str] | None = None

@@ -103,6 +103,8 @@ def _blocks(item: Item) -> list[dict[str, Any]]:
                 blocks.append({"type": "text", "text": text})
         elif part.get("type") == "input_image":
             blocks.append(_image_block(part))
+        elif part.get("type") in _TEXT_PARTS:
+            raise InvalidRequest(f"content parts of type {part['type']!r} need a string `text`", param="input")
         else:
             raise Unsupported(f"content parts of type {part.get('type')!r} are not supported")
     return blocks
@@ -165,6 +167,9 @@ def _tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
             continue  # hosted and custom tools (web_search, namespace, custom...) are OpenAI's to run: not offered
         if not isinstance(tool.get("name"), str) or not tool["name"]:
             raise InvalidRequest(f"tools[{n}].name: a function tool needs a name", param=f"tools[{n}].name")
+        if tool.get("parameters") is not None and not isinstance(tool["parameters"], dict):
+            raise InvalidRequest(f"tools[{n}].parameters: expected a JSON schema object",
+                                 param=f"tools[{n}].parameters")
         spec: dict[str, Any] = {"name": tool["name"],
                                 "input_schema": tool.get("parameters") or {"type": "object", "properties": {}}}
         if tool.get("description"):
@@ -196,6 +201,9 @@ def _tool_choice(choice: str | dict[str, Any] | None, parallel: bool | None) -> 
 
 def _output_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
     fmt = (text or {}).get("format")
+    if fmt is not None and not isinstance(fmt, dict):
+        raise InvalidRequest("text.format: expected an object such as {\"type\": \"json_schema\", \"schema\": ...}",
+                             param="text.format")
     if not fmt or fmt.get("type") == "text":
         return None
     if fmt.get("type") == "json_object":

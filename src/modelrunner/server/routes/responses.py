@@ -5,7 +5,6 @@ and the root."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Literal
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -80,9 +79,13 @@ async def get_response(request: Request, response_id: str) -> Response:
 
 
 @router.get("/responses/{response_id}/input_items")
-async def list_input_items(request: Request, response_id: str, order: Literal["asc", "desc"] = "desc",
-                           limit: int = 20, after: str | None = None) -> Response:
-    if not 1 <= limit <= MAX_LISTED_ITEMS:
+async def list_input_items(request: Request, response_id: str, order: str = "desc",
+                           limit: str = "20", after: str | None = None) -> Response:
+    # Checked here rather than typed, so a bad value is a 400 in OpenAI's envelope, not FastAPI's 422.
+    if order not in ("asc", "desc"):
+        raise InvalidRequest(f"order: expected asc or desc, got {order[:40]!r}", param="order")
+    count = int(limit) if limit.isascii() and limit.isdigit() and len(limit) <= 4 else 0
+    if not 1 <= count <= MAX_LISTED_ITEMS:
         raise InvalidRequest(f"limit: expected 1 to {MAX_LISTED_ITEMS}", param="limit")
     items = list(services_of(request).responses.get(response_id).input_items)
     if order == "desc":
@@ -90,9 +93,9 @@ async def list_input_items(request: Request, response_id: str, order: Literal["a
     if after is not None:
         ids = [item["id"] for item in items]
         items = items[ids.index(after) + 1:] if after in ids else []
-    page = items[:limit]
+    page = items[:count]
     return json_response({"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                          "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit})
+                          "last_id": page[-1]["id"] if page else None, "has_more": len(items) > count})
 
 
 @router.delete("/responses/{response_id}")
