@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -123,6 +124,14 @@ class EdgeFirstApp(FastAPI):
         return self._outer_layers(ExceptionMiddleware(AsyncExitStackMiddleware(self.router), handlers=handlers))
 
 
+def settle_startup_objects() -> None:
+    """What startup made (modules, routes, schemas: about 100k objects) lives as long as the server:
+    frozen out of the collector, so that the full collections a busy stream's garbage triggers do not
+    walk them all again (about 120 ms each, 1 to 2 µs a relayed token at 64 streams)."""
+    gc.collect()
+    gc.freeze()
+
+
 def route_mounts() -> list[Mount]:
     """Every router under each of its prefixes, in the order their routes are matched."""
     return [
@@ -161,6 +170,7 @@ def create_app(settings: Settings) -> FastAPI:
         if recorder is not None:
             await recorder.start()
         names = [display_name(tag) for model in await services.list_models() for tag in model.tags]
+        settle_startup_objects()
         logger.info("modelrunner %s listening on http://%s:%d, store %s, models: %s", __version__,
                     settings.bind_host, settings.port, settings.store_path, ", ".join(names) or "none")
         try:
