@@ -70,9 +70,13 @@ def tiny_store(root: Path, **gguf_options: Any) -> tuple[Path, str]:
     return make_tiny_store(root / "store", gguf).root, TINY_MODEL
 
 
-def start_runner(store: Path, log: Path, *, threads: int, context_size: int, import_default: bool) -> RunningServer:
+def start_runner(store: Path, log: Path, *, threads: int, context_size: int, import_default: bool,
+                 src: Path | None = None) -> RunningServer:
+    """`src`: another checkout's `src` folder to run instead of this one (a baseline beside this code)."""
     env = {"MODEL_RUNNER_THREADS": str(threads), "MODEL_RUNNER_CONTEXT_SIZE": str(context_size),
            "MODEL_RUNNER_NO_DEFAULT_MODEL": "0" if import_default else "1", "MODEL_RUNNER_LOG_LEVEL": "WARNING"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src.resolve())
     return RunningServer(store, log, env=env).start(timeout_s=120)
 
 

@@ -6,9 +6,12 @@ turn) costs from its body to `message_start`.
 Rounds are interleaved (engine, then each route, in every round) so machine noise hits all alike; each
 ratio is computed per round and reported as the median with its range.
 
+With `--baseline-src DIR` (another checkout's `src`), a second runner on that code serves the same
+routes in the same rounds, rows marked "(before)": a before/after measured under the same load.
+
 Writes bench/results/request_path.json and request_path.md.
 
-    .venv/bin/python bench/request_path.py [--rounds 5] [--requests-per-client 10]
+    .venv/bin/python bench/request_path.py [--rounds 5] [--requests-per-client 10] [--baseline-src DIR]
 """
 
 from __future__ import annotations
@@ -38,17 +41,30 @@ BIG_BODY_BYTES = 40 * 1024
 CONTEXT = 262144  # 4 slots of 64K tokens: room for the 40 KB conversation in the tiny tokenizer
 
 
-def routes(runner_url: str, engine_url: str) -> dict[str, tuple[str, dict[str, Any], dict[str, str] | None]]:
-    """name -> (url, body, headers): the bare engine, then modelrunner's route of each API."""
-    openai_body = {"messages": ASK, "max_tokens": MAX_TOKENS, "temperature": 0}
+API_ROUTES = ("anthropic", "openai", "ollama")
+BEFORE = " (before)"
+"""Suffix of a route served by the baseline checkout (`--baseline-src`)."""
+
+
+def api_routes(runner_url: str, suffix: str = "") -> dict[str, tuple[str, dict[str, Any], dict[str, str] | None]]:
+    """name -> (url, body, headers): modelrunner's route of each API."""
     return {
-        "engine": (engine_url + "/v1/chat/completions", openai_body, ENGINE_HEADERS),
-        "openai": (runner_url + "/engines/v1/chat/completions", {"model": "ai/tiny", **openai_body}, None),
-        "anthropic": (runner_url + "/v1/messages", {"model": "ai/tiny", "max_tokens": MAX_TOKENS,
-                                                     "temperature": 0, "messages": ASK}, None),
-        "ollama": (runner_url + "/api/chat", {"model": "ai/tiny", "messages": ASK, "stream": False,
-                                              "options": {"num_predict": MAX_TOKENS, "temperature": 0}}, None),
+        "openai" + suffix: (runner_url + "/engines/v1/chat/completions",
+                            {"model": "ai/tiny", "messages": ASK, "max_tokens": MAX_TOKENS, "temperature": 0}, None),
+        "anthropic" + suffix: (runner_url + "/v1/messages", {"model": "ai/tiny", "max_tokens": MAX_TOKENS,
+                                                              "temperature": 0, "messages": ASK}, None),
+        "ollama" + suffix: (runner_url + "/api/chat", {"model": "ai/tiny", "messages": ASK, "stream": False,
+                                                       "options": {"num_predict": MAX_TOKENS, "temperature": 0}}, None),
     }
+
+
+def routes(runner_url: str, engine_url: str,
+           baseline_url: str | None = None) -> dict[str, tuple[str, dict[str, Any], dict[str, str] | None]]:
+    """name -> (url, body, headers): the bare engine, modelrunner's route of each API, and the same
+    routes of the baseline checkout when one runs beside it."""
+    openai_body = {"messages": ASK, "max_tokens": MAX_TOKENS, "temperature": 0}
+    return {"engine": (engine_url + "/v1/chat/completions", openai_body, ENGINE_HEADERS), **api_routes(runner_url),
+            **(api_routes(baseline_url, BEFORE) if baseline_url is not None else {})}
 
 
 async def compare(targets: dict[str, LoadTarget], clients: int, per_client: int, rounds: int) -> dict[str, Any]:
@@ -106,10 +122,15 @@ async def cpu_to_message_start(runner_url: str, server: psutil.Process, requests
 
 
 async def measure(runner_url: str, engine_url: str, server: psutil.Process, per_client: int,
-                  rounds: int, big_requests: int) -> dict[str, Any]:
-    targets = {name: LoadTarget(url, body, headers=headers, server=None if name == "engine" else server,
-                                max_clients=max(CLIENT_COUNTS))
-               for name, (url, body, headers) in routes(runner_url, engine_url).items()}
+                  rounds: int, big_requests: int, baseline: tuple[str, psutil.Process] | None = None) -> dict[str, Any]:
+    def server_of(name: str) -> psutil.Process | None:
+        if name == "engine":
+            return None
+        return baseline[1] if baseline is not None and name.endswith(BEFORE) else server
+
+    targets = {name: LoadTarget(url, body, headers=headers, server=server_of(name), max_clients=max(CLIENT_COUNTS))
+               for name, (url, body, headers) in routes(runner_url, engine_url,
+                                                        baseline[0] if baseline else None).items()}
     try:
         results: dict[str, Any] = {f"clients_{clients}": await compare(targets, clients, per_client, rounds)
                                    for clients in CLIENT_COUNTS}
@@ -117,6 +138,8 @@ async def measure(runner_url: str, engine_url: str, server: psutil.Process, per_
         for target in targets.values():
             await target.aclose()
     results["anthropic_40kb_stream_to_message_start"] = await cpu_to_message_start(runner_url, server, big_requests)
+    if baseline is not None:
+        results["anthropic_40kb_stream_to_message_start" + BEFORE] = await cpu_to_message_start(*baseline, big_requests)
     return results
 
 
@@ -126,7 +149,7 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
     for clients in CLIENT_COUNTS:
         run = results[f"clients_{clients}"]
         engine_rps = run["engine"]["requests_per_s"]["median"]
-        for route in ("anthropic", "openai", "ollama"):
+        for route in [name for api in API_ROUTES for name in (api, api + BEFORE) if name in run]:
             r = run[route]
             rows.append(
                 f"| {clients} | {route} | {r['requests_per_s']['median']:.1f} ({engine_rps:.1f}) | "
@@ -134,14 +157,19 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
                 f"{r['throughput_ratio']['max']:.2f}) | {r['added_median_latency_ms']['median']:+.1f} ms "
                 f"({r['added_median_latency_ms']['min']:+.1f}–{r['added_median_latency_ms']['max']:+.1f}) | "
                 f"{r['server_cpu_ms_per_request']['median']:.2f} ms |")
-    big = results["anthropic_40kb_stream_to_message_start"]
-    cpu = big["server_cpu_ms"]
-    rows.append(f"\nStreamed Anthropic request, {big['body_bytes'] // 1024} KB body: server CPU from body to "
-                f"message_start {cpu['median']:.1f} ms median ({cpu['min']:.1f}–{cpu['max']:.1f}, "
-                f"mean {big['mean_ms']:.1f}) over {big['requests']} requests.")
+    for suffix in ("", BEFORE):
+        big = results.get("anthropic_40kb_stream_to_message_start" + suffix)
+        if big is None:
+            continue
+        cpu = big["server_cpu_ms"]
+        rows.append(f"\nStreamed Anthropic request{suffix}, {big['body_bytes'] // 1024} KB body: server CPU from "
+                    f"body to message_start {big['mean_ms']:.1f} ms, the mean over {big['requests']} requests "
+                    f"(each sample is whole 10 ms CPU ticks: {cpu['min']:.0f}–{cpu['max']:.0f} ms).")
     return (f"Tiny model, {SLOTS} slots, {args.threads} threads, max_tokens {MAX_TOKENS}; {args.rounds} interleaved "
             f"rounds, each client sending {args.requests_per_client} requests; median (range) over rounds; "
-            f"load average at start {results['load_average_at_start']:.1f}.\n\n" + "\n".join(rows))
+            f"load average at start {results['load_average_at_start']:.1f}, at end {results['load_average_at_end']:.1f}."
+            + (f" Rows marked (before) are {results['baseline_src']}, run beside this code in the same rounds."
+               if results.get("baseline_src") else "") + "\n\n" + "\n".join(rows))
 
 
 def main() -> None:
@@ -150,6 +178,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--big-requests", type=int, default=20)
+    parser.add_argument("--baseline-src", type=Path,
+                        help="a checkout's src folder (say `git archive main src`) to run beside this code")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -159,14 +189,24 @@ def main() -> None:
         engine = DirectEngine(gguf, context_size=CONTEXT, slots=SLOTS, threads=args.threads)
         runner = start_runner(store, tmp / "runner.log", threads=args.threads, context_size=CONTEXT,
                               import_default=False)
+        before = None
+        if args.baseline_src is not None:
+            before_store, _ = tiny_store(tmp / "before", context_length=CONTEXT)
+            before = start_runner(before_store, tmp / "before.log", threads=args.threads, context_size=CONTEXT,
+                                  import_default=False, src=args.baseline_src)
         try:
             assert runner.process is not None
+            baseline = (before.url, psutil.Process(before.process.pid)) if before and before.process else None
             results = asyncio.run(measure(runner.url, engine.url, psutil.Process(runner.process.pid),
-                                          args.requests_per_client, args.rounds, args.big_requests))
+                                          args.requests_per_client, args.rounds, args.big_requests, baseline))
         finally:
             runner.stop()
+            if before is not None:
+                before.stop()
             engine.stop()
-    results = {"load_average_at_start": load, "slots": SLOTS, "threads": args.threads, **results}
+    results = {"load_average_at_start": load, "load_average_at_end": psutil.getloadavg()[0], "slots": SLOTS,
+               "threads": args.threads, "baseline_src": str(args.baseline_src) if args.baseline_src else None,
+               **results}
     write_results("request_path", results, table(results, args))
 
 
