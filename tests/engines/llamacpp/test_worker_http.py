@@ -17,7 +17,7 @@ import orjson
 import psutil
 import pytest
 
-from modelrunner.engines.llamacpp.worker_http import WorkerConnectionError, WorkerHttp, take_chunks
+from modelrunner.engines.llamacpp.worker_http import WorkerConnectionError, WorkerHttp
 from modelrunner.engines.sse_lines import iter_lines
 
 KEEP_ALIVE_TIMEOUT_S = 5  # cpp-httplib's default, which llama.cpp's server keeps
@@ -157,28 +157,3 @@ def test_a_worker_that_is_gone_is_a_connection_error(tiny_gguf: Path) -> None:
             await client.request("POST", "/tokenize", TOKENIZE)
 
     asyncio.run(run())
-
-
-CHUNKED_BODY = b"5\r\nhello\r\n1;ext=1\r\n \r\na\r\ndata: {}\n\n\r\n0\r\nTrailer: x\r\n\r\n"
-
-
-def test_chunked_framing_read_in_any_pieces_gives_back_the_body() -> None:
-    """However the bytes arrive (every split point, as a socket may cut them), the payloads come out
-    whole and in order, the last chunk is seen once its trailers are in, and nothing is left over."""
-    for cut in range(len(CHUNKED_BODY) + 1):
-        body, pending, is_last = b"", b"", False
-        for piece in (CHUNKED_BODY[:cut], CHUNKED_BODY[cut:]):
-            if is_last:  # the reader stops at the last chunk
-                assert piece == b""
-                break
-            payload, pending, is_last = take_chunks(pending + piece)
-            body += payload
-            assert not is_last or pending == b""
-        assert (body, is_last) == (b"hello data: {}\n\n", True), cut
-
-
-def test_an_unfinished_chunk_waits_and_bad_framing_is_an_error() -> None:
-    assert take_chunks(b"5\r\nhel") == (b"", b"5\r\nhel", False)
-    assert take_chunks(b"0\r\n") == (b"", b"0\r\n", False)
-    with pytest.raises(ValueError):
-        take_chunks(b"zz\r\nhello\r\n")

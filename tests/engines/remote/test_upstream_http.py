@@ -1,4 +1,4 @@
-"""The relay's HTTP/1.1 client: chunked framing across any reads, kept-alive connections, and the two
+"""The relay's HTTP/1.1 client: kept-alive connections, and the two
 ways a transport fails (unreachable, broken mid-answer). The servers here are plain asyncio sockets
 written in the test, so the wire can be shaped exactly; real upstreams are in the other remote tests."""
 
@@ -11,38 +11,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from modelrunner.engines.remote.upstream_http import UpstreamHttp, UpstreamTransportError, _ChunkedBody
+from modelrunner.engines.remote.upstream_http import UpstreamHttp, UpstreamTransportError
 from tests.support.certificates import make_self_signed
+from tests.support.http_wire import chunked_wire
 from tests.support.server import free_port
-
-
-def _chunked(pieces: list[bytes], extension: bool, trailer: bool) -> bytes:
-    framed = b"".join(f"{len(piece):x}".encode() + (b";ext=1" if extension else b"") + b"\r\n" + piece + b"\r\n"
-                      for piece in pieces if piece)
-    return framed + b"0\r\n" + (b"x-trailer: 1\r\n" if trailer else b"") + b"\r\n"
-
-
-@settings(max_examples=200, deadline=None)
-@given(pieces=st.lists(st.binary(max_size=40), max_size=8), cuts=st.lists(st.integers(0, 400), max_size=6),
-       extension=st.booleans(), trailer=st.booleans())
-def test_chunked_framing_comes_off_whatever_the_reads(pieces: list[bytes], cuts: list[int], extension: bool,
-                                                       trailer: bool) -> None:
-    wire = _chunked(pieces, extension, trailer)
-    points = sorted({min(cut, len(wire)) for cut in cuts} | {0, len(wire)})
-    body = _ChunkedBody()
-    out = b"".join(body.feed(wire[start:end]) for start, end in zip(points, points[1:]))
-    assert out == b"".join(pieces)
-    assert body.is_complete
-
-
-def test_bad_chunk_framing_is_an_error() -> None:
-    with pytest.raises(ValueError):
-        _ChunkedBody().feed(b"zz\r\nabc\r\n")
-    with pytest.raises(ValueError):
-        _ChunkedBody().feed(b"3\r\nabcXX\r\n")
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -80,7 +53,7 @@ def test_a_kept_alive_connection_serves_the_next_request_and_the_headers_go_with
             except asyncio.IncompleteReadError:
                 return
             seen.append(head)
-            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + _chunked([b"got ", body], True, False))
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunked_wire([b"got ", body], True, False))
             await writer.drain()
 
     async def run() -> list[bytes]:
@@ -154,7 +127,7 @@ def test_an_https_upstream_is_verified_and_streams(tmp_path: Path) -> None:
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             await _request_of(reader)
-            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + _chunked([b"data: ", b"{}"], False, False))
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunked_wire([b"data: ", b"{}"], False, False))
             await writer.drain()
 
     async def run() -> tuple[bytes, UpstreamTransportError]:

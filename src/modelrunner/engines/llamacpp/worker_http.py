@@ -13,60 +13,24 @@ import contextlib
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+from modelrunner.engines.http1 import MAX_HEAD_BYTES, ChunkedBody, Connection, content_length, send_request
+
 CONNECT_TIMEOUT_S = 10.0
 MAX_IDLE_CONNECTIONS = 4
 """llama.cpp's HTTP server gives each open connection one of its threads (the worker starts slots + 4)
 until the connection closes or idles out (5 s): keeping at most `slots` idle leaves threads for new
 connections, so that a burst of requests never waits for a kept-alive connection to time out."""
-_MAX_HEAD_BYTES = 64 * 1024
 _READ_BYTES = 256 * 1024
-
-
-def take_chunks(buffer: bytes) -> tuple[bytes, bytes, bool]:
-    """HTTP/1.1 chunked framing: the payload of every whole chunk at the start of `buffer`, joined, what
-    is left after them (a chunk not yet whole), and whether the last chunk (size 0, then trailers and
-    an empty line) was among them. One pass per read, instead of two awaits per chunk."""
-    payloads = []
-    position = 0
-    while (line_end := buffer.find(b"\r\n", position)) >= 0:
-        size = int(buffer[position:line_end].split(b";", 1)[0], 16)
-        if size == 0:
-            if buffer.find(b"\r\n\r\n", line_end) < 0:  # its trailers or final empty line are still to come
-                break
-            return b"".join(payloads), b"", True
-        data_end = line_end + 2 + size
-        if len(buffer) < data_end + 2:
-            break
-        payloads.append(buffer[line_end + 2:data_end])
-        position = data_end + 2
-    return b"".join(payloads), buffer[position:], False
 
 
 class WorkerConnectionError(Exception):
     """The connection to the worker could not be made, or broke before the answer was whole."""
 
 
-class _Connection:
-    __slots__ = ("reader", "writer", "is_reused")
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.is_reused = False
-
-    @property
-    def is_usable(self) -> bool:
-        """False once the worker closed it (its keep-alive ran out): the loop has seen the EOF."""
-        return not (self.reader.at_eof() or self.writer.is_closing())
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 class WorkerResponse:
     """One answer; its body is read once, as it arrives (`chunks`) or whole (`read`)."""
 
-    def __init__(self, connection: _Connection, status: int, headers: dict[bytes, bytes]) -> None:
+    def __init__(self, connection: Connection, status: int, headers: dict[bytes, bytes]) -> None:
         self.status_code = status
         self.headers = headers
         self._connection = connection
@@ -77,23 +41,19 @@ class WorkerResponse:
                             and not headers.get(b"content-type", b"").startswith(b"text/event-stream"))
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives: each item is all of it that came since the last read (several of the
+        """The body as it arrives: each item is all of it that came in one socket read (several of the
         engine's chunks at once when they arrived together), framing removed."""
         reader = self._connection.reader
         try:
             if self.headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-                pending = b""
-                while True:
+                framing = ChunkedBody()
+                while not framing.is_complete:
                     data = await reader.read(_READ_BYTES)
                     if not data:
-                        raise asyncio.IncompleteReadError(pending, None)
-                    payload, pending, is_last = take_chunks(pending + data if pending else data)
-                    if payload:
+                        raise asyncio.IncompleteReadError(b"", None)
+                    if payload := framing.feed(data):
                         yield payload
-                    if is_last:
-                        break
-            elif b"content-length" in self.headers:
-                length = int(self.headers[b"content-length"])
+            elif (length := content_length(self.headers)) is not None:
                 if length:
                     yield await reader.readexactly(length)
             else:  # delimited by the end of the connection, which cannot be reused
@@ -117,7 +77,7 @@ class WorkerHttp:
         self._port = parts.port or 80
         self._host_header = parts.netloc.encode()
         self._max_idle = max_idle
-        self._idle: list[_Connection] = []
+        self._idle: list[Connection] = []
         self._is_closed = False
 
     @property
@@ -125,7 +85,7 @@ class WorkerHttp:
         """Connections kept open for the next request."""
         return len(self._idle)
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> Connection:
         while self._idle:
             connection = self._idle.pop()
             if connection.is_usable:
@@ -134,12 +94,12 @@ class WorkerHttp:
             connection.close()
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                reader, writer = await asyncio.open_connection(self._host, self._port, limit=_MAX_HEAD_BYTES)
+                reader, writer = await asyncio.open_connection(self._host, self._port, limit=MAX_HEAD_BYTES)
         except (OSError, TimeoutError) as exc:
             raise WorkerConnectionError(f"cannot connect to the worker: {exc!r}") from exc
-        return _Connection(reader, writer)
+        return Connection(reader, writer)
 
-    def _release(self, connection: _Connection, response: WorkerResponse | None) -> None:
+    def _release(self, connection: Connection, response: WorkerResponse | None) -> None:
         if (response is not None and response.is_complete and response.keeps_alive and not self._is_closed
                 and len(self._idle) < self._max_idle and connection.is_usable):
             self._idle.append(connection)
@@ -150,24 +110,12 @@ class WorkerHttp:
         return (f"{method} {path} HTTP/1.1\r\n".encode() + b"host: " + self._host_header +
                 b"\r\ncontent-type: application/json\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n")
 
-    async def _send(self, connection: _Connection, request: bytes) -> WorkerResponse:
-        connection.writer.write(request)
-        await connection.writer.drain()
-        head = await connection.reader.readuntil(b"\r\n\r\n")
-        status_line, *header_lines = head[:-4].split(b"\r\n")
-        status = int(status_line.split(b" ", 2)[1])
-        headers: dict[bytes, bytes] = {}
-        for line in header_lines:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
-        return WorkerResponse(connection, status, headers)
-
-    async def _open(self, method: str, path: str, body: bytes) -> tuple[_Connection, WorkerResponse]:
+    async def _open(self, method: str, path: str, body: bytes) -> tuple[Connection, WorkerResponse]:
         request = self._head(method, path, body) + body
         while True:
             connection = await self._connect()
             try:
-                return connection, await self._send(connection, request)
+                return connection, WorkerResponse(connection, *await send_request(connection, request))
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
                 connection.close()
                 # A kept-alive connection the worker closed just as it was reused: the request never

@@ -15,7 +15,8 @@ import ssl
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-_MAX_HEAD_BYTES = 64 * 1024
+from modelrunner.engines.http1 import MAX_HEAD_BYTES, ChunkedBody, Connection, content_length, send_request
+
 _READ_BYTES = 64 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -45,81 +46,15 @@ class _Origin:
         self.key = (parts.scheme, self.host, self.port)
 
 
-class _Connection:
-    __slots__ = ("reader", "writer", "is_reused")
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.is_reused = False
-
-    @property
-    def is_usable(self) -> bool:
-        """False once the upstream closed it (its keep-alive ran out): the loop has seen the EOF."""
-        return not (self.reader.at_eof() or self.writer.is_closing())
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-class _ChunkedBody:
-    """HTTP/1.1 chunked framing taken off whatever bytes have arrived, across reads."""
-
-    __slots__ = ("_buffer", "_remaining", "_needs_crlf", "_in_trailer", "is_complete")
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._remaining = 0  # bytes of the current chunk's data still to come
-        self._needs_crlf = False  # the CRLF after a chunk's data
-        self._in_trailer = False
-        self.is_complete = False
-
-    def feed(self, data: bytes) -> bytes:
-        """The body bytes in `data` (and what earlier reads left unframed)."""
-        buffer = self._buffer + data if self._buffer else data
-        out: list[bytes] = []
-        at = 0
-        while not self.is_complete:
-            if self._remaining:
-                piece = buffer[at:at + self._remaining]
-                out.append(piece)
-                at += len(piece)
-                self._remaining -= len(piece)
-                if self._remaining:
-                    break
-                self._needs_crlf = True
-            line_end = buffer.find(b"\r\n", at)
-            if line_end < 0:
-                if len(buffer) - at > _MAX_HEAD_BYTES:
-                    raise ValueError("a chunk size or trailer line too long")
-                break
-            line = buffer[at:line_end]
-            at = line_end + 2
-            if self._needs_crlf:
-                if line:
-                    raise ValueError("no CRLF after a chunk's data")
-                self._needs_crlf = False
-            elif self._in_trailer:
-                self.is_complete = not line
-            else:
-                size = int(line.split(b";", 1)[0], 16)
-                if size < 0:
-                    raise ValueError("a negative chunk size")
-                self._remaining = size
-                self._in_trailer = size == 0
-        self._buffer = buffer[at:]
-        return out[0] if len(out) == 1 else b"".join(out)
-
-
 class UpstreamResponse:
     """One answer's status and headers; its body is read once, as it arrives (`reads`) or whole."""
 
-    def __init__(self, connection: _Connection, status: int, headers: dict[bytes, bytes]) -> None:
+    def __init__(self, connection: Connection, status: int, headers: dict[bytes, bytes]) -> None:
         self.status_code = status
         self.headers = headers
         self._connection = connection
         self._is_chunked = headers.get(b"transfer-encoding", b"").lower().endswith(b"chunked")
-        self._length = None if self._is_chunked else _content_length(headers)
+        self._length = None if self._is_chunked else content_length(headers)
         self.is_complete = status in _NO_BODY_STATUSES or self._length == 0
         self.keeps_alive = headers.get(b"connection", b"").lower() != b"close" and (
             self._is_chunked or self._length is not None)
@@ -133,7 +68,7 @@ class UpstreamResponse:
         if self.is_complete:
             return
         reader = self._connection.reader
-        chunked = _ChunkedBody() if self._is_chunked else None
+        chunked = ChunkedBody() if self._is_chunked else None
         left = self._length
         data = b""
         try:
@@ -167,16 +102,6 @@ class UpstreamResponse:
         return b"".join([piece async for piece in self.reads()])
 
 
-def _content_length(headers: dict[bytes, bytes]) -> int | None:
-    value = headers.get(b"content-length")
-    if value is None:
-        return None
-    length = int(value)
-    if length < 0:
-        raise ValueError("a negative content-length")
-    return length
-
-
 def _default_tls() -> ssl.SSLContext:
     """What httpx verifies against by default: certifi's CA bundle (httpx depends on it)."""
     try:
@@ -196,7 +121,7 @@ class UpstreamHttp:
         self._connect_timeout_s = connect_timeout_s
         self._max_idle = max_idle
         self._origins: dict[str, _Origin] = {}
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._tls = tls
         self._is_closed = False
 
@@ -208,7 +133,7 @@ class UpstreamHttp:
             origin = self._origins[base_url] = _Origin(base_url, self._tls)
         return origin
 
-    async def _connect(self, origin: _Origin) -> _Connection:
+    async def _connect(self, origin: _Origin) -> Connection:
         idle = self._idle.get(origin.key)
         while idle:
             connection = idle.pop()
@@ -219,35 +144,19 @@ class UpstreamHttp:
         try:
             async with asyncio.timeout(self._connect_timeout_s):
                 reader, writer = await asyncio.open_connection(
-                    origin.host, origin.port, ssl=origin.ssl, limit=_MAX_HEAD_BYTES,
+                    origin.host, origin.port, ssl=origin.ssl, limit=MAX_HEAD_BYTES,
                     server_hostname=origin.host if origin.ssl is not None else None)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             raise UpstreamTransportError(f"cannot connect: {exc!r}", is_unreachable=True) from exc
-        return _Connection(reader, writer)
+        return Connection(reader, writer)
 
-    def _release(self, origin: _Origin, connection: _Connection, response: UpstreamResponse) -> None:
+    def _release(self, origin: _Origin, connection: Connection, response: UpstreamResponse) -> None:
         idle = self._idle.setdefault(origin.key, [])
         if (response.is_complete and response.keeps_alive and not self._is_closed and len(idle) < self._max_idle
                 and connection.is_usable):
             idle.append(connection)
         else:
             connection.close()
-
-    @staticmethod
-    async def _answer(connection: _Connection, request: bytes) -> UpstreamResponse:
-        connection.writer.write(request)
-        await connection.writer.drain()
-        while True:
-            head = await connection.reader.readuntil(b"\r\n\r\n")
-            status_line, *header_lines = head[:-4].split(b"\r\n")
-            status = int(status_line.split(b" ", 2)[1])
-            if not 100 <= status < 200:
-                break  # 1xx answers (100 Continue, 103 Early Hints) come before the real one
-        headers: dict[bytes, bytes] = {}
-        for line in header_lines:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower()] = value.strip()
-        return UpstreamResponse(connection, status, headers)
 
     @contextlib.asynccontextmanager
     async def stream(self, base_url: str, path: str, body: bytes) -> AsyncIterator[UpstreamResponse]:
@@ -260,7 +169,7 @@ class UpstreamHttp:
         while True:
             connection = await self._connect(origin)
             try:
-                response = await self._answer(connection, request)
+                response = UpstreamResponse(connection, *await send_request(connection, request))
                 break
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
                 connection.close()
