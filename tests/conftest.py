@@ -12,6 +12,7 @@ from modelrunner.store.packaging import PackageSpec, package_gguf
 from modelrunner.store.store import ModelStore
 from tests.support.registry import RegistryProcess, registry_available
 from tests.support.server import RunningServer
+from tests.support.thinking_model import thinker_server as start_thinker_server
 from tests.support.tiny_model import write_tiny_llama_gguf
 
 TINY_MODEL = "ai/tiny"
@@ -31,6 +32,13 @@ def make_tiny_store(root: Path, gguf: Path) -> ModelStore:
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path) -> ModelStore:
     return make_tiny_store(tmp_path_factory.mktemp("store"), tiny_gguf)
+
+
+@pytest.fixture(scope="session")
+def thinker_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server on the tiny model under a template that thinks (tests/support/thinking_model.py)."""
+    with start_thinker_server(tiny_gguf, tmp_path_factory.mktemp("thinker")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -5,47 +5,20 @@ unless the engine ends the thinking: which makes the budget visible as the text 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import anthropic
 import pytest
 
-from modelrunner.core.references import parse_reference
-from modelrunner.store.packaging import PackageSpec, package_gguf
-from modelrunner.store.store import ModelStore
 from tests.support.anthropic_stream import check_sdk_events
 from tests.support.server import RunningServer
+from tests.support.thinking_model import THINKER
 
-THINKER = "ai/tiny-thinker"
-THINKING_CHATML = (
-    "{%- for message in messages -%}"
-    "{%- if message.role == 'assistant' -%}{{- '<|im_start|>assistant\\n' -}}"
-    "{%- if message.reasoning_content is defined and message.reasoning_content -%}"
-    "{{- '<think>\\n' + message.reasoning_content + '\\n</think>\\n\\n' -}}{%- endif -%}"
-    "{{- (message.content if message.content is string else '') + '<|im_end|>\\n' -}}"
-    "{%- else -%}"
-    "{{- '<|im_start|>' + message.role + '\\n' + (message.content if message.content is string else '') + '<|im_end|>\\n' -}}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}"
-    "{%- if enable_thinking is defined and enable_thinking is false -%}{{- '<think>\\n\\n</think>\\n\\n' -}}"
-    "{%- else -%}{{- '<think>\\n' -}}{%- endif -%}"
-    "{%- endif -%}"
-)
 ASK = [{"role": "user", "content": "Think, then answer: what is 2 + 2?"}]
 BUDGET = 1024  # Anthropic's smallest budget
 
 
 @pytest.fixture(scope="module")
-def thinker(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[anthropic.Anthropic]:
-    root = tmp_path_factory.mktemp("thinker")
-    template = root / "thinking.jinja"
-    template.write_text(THINKING_CHATML)
-    store = ModelStore(root / "store")
-    package_gguf(store, PackageSpec(gguf_paths=[tiny_gguf], chat_template_path=template), [parse_reference(THINKER)])
-    with RunningServer(store.root, root / "server.log") as running:
-        yield anthropic.Anthropic(base_url=running.url, api_key="not-needed", max_retries=0, timeout=120)
+def thinker(thinker_server: RunningServer) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=thinker_server.url, api_key="not-needed", max_retries=0, timeout=120)
 
 
 def test_thinking_comes_out_as_a_thinking_block_with_a_signature(thinker: anthropic.Anthropic) -> None:

@@ -1,31 +1,19 @@
 """Reasoning items in the Responses API, through the official `openai` SDK: the tiny model behind the
-Qwen3-style thinking template of `test_anthropic_thinking` (its generation prompt opens `<think>` and the
+Qwen3-style thinking template of `tests/support/thinking_model.py` (its generation prompt opens `<think>` and the
 random model never closes it, so everything it writes is reasoning unless thinking is turned off)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import openai
 import pytest
 
-from modelrunner.core.references import parse_reference
-from modelrunner.store.packaging import PackageSpec, package_gguf
-from modelrunner.store.store import ModelStore
-from tests.server.test_anthropic_thinking import THINKER, THINKING_CHATML
 from tests.support.server import RunningServer
+from tests.support.thinking_model import THINKER
 
 
 @pytest.fixture(scope="module")
-def client(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
-    root = tmp_path_factory.mktemp("responses-thinker")
-    template = root / "thinking.jinja"
-    template.write_text(THINKING_CHATML)
-    store = ModelStore(root / "store")
-    package_gguf(store, PackageSpec(gguf_paths=[tiny_gguf], chat_template_path=template), [parse_reference(THINKER)])
-    with RunningServer(store.root, root / "server.log") as running:
-        yield openai.OpenAI(base_url=running.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+def client(thinker_server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=thinker_server.url + "/v1", api_key="unused", max_retries=0, timeout=120)
 
 
 def test_thinking_is_a_reasoning_item(client: openai.OpenAI) -> None:
