@@ -5,8 +5,8 @@ request outgrows it, so none reaches the runner too long.
 Facts about Claude Code 2.1.331 this rests on, read in its code and seen on the wire here: for a model
 name it does not recognise, its window is `CLAUDE_CODE_MAX_CONTEXT_TOKENS` (1M when unset);
 `CLAUDE_CODE_AUTO_COMPACT_WINDOW` only lowers that window and reads any value under 100k as 100k, so
-with the variable `launch` used to set, a 32k model's session grew until the runner answered `prompt is
-too long` (Claude Code then compacted after the fact). It compacts once the conversation passes the
+with the variable `launch` used to set, this test's session sent its fourth turn at 36,175 tokens and the
+runner answered `prompt is too long` (Claude Code then compacted after the fact). It compacts once the conversation passes the
 window less min(max output, 20000) less 13000 tokens, and refuses prompts itself past the window less the
 answer reserve less 3000, so its default 32000-token answer leaves nothing of a small window.
 
