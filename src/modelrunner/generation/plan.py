@@ -26,6 +26,7 @@ import orjson
 from modelrunner.core.chat import ChatRequest, Message, ToolCallConstraint
 from modelrunner.core.tools import ToolChoice, ToolingRequest, ToolSpec
 from modelrunner.generation import tools as tooling
+from modelrunner.generation.schema_check import check_output_schema, check_tool_schemas
 
 FORCED_CALL_THINKING_BUDGET = 1
 """Reasoning tokens allowed before a forced call or with thinking disabled, for templates that open
@@ -244,6 +245,9 @@ def plan_tools(request: ToolingRequest, *, native_tools: bool, parallel_calls: b
     """`native_tools`: the model's chat template renders tools, so the engine describes and parses them.
     `parallel_calls`: it renders several calls in one assistant turn (else each gets a turn of its own)."""
     chat, tools, choice = request.chat, request.tools, request.tool_choice
+    check_tool_schemas(tools)
+    if chat.response_format is not None and chat.response_format.get("type") == "json_schema":
+        check_output_schema((chat.response_format.get("json_schema") or {}).get("schema"))
     native = native_tools and bool(tools)
     output = _tool_output(tools, choice, native)
     messages = _native_messages(chat.messages) if native else _prompted_messages(chat.messages)

@@ -1,0 +1,129 @@
+"""Refuse, before any engine sees it, a JSON schema that cannot constrain decoding: llama.cpp turns
+tool input schemas and output formats into a grammar, and some schemas make that grammar wrong
+rather than refused (a string whose minLength exceeds its maxLength left the worker decoding
+forever). What is checked here is what no grammar can honour, so the answer is a 400 naming the tool
+and the place in its schema; everything else is left to the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelrunner.core.errors import InvalidRequest
+from modelrunner.core.tools import ToolSpec
+
+JSON_TYPES = frozenset({"string", "number", "integer", "boolean", "object", "array", "null"})
+_BOUNDS = (("minLength", "maxLength"), ("minItems", "maxItems"), ("minProperties", "maxProperties"),
+           ("minimum", "maximum"))
+_SUBSCHEMA = frozenset({"items", "additionalProperties", "not", "if", "then", "else", "contains",
+                        "propertyNames", "unevaluatedItems", "unevaluatedProperties", "additionalItems"})
+_SUBSCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
+_SUBSCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+_MAX_DEPTH = 64
+
+
+def check_tool_schemas(specs: list[ToolSpec]) -> None:
+    """An InvalidRequest naming the first tool whose input schema no grammar can honour."""
+    for spec in specs:
+        problem = schema_problem(spec.input_schema)
+        if problem is not None:
+            raise InvalidRequest(f"tool {spec.name!r}: its input schema cannot constrain a call: {problem}",
+                                 param="tools")
+
+
+def check_output_schema(schema: Any) -> None:
+    problem = schema_problem(schema)
+    if problem is not None:
+        raise InvalidRequest(f"the output format's JSON schema cannot constrain the answer: {problem}",
+                             param="response_format")
+
+
+def schema_problem(schema: Any) -> str | None:
+    """What makes `schema` impossible to turn into a grammar, with its JSON pointer, or None."""
+    return _walk(schema, schema, "#", 0)
+
+
+def _walk(node: Any, root: Any, pointer: str, depth: int) -> str | None:
+    if not isinstance(node, dict):
+        return None
+    if depth > _MAX_DEPTH:
+        return f"at {pointer}: nested deeper than {_MAX_DEPTH} levels"
+    problem = _node_problem(node, root, pointer)
+    if problem is not None:
+        return problem
+    for key, value in node.items():
+        if key in _SUBSCHEMA:
+            children = [(f"{pointer}/{key}", value)]
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            children = [(f"{pointer}/{key}/{index}", item) for index, item in enumerate(value)]
+        elif key in _SUBSCHEMA_MAPS and isinstance(value, dict):
+            children = [(f"{pointer}/{key}/{name}", item) for name, item in value.items()]
+        else:
+            continue
+        for child_pointer, child in children:
+            problem = _walk(child, root, child_pointer, depth + 1)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _node_problem(node: dict[str, Any], root: Any, pointer: str) -> str | None:
+    kinds = node.get("type")
+    for kind in kinds if isinstance(kinds, list) else [kinds] if kinds is not None else []:
+        if kind not in JSON_TYPES:
+            return f"at {pointer}: {kind!r} is not a JSON schema type"
+    for low_key, high_key in _BOUNDS:
+        low, high = node.get(low_key), node.get(high_key)
+        if _is_number(low) and _is_number(high) and low > high:
+            return f"at {pointer}: {low_key} {low} is above {high_key} {high}, so no value fits"
+    reference = node.get("$ref")
+    if isinstance(reference, str) and not _resolves(reference, root):
+        if not reference.startswith("#"):
+            return f"at {pointer}: $ref {reference!r} is not within the schema (only local references are)"
+        return f"at {pointer}: $ref {reference!r} points at nothing in the schema"
+    pattern = node.get("pattern")
+    if isinstance(pattern, str) and not _is_balanced(pattern):
+        return f"at {pointer}: pattern {pattern!r} has unbalanced brackets or parentheses"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _resolves(reference: str, root: Any) -> bool:
+    if not reference.startswith("#"):
+        return False
+    node = root
+    for part in reference[1:].split("/")[1:] if reference != "#" else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
+
+
+def _is_balanced(pattern: str) -> bool:
+    """Parentheses and character classes close in order (escapes and class contents aside): true of
+    every pattern any regex dialect accepts."""
+    depth = 0
+    in_class = False
+    escaped = False
+    for character in pattern:
+        if escaped:
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        elif in_class:
+            in_class = character != "]"
+        elif character == "[":
+            in_class = True
+        elif character == "(":
+            depth += 1
+        elif character == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0 and not in_class and not escaped
