@@ -19,6 +19,7 @@ import pytest
 from modelrunner.core.references import parse_reference
 from modelrunner.store.packaging import PackageSpec, package_gguf
 from tests.conftest import TINY_MODEL, make_tiny_store
+from tests.support.anthropic_stream import parse_sse
 from tests.support.families import FAMILY_BY_NAME, write_family_gguf
 from tests.support.server import RunningServer
 from tests.support.tiny_model import write_tiny_llama_gguf
@@ -109,6 +110,43 @@ def test_a_schema_no_grammar_can_honour_is_a_400_naming_the_tool(
     assert answer.status_code == 400, answer.text
     message = message_of(answer.json())
     assert f"tool '{TOOL}'" in message and "#/properties/order" in message, message
+
+
+ENGINE_REFUSED = {  # valid JSON schemas whose grammar llama.cpp refuses to build (too large)
+    "huge-length": with_property({"type": "string", "minLength": 200000}),
+    "huge-repetition-pattern": with_property({"type": "string", "pattern": "^A{500000}$"}),
+    "huge-item-count": with_property({"type": "array", "minItems": 100000, "items": {"type": "integer"}}),
+}
+
+
+@pytest.mark.parametrize("model", [TINY_MODEL, NATIVE_MODEL])
+@pytest.mark.parametrize("schema_name", list(ENGINE_REFUSED))
+@pytest.mark.parametrize(("build", "mode", "message_of"), API_CASES)
+def test_a_schema_the_engine_cannot_compile_is_a_400_naming_the_tool(
+        runner: RunningServer, model: str, schema_name: str, build: Any, mode: str, message_of: Any) -> None:
+    path, body = build(model, ENGINE_REFUSED[schema_name], mode)
+    answer = httpx.post(runner.url + path, json=body, timeout=60)
+    assert answer.status_code == 400, answer.text
+    message = message_of(answer.json())
+    assert message.startswith(f"tool '{TOOL}': "), message
+    assert "grammar" in message
+
+
+def test_a_streamed_request_with_a_schema_we_refuse_is_a_400(runner: RunningServer) -> None:
+    path, body = anthropic_body(NATIVE_MODEL, SCHEMAS["dangling-ref"], "any")
+    answer = httpx.post(runner.url + path, json={**body, "stream": True}, timeout=60)
+    assert answer.status_code == 400, answer.text
+    assert anthropic_message(answer.json()).startswith(f"tool '{TOOL}'")
+
+
+def test_a_streamed_request_the_engine_refuses_ends_in_an_error_event_naming_the_tool(runner: RunningServer) -> None:
+    """The stream has begun (`message_start`) when the engine refuses the grammar, so the refusal is
+    Anthropic's in-stream `error` event, still an invalid_request_error that names the tool."""
+    path, body = anthropic_body(NATIVE_MODEL, ENGINE_REFUSED["huge-length"], "any")
+    answer = httpx.post(runner.url + path, json={**body, "stream": True}, timeout=60)
+    events = parse_sse(answer.content)
+    assert [name for name, _ in events] == ["message_start", "error"], events
+    assert anthropic_message(events[-1][1]).startswith(f"tool '{TOOL}': ")
 
 
 @pytest.mark.parametrize("model", [TINY_MODEL, NATIVE_MODEL])

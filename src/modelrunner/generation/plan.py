@@ -50,6 +50,23 @@ class ToolPlan:
     open_call: str | None = None
     drop_reasoning: bool = False
     """Thinking was turned off, yet a template that opens it itself still reasons a token: not sent."""
+    schema_owner: str | None = None
+    """Whose JSON schema the engine compiles into a grammar, in words for an error ("tool 'x'")."""
+
+
+def _schema_owner(tools: list[ToolSpec], choice: ToolChoice, native: bool,
+                  response_format: dict[str, Any] | None) -> str | None:
+    """The tools (and output format) whose schemas reach the engine's grammar: all of them when the
+    template renders tools, the named one when a call is named, the strict ones when calls are prompted."""
+    if choice.kind == "named":
+        tools = [spec for spec in tools if spec.name == choice.name]
+    elif not native and not choice.requires_call:
+        tools = [spec for spec in tools if spec.strict]
+    names = [repr(spec.name) for spec in tools]
+    owners = [f"tool {names[0]}"] if len(names) == 1 else [f"one of the tools {', '.join(names)}"] if names else []
+    if response_format is not None and response_format.get("type") == "json_schema":
+        owners.append("the output format")
+    return " or ".join(owners) or None
 
 
 def _tool_output(tools: list[ToolSpec], choice: ToolChoice, native: bool) -> ToolOutput:
@@ -282,4 +299,5 @@ def plan_tools(request: ToolingRequest, *, native_tools: bool, parallel_calls: b
         reasoning_budget_tokens=budget,
     )
     return ToolPlan(chat=planned, tool_output=output, max_tool_calls=max_calls, open_call=open_call,
-                    drop_reasoning=reasoning is False)
+                    drop_reasoning=reasoning is False,
+                    schema_owner=_schema_owner(tools, choice, native, chat.response_format))
