@@ -6,9 +6,10 @@ Facts about Claude Code 2.1.331 this rests on, read in its code and seen on the 
 name it does not recognise, its window is `CLAUDE_CODE_MAX_CONTEXT_TOKENS` (1M when unset);
 `CLAUDE_CODE_AUTO_COMPACT_WINDOW` only lowers that window and reads any value under 100k as 100k, so
 with the variable `launch` used to set, this test's session sent its fourth turn at 36,175 tokens and the
-runner answered `prompt is too long` (Claude Code then compacted after the fact). It compacts once the conversation passes the
-window less min(max output, 20000) less 13000 tokens, and refuses prompts itself past the window less the
-answer reserve less 3000, so its default 32000-token answer leaves nothing of a small window.
+runner answered `prompt is too long` (Claude Code then compacted after the fact). It compacts once the
+conversation passes the window less min(max output, 20000) less 13000 tokens, and refuses prompts itself
+past the window less the answer reserve less 3000, so its default 32000-token answer (for a model it does
+not know) leaves nothing of a small window.
 
 The model is the tiny random one with a context of 32k, written with an end-of-turn token it samples
 often, so each reply ends within a few tokens as a chat model's would instead of running to
