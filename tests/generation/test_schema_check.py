@@ -26,6 +26,9 @@ def prop(schema: dict[str, Any]) -> dict[str, Any]:
     (prop({"type": ["string", "blah"]}), "'blah' is not a JSON schema type"),
     (prop({"type": "string", "pattern": "^(a$"}), "unbalanced"),
     (prop({"type": "string", "pattern": "^[a-z$"}), "unbalanced"),
+    (prop({"type": "string", "pattern": "^(?=B)A+$"}), "uses lookaround"),
+    (prop({"type": "string", "pattern": "^(?<!x)y$"}), "uses lookaround"),
+    (prop({"type": "string", "pattern": r"^(a)\1$"}), "uses a backreference"),
     ({"type": "object", "properties": {"list": {"type": "array", "items": {"anyOf": [
         {"type": "string"}, {"type": "string", "minLength": 9, "maxLength": 3}]}}}}, "#/properties/list/items/anyOf/1"),
 ])
@@ -38,7 +41,7 @@ def test_a_schema_no_grammar_can_honour_is_named_with_its_place(schema: dict[str
     {"type": "object"},
     prop({"type": "string", "minLength": 1, "maxLength": 1, "pattern": r"^\(?[a-z]\)?$"}),
     prop({"type": ["string", "null"], "format": "date-time"}),
-    prop({"type": "string", "pattern": "^(?=a)a+[)(]$"}),
+    prop({"type": "string", "pattern": r"^(?:a|b)+[)(?=]\\1\d{2,3}$"}),
     {"$defs": {"node": {"type": "object", "properties": {"child": {"$ref": "#/$defs/node"}}}},
      "type": "object", "properties": {"root": {"$ref": "#/$defs/node"}}},
     prop({"type": "number", "minimum": 0.5, "maximum": 0.5}),

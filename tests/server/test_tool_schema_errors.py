@@ -6,7 +6,8 @@ where the tools are prompted and a forced call is decoded under the call's JSON 
 
 Before the check, a string whose minLength exceeds its maxLength under a forced call left the
 worker decoding forever (the request and every later one to that model timed out), and the engine's
-own refusals of a dangling `$ref`, an unknown type or an unbalanced pattern never said which tool."""
+own refusals of a dangling `$ref`, an unknown type or an unbalanced pattern never said which tool; a
+lookahead was not refused at all, though no grammar can hold a call to it."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ SCHEMAS = {
     "remote-ref": with_property({"$ref": "https://example.com/order.json"}),
     "unknown-type": with_property({"type": "order-id"}),
     "unbalanced-pattern": with_property({"type": "string", "pattern": "^(A[0-9]+$"}),
+    "lookahead-pattern": with_property({"type": "string", "pattern": "^(?=B)A+$"}),
 }
 
 

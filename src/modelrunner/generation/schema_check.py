@@ -81,8 +81,10 @@ def _node_problem(node: dict[str, Any], root: Any, pointer: str) -> str | None:
             return f"at {pointer}: $ref {reference!r} is not within the schema (only local references are)"
         return f"at {pointer}: $ref {reference!r} points at nothing in the schema"
     pattern = node.get("pattern")
-    if isinstance(pattern, str) and not _is_balanced(pattern):
-        return f"at {pointer}: pattern {pattern!r} has unbalanced brackets or parentheses"
+    if isinstance(pattern, str):
+        problem = _pattern_problem(pattern)
+        if problem is not None:
+            return f"at {pointer}: pattern {pattern!r} {problem}"
     return None
 
 
@@ -105,15 +107,21 @@ def _resolves(reference: str, root: Any) -> bool:
     return True
 
 
-def _is_balanced(pattern: str) -> bool:
-    """Parentheses and character classes close in order (escapes and class contents aside): true of
-    every pattern any regex dialect accepts."""
+_LOOKAROUND = ("?=", "?!", "?<=", "?<!")
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """Unbalanced groups or classes (no dialect accepts them), or lookaround and backreferences, which
+    llama.cpp's converter does not refuse but cannot express: its grammar would hold the call to some
+    other language than the pattern's, and the call would pass for valid. Escapes and class contents aside."""
     depth = 0
     in_class = False
     escaped = False
-    for character in pattern:
+    for position, character in enumerate(pattern):
         if escaped:
             escaped = False
+            if not in_class and (character in "123456789" or character == "k"):
+                return "uses a backreference, which no grammar can express"
         elif character == "\\":
             escaped = True
         elif in_class:
@@ -121,9 +129,13 @@ def _is_balanced(pattern: str) -> bool:
         elif character == "[":
             in_class = True
         elif character == "(":
+            if pattern.startswith(_LOOKAROUND, position + 1):
+                return "uses lookaround, which no grammar can express"
             depth += 1
         elif character == ")":
             depth -= 1
             if depth < 0:
-                return False
-    return depth == 0 and not in_class and not escaped
+                break
+    if depth != 0 or in_class or escaped:
+        return "has unbalanced brackets or parentheses"
+    return None
