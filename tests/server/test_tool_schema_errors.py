@@ -160,11 +160,19 @@ def test_the_model_answers_after_a_refused_schema(runner: RunningServer, model: 
     assert plain.status_code == 200, plain.text
 
 
-def test_an_output_format_no_grammar_can_honour_is_a_400(runner: RunningServer) -> None:
-    answer = httpx.post(runner.url + "/v1/chat/completions", timeout=60, json={
-        "model": TINY_MODEL, "max_tokens": 32, "messages": HELLO,
-        "response_format": {"type": "json_schema", "json_schema": {
-            "name": "order", "schema": SCHEMAS["empty-length-range"]}}})
+OUTPUT_FORMATS = [
+    pytest.param("/v1/chat/completions", {"max_tokens": 32, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "order", "schema": SCHEMAS["empty-length-range"]}}}, openai_message, id="openai"),
+    pytest.param("/v1/messages", {"max_tokens": 32, "output_config": {"format": {
+        "type": "json_schema", "schema": SCHEMAS["empty-length-range"]}}}, anthropic_message, id="anthropic"),
+    pytest.param("/api/chat", {"stream": False, "format": SCHEMAS["empty-length-range"]}, ollama_message, id="ollama"),
+]
+
+
+@pytest.mark.parametrize(("path", "extra", "message_of"), OUTPUT_FORMATS)
+def test_an_output_format_no_grammar_can_honour_is_a_400(runner: RunningServer, path: str, extra: dict[str, Any],
+                                                         message_of: Any) -> None:
+    answer = httpx.post(runner.url + path, timeout=60, json={"model": TINY_MODEL, "messages": HELLO, **extra})
     assert answer.status_code == 400, answer.text
-    message = openai_message(answer.json())
+    message = message_of(answer.json())
     assert "output format" in message and "minLength 5 is above maxLength 1" in message
