@@ -57,8 +57,8 @@ class ToolPlan:
 def _schema_owner(tools: list[ToolSpec], choice: ToolChoice, native: bool,
                   response_format: dict[str, Any] | None) -> str | None:
     """The tools (and output format) whose schemas reach the engine's grammar: all of them when the
-    template renders tools, the named one when a call is named, the strict ones when calls are prompted."""
-    if choice.kind == "named":
+    template renders tools; else the named one when a call is named, the strict ones when calls are free."""
+    if not native and choice.kind == "named":
         tools = [spec for spec in tools if spec.name == choice.name]
     elif not native and not choice.requires_call:
         tools = [spec for spec in tools if spec.strict]
