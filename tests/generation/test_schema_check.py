@@ -57,3 +57,20 @@ def test_the_refusal_names_the_tool() -> None:
     with pytest.raises(InvalidRequest) as raised:
         check_tool_schemas(tools)
     assert "tool 'broken'" in str(raised.value) and raised.value.param == "tools"
+
+
+@pytest.mark.parametrize(("schema", "words"), [
+    (prop({"type": "integer", "multipleOf": 7}), "`multipleOf` at #/properties/a"),
+    (prop({"type": "integer", "not": {"enum": [0]}}), "`not` at #/properties/a"),
+    (prop({"type": "array", "items": {"type": "integer"}, "uniqueItems": True}), "`uniqueItems`"),
+    (prop({"type": ["number", "null"], "minimum": 0.5}), "`minimum` at #/properties/a"),
+])
+def test_a_strict_tool_may_not_use_what_the_grammar_leaves_out(schema: dict[str, Any], words: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        check_tool_schemas([ToolSpec("exact", "", schema, strict=True)])
+    assert "tool 'exact' is strict" in str(raised.value) and words in str(raised.value)
+    check_tool_schemas([ToolSpec("loose", "", schema)])  # not strict: its calls were never promised valid
+
+
+def test_a_strict_tool_keeps_what_the_grammar_holds() -> None:
+    check_tool_schemas([ToolSpec("exact", "", prop({"type": "integer", "minimum": 3, "maximum": 4}), strict=True)])

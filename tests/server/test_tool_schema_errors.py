@@ -176,3 +176,25 @@ def test_an_output_format_no_grammar_can_honour_is_a_400(runner: RunningServer, 
     assert answer.status_code == 400, answer.text
     message = message_of(answer.json())
     assert "output format" in message and "minLength 5 is above maxLength 1" in message
+
+
+MULTIPLE_OF_SEVEN = with_property({"type": "integer", "multipleOf": 7})
+
+
+@pytest.mark.parametrize(("build", "mode", "message_of"), [
+    pytest.param(anthropic_body, "strict", anthropic_message, id="anthropic"),
+    pytest.param(openai_body, "strict", openai_message, id="openai")])
+def test_a_strict_tool_using_a_keyword_the_grammar_leaves_out_is_a_400(runner: RunningServer, build: Any, mode: str,
+                                                                       message_of: Any) -> None:
+    """Before, forced calls of such a strict tool came back as tool_use with inputs its schema refuses
+    (multiples of 7 asked for: 55 came back)."""
+    path, body = build(TINY_MODEL, MULTIPLE_OF_SEVEN, mode)
+    answer = httpx.post(runner.url + path, json=body, timeout=60)
+    assert answer.status_code == 400, answer.text
+    message = message_of(answer.json())
+    assert f"tool '{TOOL}' is strict" in message and "`multipleOf` at #/properties/order" in message
+
+
+def test_the_same_tool_not_strict_is_called(runner: RunningServer) -> None:
+    path, body = anthropic_body(TINY_MODEL, MULTIPLE_OF_SEVEN, "any")
+    assert httpx.post(runner.url + path, json=body, timeout=60).status_code == 200

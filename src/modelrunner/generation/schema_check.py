@@ -19,15 +19,36 @@ _SUBSCHEMA = frozenset({"items", "additionalProperties", "not", "if", "then", "e
 _SUBSCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
 _SUBSCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
 _MAX_DEPTH = 256
+_UNHELD = ("multipleOf", "not", "uniqueItems")
+_NUMBER_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 
 def check_tool_schemas(specs: list[ToolSpec]) -> None:
-    """An InvalidRequest naming the first tool whose input schema no grammar can honour."""
+    """An InvalidRequest naming the first tool whose input schema no grammar can honour, or a strict
+    tool's that uses a keyword llama.cpp's grammar does not hold (its calls would pass for valid)."""
     for spec in specs:
         problem = schema_problem(spec.input_schema)
         if problem is not None:
             raise InvalidRequest(f"tool {spec.name!r}: its input schema cannot constrain a call: {problem}",
                                  param="tools")
+        unheld = unheld_keyword(spec.input_schema) if spec.strict else None
+        if unheld is not None:
+            raise InvalidRequest(f"tool {spec.name!r} is strict, but the engine's grammar cannot hold its calls "
+                                 f"to {unheld}: drop the keyword or `strict`", param="tools")
+
+
+def unheld_keyword(schema: Any) -> str | None:
+    """A keyword llama.cpp's converter leaves out of the grammar (seen here: forced strict calls broke
+    multipleOf, not, uniqueItems and a non-integer's bounds), with its JSON pointer, or None."""
+    found: list[str] = []
+
+    def note(node: dict[str, Any], pointer: str) -> None:
+        kinds = node.get("type") if isinstance(node.get("type"), list) else [node.get("type")]
+        bounds = _NUMBER_BOUNDS if "number" in kinds else ()
+        found.extend(f"`{keyword}` at {pointer}" for keyword in (*_UNHELD, *bounds) if keyword in node)
+
+    _visit(schema, "#", 0, note)
+    return found[0] if found else None
 
 
 def check_output_schema(schema: Any) -> None:
@@ -48,20 +69,32 @@ def _walk(node: Any, root: Any, pointer: str, depth: int) -> str | None:
     problem = _node_problem(node, root, pointer)
     if problem is not None:
         return problem
+    for child_pointer, child in _children(node, pointer):
+        problem = _walk(child, root, child_pointer, depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _visit(node: Any, pointer: str, depth: int, see: Any) -> None:
+    """Call `see(schema, pointer)` on every subschema of `node`, itself first."""
+    if not isinstance(node, dict) or depth > _MAX_DEPTH:
+        return
+    see(node, pointer)
+    for child_pointer, child in _children(node, pointer):
+        _visit(child, child_pointer, depth + 1, see)
+
+
+def _children(node: dict[str, Any], pointer: str) -> list[tuple[str, Any]]:
+    children: list[tuple[str, Any]] = []
     for key, value in node.items():
         if key in _SUBSCHEMA:
-            children = [(f"{pointer}/{key}", value)]
+            children.append((f"{pointer}/{key}", value))
         elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
-            children = [(f"{pointer}/{key}/{index}", item) for index, item in enumerate(value)]
+            children.extend((f"{pointer}/{key}/{index}", item) for index, item in enumerate(value))
         elif key in _SUBSCHEMA_MAPS and isinstance(value, dict):
-            children = [(f"{pointer}/{key}/{name}", item) for name, item in value.items()]
-        else:
-            continue
-        for child_pointer, child in children:
-            problem = _walk(child, root, child_pointer, depth + 1)
-            if problem is not None:
-                return problem
-    return None
+            children.extend((f"{pointer}/{key}/{name}", item) for name, item in value.items())
+    return children
 
 
 def _node_problem(node: dict[str, Any], root: Any, pointer: str) -> str | None:
