@@ -215,4 +215,5 @@ def test_launch_claude_runs_claude_code_on_the_runner(claude: Path, runner: Runn
     assert run.output["is_error"] is False and run.output["result"].strip()
     [request] = proxy.requests_to("/v1/messages")
     assert request.body["model"] == "ai/smollm2"
+    assert request.body["max_tokens"] == CONTEXT_SIZE // 8  # launch's answer budget, which Claude Code took
     assert checked(request).text == run.output["result"]

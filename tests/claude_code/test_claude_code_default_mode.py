@@ -66,8 +66,10 @@ def test_default_mode_turns_complete_and_the_second_reads_the_first_from_cache(
     if binary is None:
         pytest.fail("Claude Code is not installed: run scripts/setup.sh --test (needs npm)")
     with RecordingProxy(long_runner.url) as proxy:
+        # No window variable: Claude Code reads CLAUDE_CODE_AUTO_COMPACT_WINDOW under 100k as 100k, and
+        # CLAUDE_CODE_MAX_CONTEXT_TOKENS (launch's) would have it compact before the --continue turn,
+        # its ~21k prompt being past a 32k window's compaction point (test_claude_code_window.py).
         env = {**claude_environment(tmp_path, proxy.url), "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
-               "CLAUDE_CODE_AUTO_COMPACT_WINDOW": str(CONTEXT_SIZE),
                "API_TIMEOUT_MS": str(TURN_TIMEOUT_S * 1000),  # its default 10 minutes; a busy CI box is slower
                # Its stream watchdog counts content events only (not pings): past 300 s of prompt
                # processing it drops the stream and retries without streaming.

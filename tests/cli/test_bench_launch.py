@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from modelrunner.cli.commands.launch import claude_environment
+from modelrunner.cli.commands.launch import answer_budget, claude_environment
 from tests.claude_code.test_claude_code import claude_binary
 from tests.cli.conftest import Cli
 from tests.conftest import TINY_MODEL
@@ -37,11 +37,36 @@ def test_launch_claude_dry_run_prints_the_environment(cli: Cli, server) -> None:
                    for line in cli.ok("launch", "claude", "--dry-run", "--model", TINY_MODEL).stdout.splitlines())
     assert exports["ANTHROPIC_BASE_URL"] == server.url
     assert exports["ANTHROPIC_AUTH_TOKEN"]
-    for tier in ("OPUS", "SONNET", "HAIKU"):
+    for tier in ("FABLE", "OPUS", "SONNET", "HAIKU"):
         assert exports[f"ANTHROPIC_DEFAULT_{tier}_MODEL"] == TINY_MODEL
     assert exports["ANTHROPIC_MODEL"] == exports["CLAUDE_CODE_SUBAGENT_MODEL"] == TINY_MODEL
     assert exports["CLAUDE_CODE_ATTRIBUTION_HEADER"] == "0"
-    assert exports["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "2048"  # the test servers' context
+    assert exports["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "2048"  # the test servers' context
+    assert exports["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "256"  # an eighth of it
+    # Claude Code reads this one as at least 100k: it cannot stand for a smaller context.
+    assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in exports
+
+
+def test_launch_claude_keeps_the_users_own_answer_budget(cli: Cli, server) -> None:
+    env = {**cli.env, "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "100"}
+    exports = dict(line.removeprefix("export ").split("=", 1)
+                   for line in Cli(env).ok("launch", "claude", "--dry-run", "--model", TINY_MODEL).stdout.splitlines())
+    assert exports["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "100"
+    assert exports["CLAUDE_CODE_MAX_CONTEXT_TOKENS"] == "2048"
+
+
+def test_the_answer_budget_leaves_claude_code_room_to_compact() -> None:
+    """Claude Code compacts at its window less min(answer, 20000) less 13000 tokens: with its own
+    default answer (32000 for a model it does not know) a 32k window leaves nothing, with launch's
+    budget there is room at 32k and above; Claude Code's default stays the ceiling."""
+    def compaction_point(context: int, answer: int) -> int:
+        return context - min(answer, 20000) - 13000
+
+    assert compaction_point(32768, 32000) < 0
+    for context in (32768, 65536, 131072, 1 << 20):
+        assert compaction_point(context, answer_budget(context)) > context // 3
+    assert answer_budget(1 << 20) == 32000
+    assert answer_budget(8192) == 1024
 
 
 def test_launch_claude_names_only_variables_the_pinned_claude_code_reads() -> None:

@@ -140,3 +140,17 @@ def test_ollama_results_are_paired_with_their_calls_by_id() -> None:
     split = plan_tools(ollama_request(body), native_tools=True, parallel_calls=False)
     assert [(m["role"], m.get("content")) for m in split.chat.messages[1:]] == [
         ("assistant", ""), ("tool", "sunny"), ("assistant", ""), ("tool", "5")]
+
+
+def test_schema_refusals_name_the_tools_whose_schemas_reach_the_grammar() -> None:
+    strict = {**WEATHER, "function": {**WEATHER["function"], "strict": True}}
+    named_add = {"type": "function", "function": {"name": "add"}}
+    assert openai_plan(tools=[WEATHER, ADD]).schema_owner == "one of the tools 'get_weather', 'add'"
+    assert openai_plan(tools=[WEATHER, ADD], tool_choice=named_add).schema_owner == (
+        "one of the tools 'get_weather', 'add'")  # the template sees every tool
+    assert openai_plan(native=False, tools=[WEATHER, ADD], tool_choice=named_add).schema_owner == "tool 'add'"
+    assert openai_plan(native=False, tools=[strict, ADD]).schema_owner == "tool 'get_weather'"
+    assert openai_plan(native=False, tools=[WEATHER, ADD]).schema_owner is None  # prompted, free, not strict
+    structured = openai_plan(native=False, response_format={"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object"}}})
+    assert structured.schema_owner == "the output format"

@@ -40,6 +40,15 @@ class InvalidRequest(ModelRunnerError):
         self.param = param
 
 
+class UnusableSchema(InvalidRequest):
+    """The engine cannot turn a JSON schema of the request (a tool's input or the output format) into
+    the grammar that constrains decoding; `reason` is the engine's own words."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message, param="tools")
+        self.reason = reason or message
+
+
 class RequestTooLarge(InvalidRequest):
     """The request body exceeds the configured limit."""
 

@@ -26,6 +26,7 @@ import orjson
 from modelrunner.core.chat import ChatRequest, Message, ToolCallConstraint
 from modelrunner.core.tools import ToolChoice, ToolingRequest, ToolSpec
 from modelrunner.generation import tools as tooling
+from modelrunner.generation.schema_check import check_output_schema, check_tool_schemas
 
 FORCED_CALL_THINKING_BUDGET = 1
 """Reasoning tokens allowed before a forced call or with thinking disabled, for templates that open
@@ -49,6 +50,23 @@ class ToolPlan:
     open_call: str | None = None
     drop_reasoning: bool = False
     """Thinking was turned off, yet a template that opens it itself still reasons a token: not sent."""
+    schema_owner: str | None = None
+    """Whose JSON schema the engine compiles into a grammar, in words for an error ("tool 'x'")."""
+
+
+def _schema_owner(tools: list[ToolSpec], choice: ToolChoice, native: bool,
+                  response_format: dict[str, Any] | None) -> str | None:
+    """The tools (and output format) whose schemas reach the engine's grammar: all of them when the
+    template renders tools; else the named one when a call is named, the strict ones when calls are free."""
+    if not native and choice.kind == "named":
+        tools = [spec for spec in tools if spec.name == choice.name]
+    elif not native and not choice.requires_call:
+        tools = [spec for spec in tools if spec.strict]
+    names = [repr(spec.name) for spec in tools]
+    owners = [f"tool {names[0]}"] if len(names) == 1 else [f"one of the tools {', '.join(names)}"] if names else []
+    if response_format is not None and response_format.get("type") == "json_schema":
+        owners.append("the output format")
+    return " or ".join(owners) or None
 
 
 def _tool_output(tools: list[ToolSpec], choice: ToolChoice, native: bool) -> ToolOutput:
@@ -244,6 +262,9 @@ def plan_tools(request: ToolingRequest, *, native_tools: bool, parallel_calls: b
     """`native_tools`: the model's chat template renders tools, so the engine describes and parses them.
     `parallel_calls`: it renders several calls in one assistant turn (else each gets a turn of its own)."""
     chat, tools, choice = request.chat, request.tools, request.tool_choice
+    check_tool_schemas(tools)
+    if chat.response_format is not None and chat.response_format.get("type") == "json_schema":
+        check_output_schema((chat.response_format.get("json_schema") or {}).get("schema"))
     native = native_tools and bool(tools)
     output = _tool_output(tools, choice, native)
     messages = _native_messages(chat.messages) if native else _prompted_messages(chat.messages)
@@ -278,4 +299,5 @@ def plan_tools(request: ToolingRequest, *, native_tools: bool, parallel_calls: b
         reasoning_budget_tokens=budget,
     )
     return ToolPlan(chat=planned, tool_output=output, max_tool_calls=max_calls, open_call=open_call,
-                    drop_reasoning=reasoning is False)
+                    drop_reasoning=reasoning is False,
+                    schema_owner=_schema_owner(tools, choice, native, chat.response_format))

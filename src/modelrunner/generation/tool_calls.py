@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from modelrunner.core.chat import EngineChunk, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from modelrunner.core.errors import UnusableSchema
 from modelrunner.generation.plan import ToolPlan
 from modelrunner.generation.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
@@ -178,9 +179,21 @@ async def without_reasoning(chunks: AsyncIterator[EngineChunk]) -> AsyncIterator
             yield chunk
 
 
+async def schema_refusals_named(chunks: AsyncIterator[EngineChunk], owner: str) -> AsyncIterator[EngineChunk]:
+    """The engine's refusal of a schema, saying whose schema it was."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except UnusableSchema as exc:
+        raise UnusableSchema(f"{owner}: the engine cannot turn its JSON schema into a grammar "
+                             f"({exc.reason})", reason=exc.reason) from None
+
+
 def decode_tool_calls(chunks: AsyncIterator[EngineChunk], plan: ToolPlan) -> AsyncIterator[EngineChunk]:
     """Wrap an engine stream so tool calls come out as ToolCallDelta whatever the model's template
     (and no thinking comes out when it was turned off)."""
+    if plan.schema_owner is not None:
+        chunks = schema_refusals_named(chunks, plan.schema_owner)
     if plan.drop_reasoning:
         chunks = without_reasoning(chunks)
     if plan.tool_output == "constrained":

@@ -21,7 +21,7 @@ from modelrunner.core.chat import (
     Usage,
 )
 from modelrunner.core.embedding import EmbeddingInput, Embeddings, RankScores
-from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported
+from modelrunner.core.errors import ContextOverflow, EngineFailed, InvalidRequest, Unsupported, UnusableSchema
 from modelrunner.engines import template_probe
 from modelrunner.engines.base import Capabilities, RunnerMode
 from modelrunner.engines.llamacpp.process import WorkerProcess
@@ -44,6 +44,7 @@ _INPUT_REJECTIONS = ("[json.exception.", "Failed to parse", "Missing tool", "Uns
                      "Unsupported content part type", "Invalid ", "Expected ", "Unable to generate parser",
                      "must be a", "must be an", "must not be", "unsupported type", "is not supported")
 _GRAMMAR_FAILURES = ("empty grammar stack", "failed to parse grammar", "Failed to initialize samplers")
+_SCHEMA_FAILURE = "JSON schema"  # llama.cpp's converter: "JSON schema error at #/...", "... conversion failed"
 
 def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Exception:
     """Map an error answer of llama.cpp's server onto our hierarchy."""
@@ -62,11 +63,11 @@ def engine_error(status: int, payload: bytes | dict[str, Any], label: str) -> Ex
         return ContextOverflow(int(too_large.group("tokens")), 0)
     if _MEDIA_FETCH_FAILED in message:  # llama.cpp fetches image URLs itself and answers a 500 when it cannot
         return InvalidRequest(f"could not fetch an image from its URL ({message}); send it as base64 data instead")
-    if any(failure in message for failure in _GRAMMAR_FAILURES):
-        # An unsatisfiable schema (a minimum above its maximum, say) reaches llama.cpp as a grammar
-        # that cannot accept any token: the request's fault, not the engine's.
-        return InvalidRequest("a JSON schema of this request (a tool's input_schema or the output format) "
-                              f"cannot constrain the model's output: {message}")
+    if any(failure in message for failure in _GRAMMAR_FAILURES) or _SCHEMA_FAILURE in message:
+        # A schema llama.cpp cannot convert (a `$ref` it cannot follow, a repetition too large), or an
+        # unsatisfiable one that reaches it as a grammar accepting no token: the request's fault.
+        return UnusableSchema("a JSON schema of this request (a tool's input_schema or the output format) "
+                              f"cannot constrain the model's output: {message}", reason=message)
     if kind == "not_supported_error" or status == 501:
         return Unsupported(message)
     if status == 400 or kind == "invalid_request_error":
