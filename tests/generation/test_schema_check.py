@@ -24,6 +24,8 @@ def prop(schema: dict[str, Any]) -> dict[str, Any]:
     (prop({"$ref": "https://example.com/schema.json"}), "not within the schema"),
     (prop({"type": "frobnicate"}), "'frobnicate' is not a JSON schema type"),
     (prop({"type": ["string", "blah"]}), "'blah' is not a JSON schema type"),
+    (prop({"type": {}}), "{} is not a JSON schema type"),  # found by the body fuzz test: was a TypeError
+    (prop({"type": ["string", ["number"]]}), "['number'] is not a JSON schema type"),
     (prop({"type": "string", "pattern": "^(a$"}), "unbalanced"),
     (prop({"type": "string", "pattern": "^[a-z$"}), "unbalanced"),
     (prop({"type": "string", "pattern": "^(?=B)A+$"}), "uses lookaround"),

@@ -100,7 +100,7 @@ def _children(node: dict[str, Any], pointer: str) -> list[tuple[str, Any]]:
 def _node_problem(node: dict[str, Any], root: Any, pointer: str) -> str | None:
     kinds = node.get("type")
     for kind in kinds if isinstance(kinds, list) else [kinds] if kinds is not None else []:
-        if kind not in JSON_TYPES:
+        if not isinstance(kind, str) or kind not in JSON_TYPES:
             return f"at {pointer}: {kind!r} is not a JSON schema type"
     for low_key, high_key in _BOUNDS:
         low, high = node.get(low_key), node.get(high_key)
