@@ -95,6 +95,14 @@ def ollama_message(answer: Any) -> str:
     return str(answer["error"])
 
 
+def refusal(runner: RunningServer, request: tuple[str, dict[str, Any]], message_of: Any) -> str:
+    """The error message of a request that must be a 400, in its API's envelope."""
+    path, body = request
+    answer = httpx.post(runner.url + path, json=body, timeout=60)
+    assert answer.status_code == 400, answer.text
+    return message_of(answer.json())
+
+
 API_CASES = [
     pytest.param(anthropic_body, mode, anthropic_message, id=f"anthropic-{mode}") for mode in ("any", "tool", "strict")
 ] + [
@@ -107,10 +115,7 @@ API_CASES = [
 @pytest.mark.parametrize(("build", "mode", "message_of"), API_CASES)
 def test_a_schema_no_grammar_can_honour_is_a_400_naming_the_tool(
         runner: RunningServer, model: str, schema_name: str, build: Any, mode: str, message_of: Any) -> None:
-    path, body = build(model, SCHEMAS[schema_name], mode)
-    answer = httpx.post(runner.url + path, json=body, timeout=60)
-    assert answer.status_code == 400, answer.text
-    message = message_of(answer.json())
+    message = refusal(runner, build(model, SCHEMAS[schema_name], mode), message_of)
     assert f"tool '{TOOL}'" in message and "#/properties/order" in message, message
 
 
@@ -126,10 +131,7 @@ ENGINE_REFUSED = {  # valid JSON schemas whose grammar llama.cpp refuses to buil
 @pytest.mark.parametrize(("build", "mode", "message_of"), API_CASES)
 def test_a_schema_the_engine_cannot_compile_is_a_400_naming_the_tool(
         runner: RunningServer, model: str, schema_name: str, build: Any, mode: str, message_of: Any) -> None:
-    path, body = build(model, ENGINE_REFUSED[schema_name], mode)
-    answer = httpx.post(runner.url + path, json=body, timeout=60)
-    assert answer.status_code == 400, answer.text
-    message = message_of(answer.json())
+    message = refusal(runner, build(model, ENGINE_REFUSED[schema_name], mode), message_of)
     assert message.startswith(f"tool '{TOOL}': "), message
     assert "grammar" in message
 
