@@ -109,6 +109,19 @@ def test_two_runners_package_tag_and_delete_on_one_store(
             assert response.status_code == 404, response.text
 
 
+def test_a_model_the_other_runner_deleted_is_gone_from_this_ones_model_routes_at_once(
+        two_runners: tuple[RunningServer, ...], tiny_gguf: Path) -> None:
+    """Generation may answer from a second-old memory of the store's names; the model routes must not,
+    or a model another runner just deleted would still be shown here."""
+    first, second = two_runners
+    name = "docker.io/two/gone-at-once:latest"
+    assert succeeded(package(first, tiny_gguf, name)())
+    assert httpx.get(f"{first.url}/models/{name}", timeout=30).status_code == 200  # remembered by `first`
+    assert delete(second, name)().status_code == 200
+    response = httpx.get(f"{first.url}/models/{name}", timeout=30)
+    assert response.status_code == 404, response.text
+
+
 def test_settings_written_by_two_runners_are_merged(
         two_runners: tuple[RunningServer, ...], tiny_gguf: Path) -> None:
     first, second = two_runners

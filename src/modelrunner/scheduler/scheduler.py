@@ -113,12 +113,14 @@ class Scheduler:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def resolve(self, requested: str) -> StoredModel:
+    async def resolve(self, requested: str, *, fresh: bool = False) -> StoredModel:
         """The stored model a client's name refers to, through aliases and the Claude fallback; in memory
-        (no thread hop) when the name was resolved within RESOLVED_FRESH_S and the store is unchanged."""
+        (no thread hop) when the name was resolved within RESOLVED_FRESH_S and this process has not
+        written the store since. `fresh`: read the store whatever was remembered, for answers about the
+        store itself, which another runner on the same store may have changed within that second."""
         revision, now = self._store.revision, time.monotonic()
         known = self._resolved.get(requested)
-        if known is not None and known[0] == revision and now - known[1] < RESOLVED_FRESH_S:
+        if not fresh and known is not None and known[0] == revision and now - known[1] < RESOLVED_FRESH_S:
             return known[2]
         model = await self._resolve_in_store(requested)
         if len(self._resolved) >= MAX_RESOLVED_NAMES:  # names are the clients' (any claude-* resolves)

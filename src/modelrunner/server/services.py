@@ -40,8 +40,9 @@ class Services:
         return found
 
     async def find_model(self, name: str) -> StoredModel:
-        """A stored model by a client's name, with the same aliases generation accepts."""
-        return await self.scheduler.resolve(name)
+        """A stored model by a client's name, with the same aliases generation accepts, as the store
+        holds it now (generation may answer from a second-old memory of it; model routes do not)."""
+        return await self.scheduler.resolve(name, fresh=True)
 
 
 def services_of(request: Request) -> Services:
