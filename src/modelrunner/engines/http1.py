@@ -5,9 +5,12 @@ and chunked framing taken off whatever bytes a socket read brought."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 MAX_HEAD_BYTES = 64 * 1024
 """The longest answer head (and chunk-size or trailer line) either client reads."""
+NO_ANSWER_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError)
+"""What a request that got no (readable) answer head raises."""
 
 
 class Connection:
@@ -104,3 +107,21 @@ def content_length(headers: dict[bytes, bytes]) -> int | None:
     if length < 0:
         raise ValueError("a negative content-length")
     return length
+
+
+async def exchange(connect: Callable[[], Awaitable[Connection]],
+                   request: bytes) -> tuple[Connection, int, dict[bytes, bytes]]:
+    """Send `request` on a connection from `connect` and read its answer's head. A kept-alive connection
+    the server closed just as it was reused never took the request, so it goes again on a new one; a new
+    connection's failure is real and raised as it came (one of NO_ANSWER_ERRORS)."""
+    while True:
+        connection = await connect()
+        try:
+            return (connection, *await send_request(connection, request))
+        except NO_ANSWER_ERRORS:
+            connection.close()
+            if not connection.is_reused:
+                raise
+        except BaseException:
+            connection.close()
+            raise

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from modelrunner.engines.http1 import MAX_HEAD_BYTES, ChunkedBody, Connection, content_length, send_request
+from modelrunner.engines.http1 import MAX_HEAD_BYTES, NO_ANSWER_ERRORS, ChunkedBody, Connection, content_length, exchange
 
 CONNECT_TIMEOUT_S = 10.0
 MAX_IDLE_CONNECTIONS = 4
@@ -111,20 +111,11 @@ class WorkerHttp:
                 b"\r\ncontent-type: application/json\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n")
 
     async def _open(self, method: str, path: str, body: bytes) -> tuple[Connection, WorkerResponse]:
-        request = self._head(method, path, body) + body
-        while True:
-            connection = await self._connect()
-            try:
-                return connection, WorkerResponse(connection, *await send_request(connection, request))
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
-                connection.close()
-                # A kept-alive connection the worker closed just as it was reused: the request never
-                # reached it, so it goes again on a new connection. A new connection's failure is real.
-                if not connection.is_reused:
-                    raise WorkerConnectionError(f"the worker did not answer: {exc!r}") from exc
-            except BaseException:
-                connection.close()
-                raise
+        try:
+            connection, status, headers = await exchange(self._connect, self._head(method, path, body) + body)
+        except NO_ANSWER_ERRORS as exc:
+            raise WorkerConnectionError(f"the worker did not answer: {exc!r}") from exc
+        return connection, WorkerResponse(connection, status, headers)
 
     @contextlib.asynccontextmanager
     async def stream(self, method: str, path: str, body: bytes = b"") -> AsyncIterator[WorkerResponse]:

@@ -15,7 +15,7 @@ import ssl
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-from modelrunner.engines.http1 import MAX_HEAD_BYTES, ChunkedBody, Connection, content_length, send_request
+from modelrunner.engines.http1 import MAX_HEAD_BYTES, NO_ANSWER_ERRORS, ChunkedBody, Connection, content_length, exchange
 
 _READ_BYTES = 64 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -166,20 +166,15 @@ class UpstreamHttp:
         request = (b"POST " + (origin.path + path).encode() + b" HTTP/1.1\r\nhost: " + origin.host_header
                    + b"\r\naccept: */*\r\nuser-agent: modelrunner\r\ncontent-type: application/json\r\n"
                    + self._headers + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        while True:
-            connection = await self._connect(origin)
-            try:
-                response = UpstreamResponse(connection, *await send_request(connection, request))
-                break
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as exc:
-                connection.close()
-                # A kept-alive connection the upstream closed just as it was reused: the request never
-                # reached it, so it goes again on a new connection. A new connection's failure is real.
-                if not connection.is_reused:
-                    raise UpstreamTransportError(f"no answer: {exc!r}", is_unreachable=False) from exc
-            except BaseException:
-                connection.close()
-                raise
+        try:
+            connection, status, headers = await exchange(lambda: self._connect(origin), request)
+        except NO_ANSWER_ERRORS as exc:
+            raise UpstreamTransportError(f"no answer: {exc!r}", is_unreachable=False) from exc
+        try:
+            response = UpstreamResponse(connection, status, headers)
+        except ValueError as exc:  # a length that is not one
+            connection.close()
+            raise UpstreamTransportError(f"no answer: {exc!r}", is_unreachable=False) from exc
         try:
             yield response
         finally:
