@@ -1,11 +1,12 @@
 """One request as it happens: references appended on the request path, nothing computed there.
 
-Everything costly (decoding bodies, cutting images) happens later, off the request path, when the recorder
-turns the exchange into a record; the prompt is rendered later still, only when someone reads the record."""
+Everything costly (decoding bodies, cutting images, rendering the prompt) happens only when someone reads
+the record, which most exchanges never are."""
 
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,8 @@ class Exchange:
     requested_model: str | None = None
     served_model: str | None = None
     engine_request: ChatRequest | CompletionRequest | None = None
-    runner: Any = None
+    runner: weakref.ReferenceType[Any] | None = None
+    """The runner that served it, held weakly: a kept exchange never keeps an unloaded runner alive."""
     error: str | None = None
 
     def note_chunk(self, chunk: EngineChunk) -> None:
@@ -67,8 +69,11 @@ class Exchange:
 
     def note_engine_request(self, lease: Any, request: ChatRequest | CompletionRequest) -> None:
         """The generation's hook: the request its runner was sent (after the tool plan), and that runner."""
-        self.runner = lease.runner
         self.engine_request = request
+        try:
+            self.runner = weakref.ref(lease.runner)
+        except TypeError:  # a runner that cannot be referenced weakly: its prompts are not rendered later
+            self.runner = None
 
     def finish(self) -> None:
         self.finished_s = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Rendering is a call to the engine (llama.cpp's apply-template): done after every answer, it cost server and
 worker CPU on each request, though records are read rarely. A record keeps the engine request and a weak
-reference to its runner instead; reading it renders once, if that runner is still loaded. Showing a record
+reference to its runner instead; reading it by id renders once, if that runner is still loaded. Showing a record
 never loads a model and never takes a generation slot."""
 
 from __future__ import annotations
@@ -43,19 +43,16 @@ class Prompt:
 
 
 def prompt_of(exchange: Exchange) -> Prompt:
-    """At record time, without calling the engine: a completion's prompt is its own text; a chat's is
-    left to render when the record is read."""
+    """Without calling the engine: a completion's prompt is its own text; a chat's is left to render when
+    the record is read by id."""
     request, runner = exchange.engine_request, exchange.runner
-    exchange.runner = None
     if request is None:
         return Prompt()
     if isinstance(request, CompletionRequest):
         return Prompt(text=request.prompt)
-    try:
-        reference = weakref.ref(runner)
-    except TypeError:
+    if runner is None:
         return Prompt(error="the prompt is not available: this runner cannot be kept to render it later")
-    return Prompt(source=PromptSource(request, reference, len(orjson.dumps(request, default=str))))
+    return Prompt(source=PromptSource(request, runner, len(orjson.dumps(request, default=str))))
 
 
 async def rendered(source: PromptSource) -> Prompt:

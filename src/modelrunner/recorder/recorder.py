@@ -1,51 +1,69 @@
-"""The recorder: exchanges are handed over when they end, and turned into records by one background
-task, so the request that produced them never waits for the recorder or fails because of it."""
+"""The recorder: an exchange is kept as it was handed over when it ends, and turned into its record only
+when someone reads it. Most exchanges are never read, so the request path pays for none of the decoding,
+redaction and measuring a record takes (that work, done for every request in the background, cost more
+server CPU than anything else the recorder did)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from modelrunner.recorder.book import RecordBook
+from modelrunner.recorder.book import Entry, RecordBook
 from modelrunner.recorder.exchange import Exchange
-from modelrunner.recorder.prompts import TOO_LARGE, Prompt, prompt_of, rendered
+from modelrunner.recorder.prompts import TOO_LARGE, Prompt, PromptSource, prompt_of, rendered
 from modelrunner.recorder.records import build_record, prompt_fields
 
 logger = logging.getLogger(__name__)
 
-PENDING_EXCHANGES = 256
-"""Exchanges waiting to become records; when the recorder falls this far behind, new ones are dropped."""
 INLINE_RECORD_BYTES = 64 * 1024
 """Exchanges up to this many body and response bytes become records on the event loop, in well under a
-millisecond: a thread hop per request cost more than that. Larger ones are decoded in a thread."""
+millisecond: a thread hop costs more than that. Larger ones are decoded in a thread."""
 INLINE_RECORD_CHUNKS = 2048
+RECORD_OVERHEAD_BYTES = 1024
+CHUNK_BYTES = 64
+
+
+@dataclass(frozen=True)
+class Built:
+    """An entry's content once read: its record, and what renders its prompt when it is read by id."""
+
+    record: dict[str, Any]
+    prompt_source: PromptSource | None = None
+
+
+def estimated_bytes(exchange: Exchange) -> int:
+    """What an unread exchange counts against the byte cap: an upper bound of its record's size. The
+    request appears in it twice (as sent, and as the engine request) and the answer twice (as sent, and
+    as the message rebuilt from the engine's chunks)."""
+    body_bytes = sum(len(part) for part in exchange.body_parts)
+    return 2 * (body_bytes + exchange.response_bytes) + CHUNK_BYTES * len(exchange.chunks) + RECORD_OVERHEAD_BYTES
+
+
+def _built(exchange: Exchange) -> tuple[Built, int]:
+    """The exchange's record and its size against the cap (the engine request kept to render the prompt
+    counts too, unless the two together would not fit: then the prompt is given up)."""
+    prompt = prompt_of(exchange)
+    record = build_record(exchange, prompt)
+    return Built(record, prompt.source), len(orjson.dumps(record)) + (prompt.source.size_bytes if prompt.source else 0)
 
 
 class RequestRecorder:
-    """Keeps the last exchanges of every model. `begin`/`finish` are all the request path calls; `read`
-    is how a record is shown whole, its prompt rendered."""
+    """Keeps the last exchanges of every model. `begin`/`finish` are all the request path calls;
+    `records`, `shown` and `read` turn exchanges into records when someone looks."""
 
     def __init__(self, *, per_model: int, max_bytes: int) -> None:
         self.book = RecordBook(per_model=per_model, max_bytes=max_bytes)
-        self._pending: asyncio.Queue[Exchange] = asyncio.Queue(maxsize=PENDING_EXCHANGES)
-        self._worker: asyncio.Task[None] | None = None
-        self._is_behind = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._worker = asyncio.create_task(self._record_forever(), name="request-recorder")
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        self._loop = None
 
     def end_feeds(self) -> None:
         """End the live feeds, from any thread (a signal handler): shutdown must not wait for them."""
@@ -56,60 +74,80 @@ class RequestRecorder:
         return Exchange(id=request_id, api=api, method=method, route=route)
 
     def finish(self, exchange: Exchange) -> None:
-        """Hand a finished exchange over; never raises, never waits."""
+        """Keep a finished exchange as it is; never raises, never waits."""
         try:
             exchange.finish()
-            self._pending.put_nowait(exchange)
-            self._is_behind = False
-        except asyncio.QueueFull:
-            if not self._is_behind:  # one line per episode, not one per request
-                logger.warning("request recorder is behind: %s and later requests are not recorded", exchange.id)
-            self._is_behind = True
+            entry = Entry(exchange.id, exchange.served_model or exchange.requested_model or "-",
+                          (exchange.requested_model, exchange.served_model), estimated_bytes(exchange), exchange)
+            if not self.book.add(entry):
+                _skipped(entry)
         except Exception:
             logger.exception("request recorder failed to take %s; the request was served", exchange.id)
 
-    async def _record_forever(self) -> None:
-        while True:
-            exchange = await self._pending.get()
-            try:
-                await self.record(exchange)
-            except Exception as exc:
-                logger.warning("request recorder could not record %s: %s: %s", exchange.id, type(exc).__name__, exc)
+    async def records(self, *, model: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """The most recent records, oldest first, each built now if this is its first read (large ones in a
+        thread). The list is taken after the last build, so what it holds is within the byte cap."""
+        large = [entry for entry in self.book.entries(model=model, limit=limit) if _is_unread_and_large(entry)]
+        if large:
+            for entry, built in zip(large, await asyncio.to_thread(lambda: [_built(e.content) for e in large])):
+                self._keep(entry, *built)
+        for entry in self.book.entries(model=model, limit=limit):
+            if type(entry.content) is Exchange:
+                self._keep(entry, *_built(entry.content))
+        return [entry.content.record for entry in self.book.entries(model=model, limit=limit)]
 
-    async def record(self, exchange: Exchange) -> dict[str, Any] | None:
-        prompt = prompt_of(exchange)
-        if _is_small(exchange):
-            record = build_record(exchange, prompt)
-        else:
-            record = await asyncio.to_thread(build_record, exchange, prompt)
-        size_bytes = len(orjson.dumps(record))
-        if prompt.source is not None:
-            if size_bytes + prompt.source.size_bytes <= self.book.max_bytes:
-                size_bytes += prompt.source.size_bytes
-            else:  # too large with its engine request: keep the record alone, its prompt not available
-                prompt = Prompt(error=TOO_LARGE)
-                record.update(prompt_fields(prompt))
-                size_bytes = len(orjson.dumps(record))
-        model_key = exchange.served_model or exchange.requested_model or "-"
-        if not self.book.add(model_key, record, size_bytes, prompt_source=prompt.source):
-            logger.warning("request recorder skipped %s: its record (%d bytes) is larger than the cap",
-                           exchange.id, size_bytes)
-            return None
-        return record
+    async def shown(self, entry: Entry) -> dict[str, Any] | None:
+        """A followed entry's record; None if it is too large to keep."""
+        entry = await self._settled(entry)
+        return entry.content.record if entry.size_bytes <= self.book.max_bytes else None
+
+    async def _settled(self, entry: Entry) -> Entry:
+        """The entry with its record built (in a thread when it is large) and kept in its place."""
+        if type(entry.content) is not Exchange:
+            return entry
+        return self._keep(entry, *(await asyncio.to_thread(_built, entry.content) if _is_unread_and_large(entry)
+                                   else _built(entry.content)))
+
+    def _keep(self, entry: Entry, built: Built, size_bytes: int) -> Entry:
+        """Put the entry's record in its place. One that does not fit with the engine request it keeps to
+        render its prompt is kept alone, its prompt given up; one that does not fit at all is dropped."""
+        if built.prompt_source is not None and size_bytes > self.book.max_bytes:
+            record = {**built.record, **prompt_fields(Prompt(error=TOO_LARGE))}
+            built, size_bytes = Built(record), len(orjson.dumps(record))
+        newer = Entry(entry.id, entry.model_key, entry.models, size_bytes, built)
+        if size_bytes > self.book.max_bytes:
+            _skipped(newer)
+        self.book.replace(entry, newer)
+        return newer
 
     async def read(self, record_id: str) -> dict[str, Any] | None:
         """The record, its prompt rendered now if it waits for a read. Once rendered (or once its runner is
         gone) the record keeps the outcome, in place of the engine request it kept for rendering."""
-        kept = self.book.kept(record_id)
-        if kept is None or kept.prompt_source is None:
-            return None if kept is None else kept.record
-        prompt = await rendered(kept.prompt_source)
-        record = {**kept.record, **prompt_fields(prompt)}
+        entry = self.book.entry(record_id)
+        if entry is None:
+            return None
+        entry = await self._settled(entry)
+        if entry.size_bytes > self.book.max_bytes:
+            return None
+        content: Built = entry.content
+        if content.prompt_source is None:
+            return content.record
+        prompt = await rendered(content.prompt_source)
+        record = {**content.record, **prompt_fields(prompt)}
         if prompt.source is None:
-            self.book.replace(kept, record, len(orjson.dumps(record)))
+            self.book.replace(entry, Entry(entry.id, entry.model_key, entry.models, len(orjson.dumps(record)),
+                                           Built(record)))
         return record
 
 
-def _is_small(exchange: Exchange) -> bool:
+def _skipped(entry: Entry) -> None:
+    logger.warning("request recorder skipped %s: its record (%d bytes) is larger than the cap",
+                   entry.id, entry.size_bytes)
+
+
+def _is_unread_and_large(entry: Entry) -> bool:
+    exchange = entry.content
+    if type(exchange) is not Exchange:
+        return False
     body_bytes = sum(len(part) for part in exchange.body_parts)
-    return body_bytes + exchange.response_bytes <= INLINE_RECORD_BYTES and len(exchange.chunks) <= INLINE_RECORD_CHUNKS
+    return body_bytes + exchange.response_bytes > INLINE_RECORD_BYTES or len(exchange.chunks) > INLINE_RECORD_CHUNKS

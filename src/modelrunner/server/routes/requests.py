@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from modelrunner.core.errors import InvalidRequest, NotFound
-from modelrunner.recorder.book import matches_model
 from modelrunner.recorder.recorder import RequestRecorder
 from modelrunner.server.responses import json_response
 from modelrunner.server.streaming import SSE_HEADERS
@@ -45,18 +44,20 @@ async def _feed(recorder: RequestRecorder, model: str | None, backlog: int) -> A
     is following: anything recorded after it arrives is sent."""
     with recorder.book.follow() as queue:
         yield b": following\n\n"
-        for record in recorder.book.records(model=model, limit=backlog) if backlog else ():
+        for record in await recorder.records(model=model, limit=backlog) if backlog else ():
             yield _event(record)
         while True:
             try:
-                record = await asyncio.wait_for(queue.get(), FEED_PING_INTERVAL_S)
+                entry = await asyncio.wait_for(queue.get(), FEED_PING_INTERVAL_S)
             except TimeoutError:
                 yield b": ping\n\n"
                 continue
-            if record is None:
+            if entry is None:
                 return  # the server is shutting down
-            if model is None or matches_model(record, model):
-                yield _event(record)
+            if model is None or model in entry.models:
+                record = await recorder.shown(entry)
+                if record is not None:
+                    yield _event(record)
 
 
 @router.get("/engines/requests")
@@ -68,7 +69,7 @@ async def recorded_requests(request: Request, model: str | None = None, limit: i
             raise NotFound("the request recorder is off (MODEL_RUNNER_RECORD=0)")
         return StreamingResponse(_feed(recorder, model or None, limit or 0), media_type="text/event-stream",
                                  headers=SSE_HEADERS)
-    records = recorder.book.records(model=model or None, limit=limit) if recorder else []
+    records = await recorder.records(model=model or None, limit=limit) if recorder else []
     return json_response({"recording": recorder is not None, "requests": records})
 
 
