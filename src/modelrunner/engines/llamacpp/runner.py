@@ -8,7 +8,6 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 
 from modelrunner.core.chat import (
@@ -89,14 +88,7 @@ class LlamaCppRunner:
         self._mode = mode
         self._capabilities: Capabilities | None = None
         self._prompt_tokens = PromptTokenCounter(self._tokenize, self._special_tokens)
-        # The request path (generation, rendering, tokenising) goes over the lean client.
         self._wire = WorkerHttp(worker.url, max_idle=idle_connections)
-        self._client = httpx.AsyncClient(  # the rest (health checks)
-            base_url=worker.url,
-            timeout=httpx.Timeout(None, connect=10.0),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
-            trust_env=False,
-        )
 
     @property
     def is_alive(self) -> bool:
@@ -128,14 +120,14 @@ class LlamaCppRunner:
         if not self.is_alive:
             return False
         try:
-            response = await self._client.get("/health", timeout=timeout_s)
-        except httpx.HTTPError:
+            async with asyncio.timeout(timeout_s):
+                status, _ = await self._wire.request("GET", "/health")
+        except (WorkerConnectionError, TimeoutError):
             return False
-        return response.status_code == 200
+        return status == 200
 
     async def stop(self) -> None:
         await self._wire.aclose()
-        await self._client.aclose()
         await self._worker.stop()
 
     def kill(self) -> None:
