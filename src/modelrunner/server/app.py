@@ -108,6 +108,11 @@ def begin_shutdown(app: FastAPI) -> None:
         recorder.end_feeds()
 
 
+NO_FASTAPI_TELEMETRY: dict[str, Any] = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+"""FastAPI's own OpenTelemetry hooks, off: the runner's metrics are its own (`/metrics`), and asking
+OpenTelemetry whether anything listens cost every request more than its routing."""
+
+
 class EdgeFirstApp(FastAPI):
     """FastAPI behind modelrunner's own pure-ASGI layers: the edge (which turns any unexpected fault into
     a 500 in the route's envelope), the recorder and direct dispatch come first, and only what direct
@@ -196,7 +201,7 @@ def create_app(settings: Settings) -> FastAPI:
                               trust=TrustBoundary.from_settings(settings))
 
     app = EdgeFirstApp(outer_layers, title="modelrunner", version=__version__, lifespan=lifespan,
-                       docs_url=None, redoc_url=None, openapi_url=None)
+                       docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_FASTAPI_TELEMETRY)
     app.add_exception_handler(ModelRunnerError, errors.handle_model_runner_error)
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_exception)
     app.add_exception_handler(RequestValidationError, errors.handle_request_validation_error)
