@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import re
 import logging
 import os
@@ -15,34 +14,43 @@ import orjson
 
 from modelrunner.core.errors import ModelLoadFailed
 from modelrunner.engines.llamacpp.worker import FAILED_EVENT, READY_EVENT
+from modelrunner.engines.llamacpp.worker_log import WorkerLog
 
 logger = logging.getLogger(__name__)
 
-LOG_LINES_KEPT = 400
-_LOG_READ_BYTES = 64 * 1024
 _LOG_PREFIX = re.compile(r"^[\d.]+ (?P<level>[A-Z]) (?:\w+\s+)?")
 
 
 class WorkerProcess:
     """A worker process and what it printed. `url` is set once the model is loaded."""
 
-    def __init__(self, process: asyncio.subprocess.Process, label: str) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, label: str, log: WorkerLog,
+                 log_pipe: asyncio.BaseTransport) -> None:
         self._process = process
         self.label = label
         self.url: str | None = None
-        self.log_lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES_KEPT)
-        self._stderr_task = asyncio.create_task(self._drain_stderr())
+        self._log = log
+        self._log_pipe = log_pipe
 
     @classmethod
     async def start(cls, config: dict[str, Any], *, label: str, timeout_s: float) -> WorkerProcess:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "modelrunner.engines.llamacpp.worker", orjson.dumps(config).decode(),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-        worker = cls(process, label)
+        log_read, log_write = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "modelrunner.engines.llamacpp.worker", orjson.dumps(config).decode(),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log_write,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(log_read)
+            raise
+        finally:
+            os.close(log_write)
+        log_pipe, log = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: WorkerLog(label), os.fdopen(log_read, "rb", buffering=0))
+        worker = cls(process, label, log, log_pipe)
         try:
             await asyncio.wait_for(worker._await_ready(config["model_path"]), timeout_s)
         except asyncio.TimeoutError:
@@ -58,6 +66,11 @@ class WorkerProcess:
         return self._process.pid
 
     @property
+    def log_lines(self) -> list[str]:
+        """The last lines the worker logged, oldest first."""
+        return self._log.lines
+
+    @property
     def is_running(self) -> bool:
         return self._process.returncode is None
 
@@ -70,7 +83,7 @@ class WorkerProcess:
             line = await self._process.stdout.readline()
             if not line:
                 await self._process.wait()
-                await self._stderr_task
+                await self._log.closed
                 raise ModelLoadFailed(self._failure_message(model_path, f"the worker exited with status {self._process.returncode}"))
             try:
                 event = orjson.loads(line)
@@ -81,7 +94,7 @@ class WorkerProcess:
                 return
             if event.get("event") == FAILED_EVENT:
                 await self._process.wait()
-                await self._stderr_task
+                await self._log.closed
                 raise ModelLoadFailed(self._failure_message(model_path, event.get("error", "")))
 
     def _failure_message(self, model_path: str, fallback: str) -> str:
@@ -94,28 +107,6 @@ class WorkerProcess:
         detail = "; ".join(list(dict.fromkeys(reasons))[:2]) or fallback
         return f"failed to load {self.label} from {model_path}: {detail}"
 
-    async def _drain_stderr(self) -> None:
-        """Keep the worker's log lines, read in blocks: llama.cpp writes several lines per request, and
-        reading them one await at a time cost the server as much as a request's own parsing."""
-        assert self._process.stderr is not None
-        pending = b""
-        is_debug = logger.isEnabledFor(logging.DEBUG)
-        while block := await self._process.stderr.read(_LOG_READ_BYTES):
-            *lines, pending = (pending + block).split(b"\n")
-            if len(pending) > _LOG_READ_BYTES:  # a line without end is kept in pieces, never unbounded
-                lines.append(pending)
-                pending = b""
-            self._keep(lines, is_debug)
-        if pending:
-            self._keep([pending], is_debug)
-
-    def _keep(self, lines: list[bytes], is_debug: bool) -> None:
-        for line in lines:
-            text = line.decode("utf-8", "replace").rstrip()
-            self.log_lines.append(text)
-            if is_debug:
-                logger.debug("[%s] %s", self.label, text)
-
     async def stop(self, grace_s: float = 5.0) -> None:
         """Close the worker's stdin (its signal to exit), then escalate to SIGKILL."""
         if self._process.stdin is not None and not self._process.stdin.is_closing():
@@ -126,8 +117,7 @@ class WorkerProcess:
             except asyncio.TimeoutError:
                 self.kill()
                 await self._process.wait()
-        if not self._stderr_task.done():
-            self._stderr_task.cancel()
+        self._log_pipe.close()
 
     def kill(self) -> None:
         if self._process.returncode is None:
