@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
-from modelrunner.engines.llamacpp.worker_log import LOG_LINES_KEPT, WorkerLog
+from modelrunner.engines.llamacpp.worker_log import LOG_LINES_KEPT, POLL_MIN_S, WorkerLog
 
 
 def _fed(blocks: list[bytes], **options: int) -> WorkerLog:
+    """A log fed through a real pipe, one write per block as llama.cpp writes, then closed by the writer."""
     async def scenario() -> WorkerLog:
-        log = WorkerLog("ai/tiny", **options)
+        read_end, write_end = os.pipe()
+        log = WorkerLog(read_end, "ai/tiny", **options)
         for block in blocks:
-            log.data_received(block)
-        log.connection_lost(None)
-        assert log.closed.done()
+            os.write(write_end, block)
+            log.read_available()
+        os.close(write_end)
+        await asyncio.sleep(POLL_MIN_S * 3)  # the poll sees the end of the pipe
+        assert log.is_closed
         return log
 
     return asyncio.run(scenario())
+
+
+def test_the_log_is_read_by_its_poll_and_by_whoever_reads_it() -> None:
+    async def scenario() -> None:
+        read_end, write_end = os.pipe()
+        log = WorkerLog(read_end, "ai/tiny")
+        os.write(write_end, b"polled\n")
+        await asyncio.sleep(POLL_MIN_S * 3)
+        assert log.lines == ["polled"]
+        os.write(write_end, b"read at once\n")
+        assert log.lines == ["polled", "read at once"]
+        log.close()
+        os.close(write_end)
+        assert log.is_closed and log.lines == ["polled", "read at once"]
+
+    asyncio.run(scenario())
 
 
 def test_lines_are_whole_whatever_blocks_they_arrived_in() -> None:

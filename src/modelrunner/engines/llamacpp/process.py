@@ -24,13 +24,11 @@ _LOG_PREFIX = re.compile(r"^[\d.]+ (?P<level>[A-Z]) (?:\w+\s+)?")
 class WorkerProcess:
     """A worker process and what it printed. `url` is set once the model is loaded."""
 
-    def __init__(self, process: asyncio.subprocess.Process, label: str, log: WorkerLog,
-                 log_pipe: asyncio.BaseTransport) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, label: str, log: WorkerLog) -> None:
         self._process = process
         self.label = label
         self.url: str | None = None
         self._log = log
-        self._log_pipe = log_pipe
 
     @classmethod
     async def start(cls, config: dict[str, Any], *, label: str, timeout_s: float) -> WorkerProcess:
@@ -48,9 +46,7 @@ class WorkerProcess:
             raise
         finally:
             os.close(log_write)
-        log_pipe, log = await asyncio.get_running_loop().connect_read_pipe(
-            lambda: WorkerLog(label), os.fdopen(log_read, "rb", buffering=0))
-        worker = cls(process, label, log, log_pipe)
+        worker = cls(process, label, WorkerLog(log_read, label))
         try:
             await asyncio.wait_for(worker._await_ready(config["model_path"]), timeout_s)
         except asyncio.TimeoutError:
@@ -83,7 +79,7 @@ class WorkerProcess:
             line = await self._process.stdout.readline()
             if not line:
                 await self._process.wait()
-                await self._log.closed
+                self._log.read_available()  # the worker is gone: its last words are all in the pipe
                 raise ModelLoadFailed(self._failure_message(model_path, f"the worker exited with status {self._process.returncode}"))
             try:
                 event = orjson.loads(line)
@@ -94,7 +90,7 @@ class WorkerProcess:
                 return
             if event.get("event") == FAILED_EVENT:
                 await self._process.wait()
-                await self._log.closed
+                self._log.read_available()  # the worker is gone: its last words are all in the pipe
                 raise ModelLoadFailed(self._failure_message(model_path, event.get("error", "")))
 
     def _failure_message(self, model_path: str, fallback: str) -> str:
@@ -117,7 +113,8 @@ class WorkerProcess:
             except asyncio.TimeoutError:
                 self.kill()
                 await self._process.wait()
-        self._log_pipe.close()
+        self._log.read_available()
+        self._log.close()
 
     def kill(self) -> None:
         if self._process.returncode is None:
