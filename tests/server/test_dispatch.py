@@ -1,7 +1,10 @@
 """Direct dispatch's table: only routes Starlette's first-match rule would pick for that method and
-path, only endpoints that take nothing but the request, and `{backend}` kept as a literal."""
+path, only endpoints that take nothing but the request (or nothing at all), and `{backend}` kept as a
+literal."""
 
 from __future__ import annotations
+
+import asyncio
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -36,9 +39,23 @@ def test_endpoints_with_parameters_of_their_own_are_left_to_fastapi() -> None:
     async def limited(request: Request, limit: int | None = None) -> Response:
         return Response()
 
+    async def answered_by_fastapi(request: Request) -> dict[str, str]:
+        return {"serialised": "by FastAPI"}
+
     router = APIRouter()
     router.add_api_route("/requests", limited, methods=["GET"])
+    router.add_api_route("/plain", answered_by_fastapi, methods=["GET"])
     assert direct_routes([Mount(router)]) == {}
+
+
+def test_an_endpoint_without_parameters_is_called_directly_too() -> None:
+    async def version() -> Response:
+        return Response(b"1.0")
+
+    router = APIRouter()
+    router.add_api_route("/version", version, methods=["GET"])
+    endpoint = direct_routes([Mount(router)])[("GET", "/version")].endpoint
+    assert asyncio.run(endpoint(Request({"type": "http"}))).body == b"1.0"
 
 
 def test_a_backend_prefix_is_kept_literally_and_each_mount_answers_its_own_paths() -> None:
@@ -53,3 +70,5 @@ def test_the_apps_hot_routes_are_all_dispatched_directly() -> None:
                  "/api/embed", "/v1/responses", "/rerank"):
         assert ("POST", path) in table, path
     assert table[("POST", "/v1/messages")].api == "anthropic" and table[("POST", "/api/chat")].api == "ollama"
+    for path in ("/api/version", "/api/tags", "/v1/models", "/api/ps"):
+        assert ("GET", path) in table, path

@@ -3,7 +3,7 @@
 FastAPI finds a route by matching the path against every route of every mount in turn (each API is
 mounted under several prefixes), then runs its dependency machinery and two more middlewares; for a
 small generation request that was most of the server's own CPU. A route whose path is fixed and whose
-endpoint takes just the request is found here by one dictionary lookup on (method, path) and called
+endpoint takes just the request (or nothing) is found here by one dictionary lookup on (method, path) and called
 directly; everything else (paths with parameters, HEAD, unknown paths) goes on to FastAPI.
 
 The table is built from the routers the app mounts, in the order it mounts them, and keeps a route only
@@ -48,13 +48,19 @@ class DirectRoute:
     """The API the route's class stamps on the scope (its error envelope); None for unstamped routes."""
 
 
-def _takes_only_the_request(endpoint: Callable[..., object]) -> bool:
-    """An endpoint FastAPI would call with nothing but the request and whose answer is a Response, so
-    that calling it directly skips nothing FastAPI would have done (parameters, response models)."""
+def _direct_endpoint(endpoint: Callable[..., Awaitable[Response]]) -> Endpoint | None:
+    """The endpoint as called with the request, if FastAPI would call it with nothing but the request
+    (or nothing at all) and its answer is a Response, so that calling it directly skips nothing FastAPI
+    would have done (parameters, response models); else None."""
     signature = inspect.signature(endpoint)
+    if signature.return_annotation not in (Response, "Response"):
+        return None
     parameters = list(signature.parameters.values())
-    return (len(parameters) == 1 and parameters[0].annotation in (Request, "Request")
-            and signature.return_annotation in (Response, "Response"))
+    if not parameters:
+        return lambda request: endpoint()
+    if len(parameters) == 1 and parameters[0].annotation in (Request, "Request"):
+        return endpoint
+    return None
 
 
 BACKEND_PARAMETER = "{backend}"
@@ -70,14 +76,15 @@ def direct_routes(mounts: Sequence[Mount]) -> dict[tuple[str, str], DirectRoute]
     patterns = [(compile_path(path)[0], route.methods) for path, route in mounted]
     table: dict[tuple[str, str], DirectRoute] = {}
     for index, (path, route) in enumerate(mounted):
-        if "{" in path.replace(BACKEND_PARAMETER, "") or not _takes_only_the_request(route.endpoint):
+        endpoint = _direct_endpoint(route.endpoint)
+        if "{" in path.replace(BACKEND_PARAMETER, "") or endpoint is None:
             continue
         probe = path.replace(BACKEND_PARAMETER, _PROBE_BACKEND)
         for method in route.methods - {"HEAD"}:
             first = next(i for i, (pattern, methods) in enumerate(patterns)
                          if method in methods and pattern.match(probe))
             if first == index:
-                table[(method, path)] = DirectRoute(route, route.endpoint, api_of_route(route))
+                table[(method, path)] = DirectRoute(route, endpoint, api_of_route(route))
     return table
 
 
