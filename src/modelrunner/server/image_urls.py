@@ -12,7 +12,7 @@ import dataclasses
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -60,6 +60,21 @@ def refuse_image_urls(chat: ChatRequest, policy: ImageUrlPolicy) -> None:
             raise InvalidRequest("this runner does not fetch image URLs: send the image as base64 data, or start "
                                  "the runner with MODEL_RUNNER_ALLOW_IMAGE_URLS=1 to let it fetch public URLs",
                                  param="messages")
+
+
+class CarriesChat(Protocol):
+    @property
+    def chat(self) -> ChatRequest: ...
+
+
+Carrier = TypeVar("Carrier", bound=CarriesChat)
+
+
+async def with_image_urls_inlined(carrier: Carrier, policy: ImageUrlPolicy) -> Carrier:
+    """`carrier` (a tooling request, a tool plan) with its chat's image URLs inlined; `carrier` itself
+    when its chat has none, as nearly every request."""
+    chat = await inline_image_urls(carrier.chat, policy)
+    return carrier if chat is carrier.chat else dataclasses.replace(carrier, chat=chat)  # type: ignore[type-var]
 
 
 async def inline_image_urls(chat: ChatRequest, policy: ImageUrlPolicy) -> ChatRequest:

@@ -5,7 +5,6 @@ format). Image URLs are inlined or refused here by the runner's policy, as on th
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,7 +15,7 @@ from modelrunner.dialects.anthropic.protocol import MessagesBody
 from modelrunner.dialects.anthropic.translate import prepare, to_tooling_request
 from modelrunner.scheduler.runner_slot import ResolvedModel
 from modelrunner.server.bodies import describe_validation_error
-from modelrunner.server.image_urls import ImageUrlPolicy, inline_image_urls
+from modelrunner.server.image_urls import ImageUrlPolicy, with_image_urls_inlined
 from modelrunner.server.services import Services
 from modelrunner.store import media_types
 
@@ -30,4 +29,4 @@ async def tooling_request(services: Services, document: dict[str, Any]) -> tuple
     stored = await services.scheduler.resolve(body.model)
     tooling = to_tooling_request(prepare(body, accepts_images=bool(stored.layers_of(media_types.MMPROJ))))
     policy = ImageUrlPolicy.from_settings(services.settings)
-    return dataclasses.replace(tooling, chat=await inline_image_urls(tooling.chat, policy)), stored
+    return await with_image_urls_inlined(tooling, policy), stored

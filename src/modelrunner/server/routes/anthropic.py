@@ -27,7 +27,7 @@ from modelrunner.scheduler.runner_slot import Lease, ResolvedModel
 from modelrunner.server.apis import ANTHROPIC_ROUTE
 from modelrunner.server.bodies import read_body
 from modelrunner.server.errors import error_document
-from modelrunner.server.image_urls import ImageUrlPolicy, inline_image_urls, refuse_image_urls
+from modelrunner.server.image_urls import ImageUrlPolicy, refuse_image_urls, with_image_urls_inlined
 from modelrunner.server.preload import is_preload_only, preload_response
 from modelrunner.server.recording import generation_observer
 from modelrunner.server.keepalive import Keepalive
@@ -69,7 +69,7 @@ async def _tooling(services: Services, prepared: PreparedMessages) -> ToolingReq
     """The request as generation takes it, its image URLs inlined as the policy allows (or refused),
     so that the engine never fetches a URL itself."""
     tooling = to_tooling_request(prepared)
-    return dataclasses.replace(tooling, chat=await inline_image_urls(tooling.chat, _image_url_policy(services)))
+    return await with_image_urls_inlined(tooling, _image_url_policy(services))
 
 
 def _error_event(request: Request) -> Callable[[ModelRunnerError], bytes]:
@@ -177,7 +177,7 @@ async def count_tokens(request: Request) -> Response:
         plan = await generation.plan_for(lease, tooling)
         if not has_images(plan.chat):
             return json_response({"input_tokens": await _rendered_tokens(lease, plan)})
-    plan = dataclasses.replace(plan, chat=await inline_image_urls(plan.chat, _image_url_policy(services_of(request))))
+    plan = await with_image_urls_inlined(plan, _image_url_policy(services_of(request)))
     return json_response({"input_tokens": await _evaluated_tokens(request, body.model, plan)})
 
 

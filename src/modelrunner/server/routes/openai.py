@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,7 +20,7 @@ from modelrunner.dialects.openai.translate import to_chat_request, to_completion
 from modelrunner.server.bodies import read_body
 from modelrunner.server.apis import OPENAI_ROUTE
 from modelrunner.server.errors import error_document
-from modelrunner.server.image_urls import ImageUrlPolicy, inline_image_urls
+from modelrunner.server.image_urls import ImageUrlPolicy, with_image_urls_inlined
 from modelrunner.server.preload import is_preload_only, preload_response
 from modelrunner.server.recording import generation_observer
 from modelrunner.server.responses import json_response
@@ -68,7 +67,7 @@ async def chat_completions(request: Request) -> Response:
     body = await read_body(request, ChatCompletionsBody)
     tooling = to_chat_request(body)
     policy = ImageUrlPolicy.from_settings(services_of(request).settings)
-    tooling = dataclasses.replace(tooling, chat=await inline_image_urls(tooling.chat, policy))
+    tooling = await with_image_urls_inlined(tooling, policy)
     return await _serve(
         request, model=body.model, keep_alive=tooling.chat.keep_alive, start=generation.chat(tooling, whole_answer=not body.stream),
         stream=body.stream, include_usage=_wants_usage(body.stream_options),
