@@ -11,7 +11,7 @@ routes in the same rounds, rows marked "(before)": a before/after measured under
 
 Writes bench/results/request_path.json and request_path.md.
 
-    .venv/bin/python bench/request_path.py [--rounds 5] [--requests-per-client 10] [--baseline-src DIR]
+    .venv/bin/python bench/request_path.py [--rounds 7] [--requests-per-client 25] [--baseline-src DIR]
 """
 
 from __future__ import annotations
@@ -174,8 +174,8 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests-per-client", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests-per-client", type=int, default=25)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--big-requests", type=int, default=20)
     parser.add_argument("--baseline-src", type=Path,
