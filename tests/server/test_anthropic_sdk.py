@@ -415,10 +415,11 @@ def test_default_model_count_tokens_answers_while_every_slot_is_generating(
 
 
 def engine_slots_busy(server: RunningServer) -> list[bool]:
-    """Ask the llama.cpp worker itself which slots are generating (its /slots, on its loopback port)."""
+    """Ask the llama.cpp worker itself which slots are generating (its /slots, on its Unix socket)."""
     [runner] = [r for r in httpx.get(server.url + "/engines/ps").json() if r["model_name"].startswith(SMOL)]
-    [port] = [c.laddr.port for c in psutil.Process(runner["pid"]).net_connections("tcp") if c.status == "LISTEN"]
-    return [slot["is_processing"] for slot in httpx.get(f"http://127.0.0.1:{port}/slots").json()]
+    [socket_path] = {c.laddr for c in psutil.Process(runner["pid"]).net_connections("unix") if c.laddr}
+    with httpx.Client(transport=httpx.HTTPTransport(uds=socket_path)) as worker:
+        return [slot["is_processing"] for slot in worker.get("http://worker/slots").json()]
 
 
 def test_default_model_client_disconnect_stops_the_generation_in_the_engine(

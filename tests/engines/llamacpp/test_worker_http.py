@@ -1,5 +1,6 @@
-"""The loopback client of a llama.cpp worker, against a real worker on the tiny model: connections are
-reused where the worker keeps them, a connection the worker closed is replaced without failing the
+"""The client of a llama.cpp worker, against a real worker on the tiny model listening on a Unix socket
+(as the runner starts it) and on a loopback port (as the benches do): connections are reused where the
+worker keeps them, a connection the worker closed is replaced without failing the
 request, a stream left early closes its connection (so the worker stops generating), and a worker that
 is gone is a connection error."""
 
@@ -26,8 +27,9 @@ TOKENIZE = orjson.dumps({"content": "hello world"})
 
 
 class Worker:
-    def __init__(self, gguf: Path) -> None:
-        config = {"model_path": str(gguf), "context_size": 512, "parallel_slots": 2, "threads": 1}
+    def __init__(self, gguf: Path, socket_path: Path | None) -> None:
+        config = {"model_path": str(gguf), "context_size": 512, "parallel_slots": 2, "threads": 1,
+                  "socket_path": str(socket_path) if socket_path else None}
         self.process = subprocess.Popen([sys.executable, "-m", "modelrunner.engines.llamacpp.worker",
                                          json.dumps(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL)
@@ -35,12 +37,17 @@ class Worker:
         ready = json.loads(self.process.stdout.readline())
         assert ready.get("event") == "ready", ready
         self.url: str = ready["url"]
-        self.port = int(self.url.rsplit(":", 1)[1])
+        self.socket_path = socket_path
+        assert self.url == (f"unix://{socket_path}" if socket_path else self.url)
 
     def open_connections(self) -> int:
-        """Connections the worker holds open from clients (established on its listening port)."""
-        return sum(1 for c in psutil.Process(self.process.pid).net_connections(kind="tcp")
-                   if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == self.port)
+        """Connections the worker holds open from clients (accepted on its socket or listening port)."""
+        process = psutil.Process(self.process.pid)
+        if self.socket_path is not None:  # the listening socket and each accepted one carry its path
+            return sum(1 for c in process.net_connections(kind="unix") if c.laddr == str(self.socket_path)) - 1
+        port = int(self.url.rsplit(":", 1)[1])
+        return sum(1 for c in process.net_connections(kind="tcp")
+                   if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
 
     def stop(self) -> None:
         assert self.process.stdin is not None
@@ -48,9 +55,10 @@ class Worker:
         self.process.wait(30)
 
 
-@pytest.fixture(scope="module")
-def worker(tiny_gguf: Path) -> Iterator[Worker]:
-    started = Worker(tiny_gguf)
+@pytest.fixture(scope="module", params=["unix", "tcp"])
+def worker(request: pytest.FixtureRequest, tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    socket_path = tmp_path_factory.mktemp("worker") / "worker.sock" if request.param == "unix" else None
+    started = Worker(tiny_gguf, socket_path)
     yield started
     started.stop()
 
@@ -147,8 +155,9 @@ def test_leaving_a_stream_early_closes_its_connection_and_the_worker_stops(worke
     assert asyncio.run(run()) == 0
 
 
-def test_a_worker_that_is_gone_is_a_connection_error(tiny_gguf: Path) -> None:
-    gone = Worker(tiny_gguf)
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+def test_a_worker_that_is_gone_is_a_connection_error(transport: str, tiny_gguf: Path, tmp_path: Path) -> None:
+    gone = Worker(tiny_gguf, tmp_path / "worker.sock" if transport == "unix" else None)
     gone.stop()
 
     async def run() -> None:

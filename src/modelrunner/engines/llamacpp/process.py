@@ -6,8 +6,10 @@ import asyncio
 import re
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from typing import Any
 
 import orjson
@@ -18,20 +20,29 @@ from modelrunner.engines.llamacpp.worker_log import WorkerLog
 
 logger = logging.getLogger(__name__)
 
+MAX_SOCKET_PATH_BYTES = 100
+"""A Unix socket's path must fit in 108 bytes; under a temporary folder deeper than that, the worker
+listens on a loopback port instead."""
 _LOG_PREFIX = re.compile(r"^[\d.]+ (?P<level>[A-Z]) (?:\w+\s+)?")
 
 
 class WorkerProcess:
     """A worker process and what it printed. `url` is set once the model is loaded."""
 
-    def __init__(self, process: asyncio.subprocess.Process, label: str, log: WorkerLog) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, label: str, log: WorkerLog,
+                 socket_dir: str | None) -> None:
         self._process = process
         self.label = label
         self.url: str | None = None
         self._log = log
+        self._socket_dir = socket_dir
 
     @classmethod
     async def start(cls, config: dict[str, Any], *, label: str, timeout_s: float) -> WorkerProcess:
+        socket_dir = await asyncio.to_thread(tempfile.mkdtemp, prefix="modelrunner-worker-")  # only we may enter
+        socket_path = os.path.join(socket_dir, "worker.sock")
+        if len(socket_path.encode()) <= MAX_SOCKET_PATH_BYTES:
+            config = {**config, "socket_path": socket_path}
         log_read, log_write = os.pipe()
         try:
             process = await asyncio.create_subprocess_exec(
@@ -43,10 +54,11 @@ class WorkerProcess:
             )
         except BaseException:
             os.close(log_read)
+            await asyncio.to_thread(shutil.rmtree, socket_dir, True)
             raise
         finally:
             os.close(log_write)
-        worker = cls(process, label, WorkerLog(log_read, label))
+        worker = cls(process, label, WorkerLog(log_read, label), socket_dir)
         try:
             await asyncio.wait_for(worker._await_ready(config["model_path"]), timeout_s)
         except asyncio.TimeoutError:
@@ -115,6 +127,9 @@ class WorkerProcess:
                 await self._process.wait()
         self._log.read_available()
         self._log.close()
+        if self._socket_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self._socket_dir, True)
+            self._socket_dir = None
 
     def kill(self) -> None:
         if self._process.returncode is None:

@@ -1,9 +1,10 @@
 """Entry point of a llama.cpp worker process: `python -m modelrunner.engines.llamacpp.worker CONFIG`.
 
 It loads one model into llama.cpp's own server (continuous batching, prompt cache, chat templates,
-tool-call parsing, grammars) listening on an ephemeral loopback port, announces that port as one
-JSON line on stdout, and lives until its parent closes stdin: the parent dying, even by `kill -9`,
-closes the pipe, so a worker never outlives the runner that started it.
+tool-call parsing, grammars) listening on the Unix socket its config names (else on an ephemeral
+loopback port), announces where as one JSON line on stdout, and lives until its parent closes stdin:
+the parent dying, even by `kill -9`, closes the pipe, so a worker never outlives the runner that
+started it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def build_params(config: dict[str, Any]) -> Any:
     params.cpuparams_batch.n_threads = int(config["threads"])
     params.n_threads_http = slots + 4
     params.port = 0
+    if config.get("socket_path"):  # a Unix socket: cheaper per request than loopback TCP, and private
+        params.hostnames = [config["socket_path"]]
     params.use_jinja = True
     params.cache_prompt = True
     params.cont_batching = True

@@ -1,6 +1,6 @@
-"""A lean HTTP/1.1 client for the loopback link to one llama.cpp worker: a request written in one send,
-answers read as raw bytes (chunked or sized), nothing decoded, connections kept alive where the worker
-keeps them.
+"""A lean HTTP/1.1 client for the link to one llama.cpp worker: a request written in one send, answers
+read as raw bytes (chunked or sized), nothing decoded, connections kept alive where the worker keeps
+them. The worker listens on a Unix socket (`unix:///path`) or on a loopback port (`http://host:port`).
 
 httpx spends about a millisecond of CPU per request on framing, URL and header models and pool
 bookkeeping that a link to one known server on 127.0.0.1 does not need; on an agent's many small
@@ -73,9 +73,10 @@ class WorkerHttp:
 
     def __init__(self, base_url: str, *, max_idle: int = MAX_IDLE_CONNECTIONS) -> None:
         parts = urlsplit(base_url)
+        self._socket_path = parts.path if parts.scheme == "unix" else None
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or 80
-        self._host_header = parts.netloc.encode()
+        self._host_header = b"localhost" if self._socket_path is not None else parts.netloc.encode()
         self._max_idle = max_idle
         self._idle: list[Connection] = []
         self._is_closed = False
@@ -94,7 +95,10 @@ class WorkerHttp:
             connection.close()
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                reader, writer = await asyncio.open_connection(self._host, self._port, limit=MAX_HEAD_BYTES)
+                if self._socket_path is not None:
+                    reader, writer = await asyncio.open_unix_connection(self._socket_path, limit=MAX_HEAD_BYTES)
+                else:
+                    reader, writer = await asyncio.open_connection(self._host, self._port, limit=MAX_HEAD_BYTES)
         except (OSError, TimeoutError) as exc:
             raise WorkerConnectionError(f"cannot connect to the worker: {exc!r}") from exc
         return Connection(reader, writer)
