@@ -6,11 +6,11 @@ import asyncio
 
 import orjson
 
-from modelrunner.core.chat import Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from modelrunner.core.chat import ChatRequest, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from modelrunner.recorder.answer import answer_blocks
 from modelrunner.recorder.book import Entry, RecordBook
 from modelrunner.recorder.exchange import Exchange
-from modelrunner.recorder.recorder import RequestRecorder
+from modelrunner.recorder.recorder import RequestRecorder, estimated_bytes
 from modelrunner.recorder.redaction import REDACTED, redact
 
 
@@ -105,6 +105,12 @@ def test_an_exchange_becomes_its_record_only_when_read_and_then_counts_its_real_
         # An exchange whose estimate is over the cap is never kept; nothing else is lost for it.
         _finished_exchange(recorder, "huge", b'{"messages": "' + b"x" * 6000 + b'"}')
         assert [r["id"] for r in await recorder.records()] == ["r1"] and await recorder.read("huge") is None
+
+        # Image data the runner fetched for a request is in no body, and counts all the same.
+        fetched = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 20_000}}
+        exchange = recorder.begin(request_id="fetched", api="anthropic", method="POST", route="/v1/messages")
+        exchange.engine_request = ChatRequest(model="ai/tiny", messages=[{"role": "user", "content": [fetched]}])
+        assert estimated_bytes(exchange) > 20_000
 
     asyncio.run(scenario())
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from modelrunner.core.chat import ChatRequest, CompletionRequest
 from modelrunner.recorder.book import Entry, RecordBook
 from modelrunner.recorder.exchange import Exchange
 from modelrunner.recorder.prompts import TOO_LARGE, Prompt, PromptSource, prompt_of, rendered
@@ -37,10 +38,20 @@ class Built:
 
 def estimated_bytes(exchange: Exchange) -> int:
     """What an unread exchange counts against the byte cap: an upper bound of its record's size. The
-    request appears in it twice (as sent, and as the engine request) and the answer twice (as sent, and
-    as the message rebuilt from the engine's chunks)."""
+    request appears in it twice (as sent, and as the engine request, with any image the runner fetched
+    for it) and the answer twice (as sent, and as the message rebuilt from the engine's chunks)."""
     body_bytes = sum(len(part) for part in exchange.body_parts)
-    return 2 * (body_bytes + exchange.response_bytes) + CHUNK_BYTES * len(exchange.chunks) + RECORD_OVERHEAD_BYTES
+    return (2 * (body_bytes + exchange.response_bytes) + _image_data_bytes(exchange.engine_request)
+            + CHUNK_BYTES * len(exchange.chunks) + RECORD_OVERHEAD_BYTES)
+
+
+def _image_data_bytes(request: ChatRequest | CompletionRequest | None) -> int:
+    """The image data an engine request carries: an image fetched from its URL is in no body."""
+    if not isinstance(request, ChatRequest):
+        return 0
+    return sum(len(str((part.get("image_url") or {}).get("url") or ""))
+               for message in request.messages if isinstance(content := message.get("content"), list)
+               for part in content if isinstance(part, dict) and part.get("type") == "image_url")
 
 
 def _built(exchange: Exchange) -> tuple[Built, int]:
