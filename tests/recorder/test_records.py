@@ -106,6 +106,13 @@ def test_an_exchange_becomes_its_record_only_when_read_and_then_counts_its_real_
         _finished_exchange(recorder, "huge", b'{"messages": "' + b"x" * 6000 + b'"}')
         assert [r["id"] for r in await recorder.records()] == ["r1"] and await recorder.read("huge") is None
 
+        # Many unread exchanges are built at once (in a thread), in order, none lost.
+        roomy = RequestRecorder(per_model=200, max_bytes=1_000_000)
+        for n in range(100):
+            _finished_exchange(roomy, f"m{n}", b'{"model": "ai/tiny", "messages": []}')
+        assert [r["id"] for r in await roomy.records()] == [f"m{n}" for n in range(100)]
+        assert all(not isinstance(entry.content, Exchange) for entry in roomy.book.entries())
+
         # Image data the runner fetched for a request is in no body, and counts all the same.
         fetched = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 20_000}}
         exchange = recorder.begin(request_id="fetched", api="anthropic", method="POST", route="/v1/messages")

@@ -24,6 +24,9 @@ INLINE_RECORD_BYTES = 64 * 1024
 """Exchanges up to this many body and response bytes become records on the event loop, in well under a
 millisecond: a thread hop costs more than that. Larger ones are decoded in a thread."""
 INLINE_RECORD_CHUNKS = 2048
+INLINE_RECORD_COUNT = 64
+"""A listing with more unread exchanges than this builds them all in a thread: a first listing of
+thousands of small ones would otherwise hold the event loop for a noticeable time."""
 RECORD_OVERHEAD_BYTES = 1024
 CHUNK_BYTES = 64
 
@@ -96,11 +99,12 @@ class RequestRecorder:
             logger.exception("request recorder failed to take %s; the request was served", exchange.id)
 
     async def records(self, *, model: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """The most recent records, oldest first, each built now if this is its first read (large ones in a
-        thread). The list is taken after the last build, so what it holds is within the byte cap."""
-        large = [entry for entry in self.book.entries(model=model, limit=limit) if _is_unread_and_large(entry)]
-        if large:
-            for entry, built in zip(large, await asyncio.to_thread(lambda: [_built(e.content) for e in large])):
+        """The most recent records, oldest first, each built now if this is its first read (large ones, or
+        many, in a thread). The list is taken after the last build, so what it holds is within the cap."""
+        unread = [entry for entry in self.book.entries(model=model, limit=limit) if type(entry.content) is Exchange]
+        in_thread = unread if len(unread) > INLINE_RECORD_COUNT else [e for e in unread if _is_unread_and_large(e)]
+        if in_thread:
+            for entry, built in zip(in_thread, await asyncio.to_thread(lambda: [_built(e.content) for e in in_thread])):
                 self._keep(entry, *built)
         for entry in self.book.entries(model=model, limit=limit):
             if type(entry.content) is Exchange:
