@@ -82,7 +82,8 @@ def test_the_inspector_lists_streams_and_shows_the_prompt(browser: Browser, serv
     blank = browser.new_page(viewport={"width": 1440, "height": 900})
     blank_shot = blank.screenshot()
     blank.close()
-    assert nonzero_fraction(blank_shot) < 0.001 < 0.02 < nonzero_fraction(screenshot)
+    # A blank page filters to under 0.1% non-zero bytes; this one alone on a fresh server, about 2%.
+    assert nonzero_fraction(blank_shot) < 0.001 < 0.005 < nonzero_fraction(screenshot)
     assert problems == []
     page.close()
 
