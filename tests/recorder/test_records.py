@@ -115,9 +115,10 @@ def test_an_exchange_becomes_its_record_only_when_read_and_then_counts_its_real_
 
         # Image data the runner fetched for a request is in no body, and counts all the same.
         fetched = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 20_000}}
+        bare = {"type": "image_url", "image_url": "data:image/png;base64," + "B" * 20_000}  # as some clients send it
         exchange = recorder.begin(request_id="fetched", api="anthropic", method="POST", route="/v1/messages")
-        exchange.engine_request = ChatRequest(model="ai/tiny", messages=[{"role": "user", "content": [fetched]}])
-        assert estimated_bytes(exchange) > 20_000
+        exchange.engine_request = ChatRequest(model="ai/tiny", messages=[{"role": "user", "content": [fetched, bare]}])
+        assert estimated_bytes(exchange) > 40_000
 
     asyncio.run(scenario())
 

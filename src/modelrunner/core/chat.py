@@ -71,6 +71,18 @@ class ChatRequest:
     one piece, as fewer and larger chunks, instead of token by token."""
 
 
+def image_parts(chat: ChatRequest) -> list[dict[str, Any]]:
+    """The image parts of a chat's messages (OpenAI's `image_url` content parts), in order."""
+    return [part for message in chat.messages if isinstance(message.get("content"), list)
+            for part in message["content"] if isinstance(part, dict) and part.get("type") == "image_url"]
+
+
+def image_url_of(part: dict[str, Any]) -> str:
+    """An image part's URL (`data:` or http(s)), given as `{"url": ...}` or, by some clients, bare."""
+    image = part.get("image_url")
+    return str((image.get("url") if isinstance(image, dict) else image) or "")
+
+
 @dataclass(slots=True)
 class CompletionRequest:
     """A plain text completion of a raw prompt (OpenAI `/v1/completions`, Ollama `raw`)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from modelrunner.core.chat import ChatRequest, CompletionRequest
+from modelrunner.core.chat import ChatRequest, CompletionRequest, image_parts, image_url_of
 from modelrunner.recorder.book import Entry, RecordBook
 from modelrunner.recorder.exchange import Exchange
 from modelrunner.recorder.prompts import TOO_LARGE, Prompt, PromptSource, prompt_of, rendered
@@ -52,9 +52,7 @@ def _image_data_bytes(request: ChatRequest | CompletionRequest | None) -> int:
     """The image data an engine request carries: an image fetched from its URL is in no body."""
     if not isinstance(request, ChatRequest):
         return 0
-    return sum(len(str((part.get("image_url") or {}).get("url") or ""))
-               for message in request.messages if isinstance(content := message.get("content"), list)
-               for part in content if isinstance(part, dict) and part.get("type") == "image_url")
+    return sum(len(image_url_of(part)) for part in image_parts(request))
 
 
 def _built(exchange: Exchange) -> tuple[Built, int]:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from modelrunner.core.chat import ChatRequest
+from modelrunner.core.chat import ChatRequest, image_parts, image_url_of
 from modelrunner.core.errors import InvalidRequest
 from modelrunner.settings import Settings
 
@@ -36,20 +36,10 @@ class ImageUrlPolicy:
                    max_bytes=settings.image_url_max_bytes, timeout_s=settings.image_url_timeout_s)
 
 
-def _image_parts(chat: ChatRequest) -> list[dict[str, Any]]:
-    return [part for message in chat.messages if isinstance(message.get("content"), list)
-            for part in message["content"] if isinstance(part, dict) and part.get("type") == "image_url"]
-
-
-def _url_of(part: dict[str, Any]) -> str:
-    image = part.get("image_url")
-    return str((image.get("url") if isinstance(image, dict) else image) or "")
-
-
 def refuse_image_urls(chat: ChatRequest, policy: ImageUrlPolicy) -> None:
     """Raise before any work if the request carries an image URL this runner may not fetch."""
-    for part in _image_parts(chat):
-        url = _url_of(part)
+    for part in image_parts(chat):
+        url = image_url_of(part)
         if url.startswith("data:"):
             continue
         scheme = url.partition(":")[0].lower()
@@ -80,7 +70,7 @@ async def with_image_urls_inlined(carrier: Carrier, policy: ImageUrlPolicy) -> C
 async def inline_image_urls(chat: ChatRequest, policy: ImageUrlPolicy) -> ChatRequest:
     """`chat` with every http(s) image URL replaced by the fetched bytes as a `data:` URL."""
     refuse_image_urls(chat, policy)
-    if all(_url_of(part).startswith("data:") for part in _image_parts(chat)):
+    if all(image_url_of(part).startswith("data:") for part in image_parts(chat)):
         return chat
     messages = []
     for message in chat.messages:
@@ -93,9 +83,9 @@ async def inline_image_urls(chat: ChatRequest, policy: ImageUrlPolicy) -> ChatRe
 
 
 async def _inlined(part: Any, policy: ImageUrlPolicy) -> Any:
-    if not (isinstance(part, dict) and part.get("type") == "image_url") or _url_of(part).startswith("data:"):
+    if not (isinstance(part, dict) and part.get("type") == "image_url") or image_url_of(part).startswith("data:"):
         return part
-    data, media_type = await fetch_image(_url_of(part), policy)
+    data, media_type = await fetch_image(image_url_of(part), policy)
     return {**part, "image_url": {"url": f"data:{media_type};base64,{base64.b64encode(data).decode()}"}}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from modelrunner.core.chat import ChatRequest, Message, Sampling
+from modelrunner.core.chat import ChatRequest, Message, Sampling, image_parts
 from modelrunner.core.errors import InvalidRequest
 from modelrunner.core.tools import ToolChoice, ToolingRequest, ToolSpec
 from modelrunner.dialects.anthropic import tools as tooling
@@ -105,9 +105,7 @@ def _joined_text(blocks: list[Block]) -> str:
 
 def has_images(chat: ChatRequest) -> bool:
     """Whether the engine will see an image part (from a user turn or a tool result)."""
-    return any(isinstance(message.get("content"), list)
-               and any(part.get("type") == "image_url" for part in message["content"])
-               for message in chat.messages)
+    return bool(image_parts(chat))
 
 
 def _image_part(block: Block) -> dict[str, Any]:
