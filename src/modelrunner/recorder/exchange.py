@@ -46,6 +46,10 @@ class Exchange:
     """The runner that served it, held weakly: a kept exchange never keeps an unloaded runner alive."""
     error: str | None = None
 
+    @property
+    def body_bytes(self) -> int:
+        return sum(len(part) for part in self.body_parts)
+
     def note_chunk(self, chunk: EngineChunk) -> None:
         """Per token: one append. The clock is read at the first chunk and at the usage, which ends a
         generation: enough for the time to first token and the tokens per second."""

@@ -43,8 +43,7 @@ def estimated_bytes(exchange: Exchange) -> int:
     """What an unread exchange counts against the byte cap: an upper bound of its record's size. The
     request appears in it twice (as sent, and as the engine request, with any image the runner fetched
     for it) and the answer twice (as sent, and as the message rebuilt from the engine's chunks)."""
-    body_bytes = sum(len(part) for part in exchange.body_parts)
-    return (2 * (body_bytes + exchange.response_bytes) + _image_data_bytes(exchange.engine_request)
+    return (2 * (exchange.body_bytes + exchange.response_bytes) + _image_data_bytes(exchange.engine_request)
             + CHUNK_BYTES * len(exchange.chunks) + RECORD_OVERHEAD_BYTES)
 
 
@@ -100,7 +99,7 @@ class RequestRecorder:
         """The most recent records, oldest first, each built now if this is its first read (large ones, or
         many, in a thread). The list is taken after the last build, so what it holds is within the cap."""
         unread = [entry for entry in self.book.entries(model=model, limit=limit) if type(entry.content) is Exchange]
-        in_thread = unread if len(unread) > INLINE_RECORD_COUNT else [e for e in unread if _is_unread_and_large(e)]
+        in_thread = unread if len(unread) > INLINE_RECORD_COUNT else [e for e in unread if _is_large(e.content)]
         if in_thread:
             for entry, built in zip(in_thread, await asyncio.to_thread(lambda: [_built(e.content) for e in in_thread])):
                 self._keep(entry, *built)
@@ -118,7 +117,7 @@ class RequestRecorder:
         """The entry with its record built (in a thread when it is large) and kept in its place."""
         if type(entry.content) is not Exchange:
             return entry
-        return self._keep(entry, *(await asyncio.to_thread(_built, entry.content) if _is_unread_and_large(entry)
+        return self._keep(entry, *(await asyncio.to_thread(_built, entry.content) if _is_large(entry.content)
                                    else _built(entry.content)))
 
     def _keep(self, entry: Entry, built: Built, size_bytes: int) -> Entry:
@@ -158,9 +157,7 @@ def _skipped(entry: Entry) -> None:
                    entry.id, entry.size_bytes)
 
 
-def _is_unread_and_large(entry: Entry) -> bool:
-    exchange = entry.content
-    if type(exchange) is not Exchange:
-        return False
-    body_bytes = sum(len(part) for part in exchange.body_parts)
-    return body_bytes + exchange.response_bytes > INLINE_RECORD_BYTES or len(exchange.chunks) > INLINE_RECORD_CHUNKS
+def _is_large(exchange: Exchange) -> bool:
+    """Too large to become a record on the event loop."""
+    return (exchange.body_bytes + exchange.response_bytes > INLINE_RECORD_BYTES
+            or len(exchange.chunks) > INLINE_RECORD_CHUNKS)

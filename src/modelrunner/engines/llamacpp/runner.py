@@ -113,7 +113,7 @@ class LlamaCppRunner:
 
     @property
     def log_lines(self) -> list[str]:
-        return list(self._worker.log_lines)
+        return self._worker.log_lines
 
     async def is_healthy(self, timeout_s: float) -> bool:
         """Whether the worker answers its /health in time: a hung worker is alive but does not."""
