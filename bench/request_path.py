@@ -9,6 +9,10 @@ ratio is computed per round and reported as the median with its range.
 With `--baseline-src DIR` (another checkout's `src`), a second runner on that code serves the same
 routes in the same rounds, rows marked "(before)": a before/after measured under the same load.
 
+The "relay floor" rows are `relay_floor.py`, the least a relay on uvicorn can do per request (parse,
+one kept-alive round trip to the same engine, answer), in the same rounds: the server CPU no Python
+server on this stack gets under, beside which modelrunner's own is read.
+
 Writes bench/results/request_path.json and request_path.md.
 
     .venv/bin/python bench/request_path.py [--rounds 7] [--requests-per-client 25] [--baseline-src DIR]
@@ -20,6 +24,8 @@ import argparse
 import asyncio
 import functools
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -44,6 +50,8 @@ CONTEXT = 262144  # 4 slots of 64K tokens: room for the 40 KB conversation in th
 API_ROUTES = ("anthropic", "openai", "ollama")
 BEFORE = " (before)"
 """Suffix of a route served by the baseline checkout (`--baseline-src`)."""
+FLOOR = "relay floor"
+"""The minimal relay's route (`relay_floor.py`)."""
 
 
 def api_routes(runner_url: str, suffix: str = "") -> dict[str, tuple[str, dict[str, Any], dict[str, str] | None]]:
@@ -58,13 +66,28 @@ def api_routes(runner_url: str, suffix: str = "") -> dict[str, tuple[str, dict[s
     }
 
 
-def routes(runner_url: str, engine_url: str,
+def routes(runner_url: str, engine_url: str, floor_url: str,
            baseline_url: str | None = None) -> dict[str, tuple[str, dict[str, Any], dict[str, str] | None]]:
-    """name -> (url, body, headers): the bare engine, modelrunner's route of each API, and the same
-    routes of the baseline checkout when one runs beside it."""
+    """name -> (url, body, headers): the bare engine, modelrunner's route of each API, the minimal relay,
+    and the same routes of the baseline checkout when one runs beside it."""
     openai_body = {"messages": ASK, "max_tokens": MAX_TOKENS, "temperature": 0}
     return {"engine": (engine_url + "/v1/chat/completions", openai_body, ENGINE_HEADERS), **api_routes(runner_url),
+            FLOOR: (floor_url + "/v1/messages", api_routes(floor_url)["anthropic"][1], None),
             **(api_routes(baseline_url, BEFORE) if baseline_url is not None else {})}
+
+
+class RelayFloor:
+    """`relay_floor.py` in a process of its own, relaying to the bare engine."""
+
+    def __init__(self, engine_url: str) -> None:
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("relay_floor.py")),
+                                         engine_url, str(SLOTS)], stdout=subprocess.PIPE)
+        assert self.process.stdout is not None
+        self.url = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
 
 
 async def compare(targets: dict[str, LoadTarget], clients: int, per_client: int, rounds: int) -> dict[str, Any]:
@@ -121,15 +144,17 @@ async def cpu_to_message_start(runner_url: str, server: psutil.Process, requests
             "server_cpu_ms": spread(samples), "mean_ms": statistics.fmean(samples)}
 
 
-async def measure(runner_url: str, engine_url: str, server: psutil.Process, per_client: int,
+async def measure(runner_url: str, engine_url: str, server: psutil.Process, floor: RelayFloor, per_client: int,
                   rounds: int, big_requests: int, baseline: tuple[str, psutil.Process] | None = None) -> dict[str, Any]:
     def server_of(name: str) -> psutil.Process | None:
         if name == "engine":
             return None
+        if name == FLOOR:
+            return psutil.Process(floor.process.pid)
         return baseline[1] if baseline is not None and name.endswith(BEFORE) else server
 
     targets = {name: LoadTarget(url, body, headers=headers, server=server_of(name), max_clients=max(CLIENT_COUNTS))
-               for name, (url, body, headers) in routes(runner_url, engine_url,
+               for name, (url, body, headers) in routes(runner_url, engine_url, floor.url,
                                                         baseline[0] if baseline else None).items()}
     try:
         results: dict[str, Any] = {f"clients_{clients}": await compare(targets, clients, per_client, rounds)
@@ -149,7 +174,7 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
     for clients in CLIENT_COUNTS:
         run = results[f"clients_{clients}"]
         engine_rps = run["engine"]["requests_per_s"]["median"]
-        for route in [name for api in API_ROUTES for name in (api, api + BEFORE) if name in run]:
+        for route in [*(name for api in API_ROUTES for name in (api, api + BEFORE) if name in run), FLOOR]:
             r = run[route]
             rows.append(
                 f"| {clients} | {route} | {r['requests_per_s']['median']:.1f} ({engine_rps:.1f}) | "
@@ -169,7 +194,9 @@ def table(results: dict[str, Any], args: argparse.Namespace) -> str:
             f"rounds, each client sending {args.requests_per_client} requests; median (range) over rounds; "
             f"load average at start {results['load_average_at_start']:.1f}, at end {results['load_average_at_end']:.1f}."
             + (f" Rows marked (before) are {results['baseline_src']}, run beside this code in the same rounds."
-               if results.get("baseline_src") else "") + "\n\n" + "\n".join(rows))
+               if results.get("baseline_src") else "")
+            + f" The {FLOOR} is `relay_floor.py`: uvicorn, the JSON and one kept-alive round trip to the engine, "
+              "nothing else; its server CPU is the least any relay on this stack spends." + "\n\n" + "\n".join(rows))
 
 
 def main() -> None:
@@ -189,6 +216,7 @@ def main() -> None:
         engine = DirectEngine(gguf, context_size=CONTEXT, slots=SLOTS, threads=args.threads)
         runner = start_runner(store, tmp / "runner.log", threads=args.threads, context_size=CONTEXT,
                               import_default=False)
+        floor = RelayFloor(engine.url)
         before = None
         if args.baseline_src is not None:
             before_store, _ = tiny_store(tmp / "before", context_length=CONTEXT)
@@ -197,10 +225,11 @@ def main() -> None:
         try:
             assert runner.process is not None
             baseline = (before.url, psutil.Process(before.process.pid)) if before and before.process else None
-            results = asyncio.run(measure(runner.url, engine.url, psutil.Process(runner.process.pid),
+            results = asyncio.run(measure(runner.url, engine.url, psutil.Process(runner.process.pid), floor,
                                           args.requests_per_client, args.rounds, args.big_requests, baseline))
         finally:
             runner.stop()
+            floor.stop()
             if before is not None:
                 before.stop()
             engine.stop()
