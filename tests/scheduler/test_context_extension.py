@@ -1,5 +1,6 @@
-"""A context beyond the trained length, on request only: YaRN RoPE scaling from the ratio, a warning
-in the log, a KV cache counted at the larger size, and the memory error up front when it cannot fit."""
+"""A context beyond the trained length, on request only: the scheduler tells the engine the trained
+length, the llama.cpp engine scales RoPE with YaRN from the ratio and warns in the log, the KV cache is
+counted at the larger size, and the memory error comes up front when it cannot fit."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pytest
 
 from modelrunner.engines.base import MemoryEstimate, RunnerConfig
 from modelrunner.engines.llamacpp import memory
-from modelrunner.engines.llamacpp.engine import LlamaCppEngine
+from modelrunner.engines.llamacpp.context_extension import YARN_ROPE_SCALING, yarn_settings
+from modelrunner.engines.llamacpp.engine import LlamaCppEngine, _worker_settings
 from modelrunner.scheduler import runner_slot
 from modelrunner.scheduler.memory import describe_model
 from modelrunner.scheduler.model_config import ModelSettings
-from modelrunner.scheduler.runner_slot import YARN_ROPE_SCALING, trained_context
+from modelrunner.scheduler.runner_slot import trained_context
 from modelrunner.settings import Settings
 from modelrunner.store.models import StoredModel
 from tests.support.lifecycle import chat, running, start_server, store_with_models, workers_of
@@ -41,17 +43,21 @@ def test_without_a_request_nothing_changes(tiny: StoredModel) -> None:
     assert trained_context(tiny) == TRAINED
     config = runner_config(tiny, ModelSettings(), Settings(context_size_cap=1 << 20))
     assert config.context_size == TRAINED
-    assert not any(key.startswith(("rope", "yarn")) for key in config.runtime_settings)
+    assert config.trained_context_size == TRAINED
+    assert yarn_settings(config) == {}
     within = runner_config(tiny, ModelSettings(context_size=1024), Settings())
-    assert not any(key.startswith(("rope", "yarn")) for key in within.runtime_settings)
+    assert yarn_settings(within) == {}
 
 
 def test_a_configured_context_beyond_the_trained_one_is_scaled_with_yarn(tiny: StoredModel) -> None:
     config = runner_config(tiny, ModelSettings(context_size=4 * TRAINED), Settings())
     assert config.context_size == 4 * TRAINED
-    assert config.runtime_settings["rope_scaling_type"] == YARN_ROPE_SCALING
-    assert config.runtime_settings["rope_freq_scale"] == pytest.approx(0.25)
-    assert config.runtime_settings["yarn_orig_ctx"] == TRAINED
+    assert not any(key.startswith(("rope", "yarn")) for key in config.runtime_settings)  # the engine's to decide
+    scaled = yarn_settings(config)
+    assert scaled["rope_scaling_type"] == YARN_ROPE_SCALING
+    assert scaled["rope_freq_scale"] == pytest.approx(0.25)
+    assert scaled["yarn_orig_ctx"] == TRAINED
+    assert scaled.items() <= _worker_settings(config).items()  # what the worker is started with
     # The memory check counts the larger KV cache.
     trained = estimate_memory(tiny, RunnerConfig(context_size=TRAINED, parallel_slots=config.parallel_slots))
     assert estimate_memory(tiny, config).kv_cache_bytes == 4 * trained.kv_cache_bytes

@@ -21,7 +21,9 @@ RUNNER_MODES: tuple[RunnerMode, ...] = ("completion", "embedding", "reranking")
 class RunnerConfig:
     """How to run one model: the per-model settings the scheduler resolved. `runtime_settings` are the
     engine's own, as its `parse_runtime_flags` produced them; the other fields mean the same to every
-    engine (`reasoning` False: the model must not think; `mode`: serve chat, embeddings or reranking)."""
+    engine (`reasoning` False: the model must not think; `mode`: serve chat, embeddings or reranking;
+    `trained_context_size`: the context the model was trained on, None when unknown; an engine asked for
+    more stretches its positions its own way)."""
 
     context_size: int
     parallel_slots: int = 4
@@ -30,6 +32,7 @@ class RunnerConfig:
     runtime_settings: dict[str, Any] = field(default_factory=dict)
     reasoning: bool | None = None
     mode: RunnerMode = "completion"
+    trained_context_size: int | None = None
 
 
 @dataclass(frozen=True)

@@ -99,18 +99,6 @@ class Reservation:
             self._place.give_up()
 
 
-YARN_ROPE_SCALING = 2
-"""llama.cpp's LLAMA_ROPE_SCALING_TYPE_YARN."""
-
-
-def context_extension(context: int, trained: int | None) -> dict[str, Any]:
-    """The llama.cpp settings that stretch RoPE with YaRN from the trained context to `context`: a
-    model asked to attend beyond what it was trained on degrades far less than with plain RoPE."""
-    if not trained or context <= trained:
-        return {}
-    return {"rope_scaling_type": YARN_ROPE_SCALING, "rope_freq_scale": trained / context, "yarn_orig_ctx": trained}
-
-
 def trained_context(model: StoredModel) -> int | None:
     trained = (model.config.get("gguf") or {}).get(f"{model.config.get('architecture')}.context_length")
     try:
@@ -130,12 +118,13 @@ def runner_config(model: StoredModel, settings: ModelSettings, defaults: Setting
                   mode: RunnerMode | None = None) -> RunnerConfig:
     """Stored settings first, then the model's packaged context size, then the server's defaults; the
     engine validates the runtime flags, which raise InvalidRequest naming the first it refuses. Only an
-    explicit context (configured or packaged) goes past the trained one, with YaRN RoPE scaling.
+    explicit context (configured or packaged) goes past the trained one, which the engine is told, to
+    stretch its positions as it can.
     `mode`: the runner a request needs (None: the mode configured for the model)."""
     flags = engine.parse_runtime_flags(settings.runtime_flags)
+    trained = trained_context(model)
     context = (settings.context_size or model.context_size
-               or min(trained_context(model) or FALLBACK_CONTEXT_SIZE, defaults.context_size_cap))
-    runtime_settings: dict[str, Any] = {**context_extension(context, trained_context(model)), **flags.engine}
+               or min(trained or FALLBACK_CONTEXT_SIZE, defaults.context_size_cap))
     budget = settings.reasoning_budget_tokens
     if budget is None:
         budget = flags.runner.get("reasoning_budget_tokens")
@@ -147,7 +136,8 @@ def runner_config(model: StoredModel, settings: ModelSettings, defaults: Setting
                                             or defaults.parallel_slots)),
         threads=int(flags.runner.get("threads", defaults.threads)),
         reasoning_budget_tokens=budget,
-        runtime_settings=runtime_settings,
+        runtime_settings=flags.engine,
         reasoning=settings.reasoning,
         mode=runner_mode(settings, mode),
+        trained_context_size=trained,
     )

@@ -36,7 +36,7 @@ from modelrunner.scheduler.memory import default_budget_bytes, describe_bytes, d
 from modelrunner.scheduler.model_config import ModelConfigFile, ModelSettings, apply_configure_body
 from modelrunner.scheduler.names import ModelNameResolver
 from modelrunner.scheduler.placement import eviction_victims
-from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, SlotKey, runner_config, runner_mode, trained_context
+from modelrunner.scheduler.runner_slot import Lease, Reservation, RunnerSlot, SlotKey, runner_config, runner_mode
 from modelrunner.scheduler.upstreams import UpstreamRegistry, upstream_model
 from modelrunner.settings import Settings
 from modelrunner.store.gguf_header import GGUFFormatError, read_pooling, read_special_tokens
@@ -292,20 +292,12 @@ class Scheduler:
                 f"needs {describe_bytes(needed)}, available {describe_bytes(self.memory_budget_bytes)} "
                 "(the whole memory budget)")
 
-    @staticmethod
-    def _warn_if_extended(label: str, model: StoredModel, config: RunnerConfig) -> None:
-        trained = trained_context(model)
-        if trained and config.context_size > trained:
-            logger.warning("%s: context %d is beyond the %d tokens it was trained on; RoPE scaled with YaRN "
-                           "(factor %.2f), expect weaker answers on long prompts", label, config.context_size,
-                           trained, config.context_size / trained)
-
     def runner_config_for(self, model: StoredModel) -> RunnerConfig:
         return self._budgeted(model, runner_config(model, self._configs.settings_for(model.id), self._settings,
                                                    self._engine_for(model)))
 
     def _budgeted(self, model: StoredModel, config: RunnerConfig) -> RunnerConfig:
-        """`config` with the engine's memory extras (llama.cpp's prompt cache) sized from the budget."""
+        """`config` with the engine's memory extras (a prompt cache, say) sized from the budget."""
         return self._engine_for(model).within_budget(describe_model(model), config, self.memory_budget_bytes)
 
     def _mode(self, model: StoredModel, requested: RunnerMode | None) -> RunnerMode:
@@ -348,7 +340,6 @@ class Scheduler:
             label = self._label(model)
             estimate = engine.estimate_memory(describe_model(model), config)
             await self._make_room(label, estimate.total_bytes)
-            self._warn_if_extended(label, model, config)
             keep_alive = parse_keep_alive(settings.keep_alive)
             slot = RunnerSlot(model=model, label=label, config=config, estimate=estimate,
                               queue_limit=self._settings.max_queued_requests,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -9,16 +10,20 @@ from typing import Any
 from modelrunner.core.disk_usage import directory_size_bytes
 from modelrunner.engines.base import MemoryEstimate, ModelDescription, ModelFiles, ParsedFlags, RunnerConfig
 from modelrunner.engines.llamacpp import flags, memory
+from modelrunner.engines.llamacpp.context_extension import yarn_settings
 from modelrunner.engines.llamacpp.modes import mode_settings
 from modelrunner.engines.llamacpp.process import WorkerProcess
 from modelrunner.engines.llamacpp.runner import LlamaCppRunner
+
+logger = logging.getLogger(__name__)
 
 ENGINE_PACKAGE = "xllamacpp"
 
 
 def _worker_settings(config: RunnerConfig) -> dict[str, Any]:
-    """The xllamacpp CommonParams fields the worker sets: the user's flags, then what the config means."""
-    settings: dict[str, Any] = dict(config.runtime_settings)
+    """The xllamacpp CommonParams fields the worker sets: RoPE stretched past the trained context, the
+    user's flags (which may set it otherwise), then what the config means."""
+    settings: dict[str, Any] = {**yarn_settings(config), **config.runtime_settings}
     if config.reasoning is False:
         settings["default_template_kwargs"] = {"enable_thinking": "false"}
     if config.reasoning_budget_tokens is not None:
@@ -33,6 +38,11 @@ class LlamaCppEngine:
         self._load_timeout_s = load_timeout_s
 
     async def start(self, files: ModelFiles, config: RunnerConfig, *, label: str) -> LlamaCppRunner:
+        trained = config.trained_context_size
+        if yarn_settings(config):
+            logger.warning("%s: context %d is beyond the %d tokens it was trained on; RoPE scaled with YaRN "
+                           "(factor %.2f), expect weaker answers on long prompts", label, config.context_size,
+                           trained, config.context_size / (trained or 1))
         worker_config: dict[str, Any] = {
             "model_path": str(files.gguf_path),
             "mmproj_path": str(files.mmproj_path) if files.mmproj_path else None,
