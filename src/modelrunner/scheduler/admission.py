@@ -1,6 +1,6 @@
 """Admission to one runner: as many requests at once as it has slots, then a bounded first-come
-first-served queue, then Overloaded. Sending more to llama.cpp than it has slots would only queue them
-inside the worker, where nobody can see, bound or cancel them.
+first-served queue, then Overloaded. Sending an engine more than it has slots would only queue them
+inside it, where nobody can see, bound or cancel them.
 
 Background work (batches) is admitted with a `Yielding` priority: it takes a slot only when no
 interactive request waits and one slot stays free after it (a runner with one slot excepted), so an

@@ -91,7 +91,7 @@ def direct_routes(mounts: Sequence[Mount]) -> dict[tuple[str, str], DirectRoute]
 class DirectDispatch:
     """Pure ASGI: the table's routes called directly, the rest passed to `app` (FastAPI's router).
 
-    Docker Model Runner's clients name the engine in the path (`/engines/llama.cpp/v1/...`): such a
+    Docker Model Runner's clients name the engine in the path (`/engines/{engine}/v1/...`): such a
     path is the table's `/engines/...` route when `backends()` serves that engine, and a 404 naming
     the engines there are when it does not, rather than an answer from another engine."""
 

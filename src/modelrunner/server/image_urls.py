@@ -1,4 +1,4 @@
-"""Image URLs in chat requests. llama.cpp would fetch any URL it is given (blind SSRF from the user's
+"""Image URLs in chat requests. An engine may fetch any URL it is given (blind SSRF from the user's
 machine), so the engine only ever sees `data:` URLs: an http(s) URL is refused unless
 MODEL_RUNNER_ALLOW_IMAGE_URLS is set, and then the runner fetches it itself, to a public address only
 (unless its host is in MODEL_RUNNER_IMAGE_URL_PRIVATE_HOSTS), within a size and a time cap, with the

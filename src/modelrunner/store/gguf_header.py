@@ -123,7 +123,7 @@ _TOKENS_KEY, _TOKEN_TYPES_KEY = "tokenizer.ggml.tokens", "tokenizer.ggml.token_t
 
 
 def read_special_tokens(path: Path) -> list[str]:
-    """The texts of the vocabulary's control and user-defined tokens: those llama.cpp matches as single
+    """The texts of the vocabulary's control and user-defined tokens: those a tokenizer matches as single
     tokens in a prompt before it tokenises the text between them."""
     header = read_gguf_header(path, whole_arrays=frozenset({_TOKENS_KEY, _TOKEN_TYPES_KEY}))
     tokens = header.metadata.get(_TOKENS_KEY) or []

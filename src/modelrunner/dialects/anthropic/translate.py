@@ -85,8 +85,8 @@ def prepare(body: CountTokensBody, *, accepts_images: bool) -> PreparedMessages:
         raise InvalidRequest("output_config.format cannot be combined with a tool_choice that forces a tool call",
                              param="output_config.format")
     if conversation.is_prefill and (response_format is not None or (specs and choice.requires_call)):
-        # Both are a JSON grammar from the answer's first token; llama.cpp would feed the prefill through
-        # it and fail with an opaque "Failed to initialize samplers".
+        # Both are a JSON grammar from the answer's first token; the engine would feed the prefill through
+        # it and fail with an opaque error ("Failed to initialize samplers").
         raise InvalidRequest("a prefilled final assistant message cannot be combined with output_config.format "
                              "or with a tool_choice that forces a tool call: that answer starts from scratch",
                              param="messages")

@@ -84,7 +84,7 @@ async def _rendered_tokens(lease: Lease, plan: ToolPlan) -> int:
 
 
 async def _evaluated_tokens(request: Request, model: str, plan: ToolPlan) -> int:
-    """llama.cpp renders an image as a text marker and its tokenizer counts the marker, not the image's
+    """An engine renders an image as a text marker and its tokenizer counts the marker, not the image's
     embeddings, whose number only the projector knows (and, for some, the image's size). A prompt with
     images is therefore counted by evaluating it: one generated token, in a generation slot."""
     probe = dataclasses.replace(plan.chat, sampling=dataclasses.replace(plan.chat.sampling, max_tokens=1, stop=[]))
@@ -169,7 +169,7 @@ async def create_message(request: Request) -> Response:
 @router.post("/messages/count_tokens")
 async def count_tokens(request: Request) -> Response:
     """Exactly what generation would feed the model (same translation, same template), tokenised by
-    the model's own tokenizer; llama.cpp serves both from HTTP threads, not generation slots."""
+    the model's own tokenizer; the engine serves both outside its generation slots."""
     body = await read_body(request, CountTokensBody)
     prepared, stored = await _prepared(request, body)
     tooling = to_tooling_request(prepared)
