@@ -4,7 +4,7 @@ own registry, so two servers in one process never share counters.
 
 What every request records is kept in plain counters (`RequestMetrics`) and turned into Prometheus
 families only when scraped: prometheus_client's own counters and histograms take a lock and walk their
-buckets in Python on every update, about 6% of the instructions a small request costs the server."""
+buckets in Python on every update (7.7 µs a request, timed warm, against 4.9 µs here)."""
 
 from __future__ import annotations
 
