@@ -3,8 +3,9 @@ called in process (no uvicorn, no client) for a small Messages request to the ti
 under valgrind's cachegrind.
 
 Rates and CPU times on this shared 2-core machine swing by 10-20% from one run to the next, which hides
-any single change to the request path. Instruction and cache-miss counts do not swing: a change to the
-request path can be compared with the code before it exactly, on any machine with valgrind. Each target
+any single change to the request path. Instruction counts swing far less (a few percent: what runs by the
+clock, not by the request, such as timers and the worker log's poll, still varies), so a change of 5% or
+more can be told from the code before it, on any machine with valgrind. Each target
 runs twice, with `--requests` and with four times as many; the difference, divided by the extra requests,
 is the cost of one request with start-up and warm-up taken out. The engine runs in its own process,
 which cachegrind does not trace.
