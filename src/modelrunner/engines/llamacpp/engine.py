@@ -38,11 +38,11 @@ class LlamaCppEngine:
         self._load_timeout_s = load_timeout_s
 
     async def start(self, files: ModelFiles, config: RunnerConfig, *, label: str) -> LlamaCppRunner:
-        trained = config.trained_context_size
-        if yarn_settings(config):
+        extension = yarn_settings(config)
+        if extension:
             logger.warning("%s: context %d is beyond the %d tokens it was trained on; RoPE scaled with YaRN "
                            "(factor %.2f), expect weaker answers on long prompts", label, config.context_size,
-                           trained, config.context_size / (trained or 1))
+                           extension["yarn_orig_ctx"], 1 / extension["rope_freq_scale"])
         worker_config: dict[str, Any] = {
             "model_path": str(files.gguf_path),
             "mmproj_path": str(files.mmproj_path) if files.mmproj_path else None,
