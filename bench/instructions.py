@@ -128,10 +128,12 @@ def serve(target: str, requests: int) -> None:
 
 def counted(target: str, requests: int, out: Path, src: Path) -> dict[str, int]:
     """The event totals of one cachegrind run of `serve(target, requests)` on the code in `src`."""
-    subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=yes", f"--cachegrind-out-file={out}",
-                    sys.executable, __file__, "--serve", target, "--requests", str(requests)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": str(src.resolve())})
+    run = subprocess.run(["valgrind", "-q", "--tool=cachegrind", "--cache-sim=yes", f"--cachegrind-out-file={out}",
+                          sys.executable, __file__, "--serve", target, "--requests", str(requests)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(src.resolve())})
+    if run.returncode != 0:
+        raise RuntimeError(f"{target} on {src} failed under valgrind:\n{run.stderr[-4000:]}")
     text = out.read_text()
     events = re.search(r"^events: (.+)$", text, re.MULTILINE)
     summary = re.search(r"^summary: (.+)$", text, re.MULTILINE)
