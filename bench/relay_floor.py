@@ -75,8 +75,8 @@ def relay(link: EngineLink) -> Any:
             "content": [{"type": "text", "text": answer["choices"][0]["message"]["content"]}],
             "stop_reason": "end_turn", "stop_sequence": None,
             "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]}})
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
     return app
