@@ -91,7 +91,6 @@ class WorkerProcess:
             line = await self._process.stdout.readline()
             if not line:
                 await self._process.wait()
-                self._log.read_available()  # the worker is gone: its last words are all in the pipe
                 raise ModelLoadFailed(self._failure_message(model_path, f"the worker exited with status {self._process.returncode}"))
             try:
                 event = orjson.loads(line)
@@ -102,11 +101,11 @@ class WorkerProcess:
                 return
             if event.get("event") == FAILED_EVENT:
                 await self._process.wait()
-                self._log.read_available()  # the worker is gone: its last words are all in the pipe
                 raise ModelLoadFailed(self._failure_message(model_path, event.get("error", "")))
 
     def _failure_message(self, model_path: str, fallback: str) -> str:
-        """The first error lines llama.cpp logged: the root cause comes first, the fallout after."""
+        """The first error lines llama.cpp logged: the root cause comes first, the fallout after. Called
+        once the worker has exited, when its last words are all in the log's pipe (which `log_lines` reads)."""
         reasons = []
         for line in self.log_lines:
             prefix = _LOG_PREFIX.match(line)
