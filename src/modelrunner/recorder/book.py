@@ -23,6 +23,10 @@ class Entry:
     size_bytes: int
     content: Any
 
+    def holding(self, content: Any, size_bytes: int) -> Entry:
+        """The same entry with newer content (to `replace` it with)."""
+        return Entry(self.id, self.model_key, self.models, size_bytes, content)
+
 
 class RecordBook:
     """Entries in completion order; the oldest go first when a model has too many or the bytes run out."""

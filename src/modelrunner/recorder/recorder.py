@@ -126,7 +126,7 @@ class RequestRecorder:
         if built.prompt_source is not None and size_bytes > self.book.max_bytes:
             record = {**built.record, **prompt_fields(Prompt(error=TOO_LARGE))}
             built, size_bytes = Built(record), len(orjson.dumps(record))
-        newer = Entry(entry.id, entry.model_key, entry.models, size_bytes, built)
+        newer = entry.holding(built, size_bytes)
         if size_bytes > self.book.max_bytes:
             _skipped(newer)
         self.book.replace(entry, newer)
@@ -147,8 +147,7 @@ class RequestRecorder:
         prompt = await rendered(content.prompt_source)
         record = {**content.record, **prompt_fields(prompt)}
         if prompt.source is None:
-            self.book.replace(entry, Entry(entry.id, entry.model_key, entry.models, len(orjson.dumps(record)),
-                                           Built(record)))
+            self.book.replace(entry, entry.holding(Built(record), len(orjson.dumps(record))))
         return record
 
 
