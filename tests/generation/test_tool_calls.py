@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 from modelrunner.core.chat import EngineChunk, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from modelrunner.generation.tool_calls import PromptedCallExtractor, constrained_calls, prompted_calls
+from modelrunner.generation.tool_calls import ConstrainedCall, PromptedCallExtractor, PromptedCalls
 
 
-def run(chunks: list[EngineChunk], decoder) -> list[EngineChunk]:  # noqa: ANN001
-    async def source() -> AsyncIterator[EngineChunk]:
-        for chunk in chunks:
-            yield chunk
-
-    async def collect() -> list[EngineChunk]:
-        return [chunk async for chunk in decoder(source())]
-
-    return asyncio.run(collect())
+def run(chunks: list[EngineChunk], decoder: ConstrainedCall | PromptedCalls) -> list[EngineChunk]:
+    return [out for chunk in chunks for out in decoder.feed(chunk)]
 
 
 def feed_all(pieces: list[str], max_calls: int | None = None) -> list[EngineChunk]:
@@ -63,25 +53,25 @@ def test_at_most_max_calls_and_no_text_after_a_call() -> None:
 
 def test_prompted_calls_turn_a_plain_stop_into_tool_calls() -> None:
     out = run([TextDelta('<tool_call>{"name": "a", "input": {}}'), TextDelta("</tool_call>"), Usage(1, 2),
-               Finish("stop")], lambda s: prompted_calls(s, None))
+               Finish("stop")], PromptedCalls(None))
     assert isinstance(out[0], ToolCallDelta) and out[-1] == Finish("tool_calls") and isinstance(out[-2], Usage)
 
 
 def test_a_complete_call_then_rambling_until_max_tokens_is_a_tool_use_answer() -> None:
     out = run([TextDelta('<tool_call>{"name": "a", "input": {}}</tool_call>'), TextDelta(" and then I will"),
-               Usage(1, 50), Finish("length")], lambda s: prompted_calls(s, None))
+               Usage(1, 50), Finish("length")], PromptedCalls(None))
     assert [type(c) for c in out] == [ToolCallDelta, Usage, Finish] and out[-1] == Finish("tool_calls")
     cut_in_call = run([TextDelta('<tool_call>{"name": "a", "inp'), Usage(1, 50), Finish("length")],
-                      lambda s: prompted_calls(s, None))
+                      PromptedCalls(None))
     assert cut_in_call[-1] == Finish("length") and not any(isinstance(c, ToolCallDelta) for c in cut_in_call)
 
 
 def test_constrained_answer_becomes_one_call_and_a_cut_one_stays_text() -> None:
     out = run([ReasoningDelta("r"), TextDelta('{ "name" : "add",\n "input": {"a": 1'), TextDelta("}}"),
-               Usage(1, 9), Finish("stop")], constrained_calls)
+               Usage(1, 9), Finish("stop")], ConstrainedCall())
     assert out[0] == ReasoningDelta("r")
     assert out[1] == ToolCallDelta(0, None, "add", '{"a":1}') and out[-1] == Finish("tool_calls")
-    cut = run([TextDelta('{"name": "add", "inp'), Usage(1, 5), Finish("length")], constrained_calls)
+    cut = run([TextDelta('{"name": "add", "inp'), Usage(1, 5), Finish("length")], ConstrainedCall())
     assert cut == [TextDelta('{"name": "add", "inp'), Usage(1, 5), Finish("length")]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from modelrunner.core.chat import EngineChunk, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
@@ -23,31 +22,46 @@ class CompletedAnswer:
     usage: Usage = field(default_factory=lambda: Usage(0, 0))
     finish: Finish = field(default_factory=lambda: Finish("stop"))
 
-    @classmethod
-    async def collect(cls, chunks: AsyncIterator[EngineChunk]) -> CompletedAnswer:
-        text: list[str] = []
-        reasoning: list[str] = []
-        calls: dict[int, ToolCall] = {}
-        answer = cls()
-        async for chunk in chunks:
-            kind = type(chunk)
-            if kind is TextDelta:
-                text.append(chunk.text)
-            elif kind is ReasoningDelta:
-                reasoning.append(chunk.text)
-            elif kind is ToolCallDelta:
-                call = calls.get(chunk.index)
-                if call is None:
-                    calls[chunk.index] = ToolCall(chunk.id, chunk.name or "", chunk.arguments)
-                else:
-                    call.arguments += chunk.arguments
-                    call.id = call.id or chunk.id
-                    call.name = call.name or (chunk.name or "")
-            elif kind is Usage:
-                answer.usage = chunk
-            elif kind is Finish:
-                answer.finish = chunk
-        answer.text = "".join(text)
-        answer.reasoning = "".join(reasoning)
-        answer.tool_calls = [calls[i] for i in sorted(calls)]
+
+class AnswerGatherer:
+    """A whole answer, gathered from its chunks one at a time."""
+
+    __slots__ = ("_text", "_reasoning", "_calls", "_usage", "_finish")
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[int, ToolCall] = {}
+        self._usage: Usage | None = None
+        self._finish: Finish | None = None
+
+    def add(self, chunk: EngineChunk) -> None:
+        kind = type(chunk)
+        if kind is TextDelta:
+            self._text.append(chunk.text)  # type: ignore[union-attr]
+        elif kind is ReasoningDelta:
+            self._reasoning.append(chunk.text)  # type: ignore[union-attr]
+        elif kind is ToolCallDelta:
+            self._add_call(chunk)  # type: ignore[arg-type]
+        elif kind is Usage:
+            self._usage = chunk  # type: ignore[assignment]
+        elif kind is Finish:
+            self._finish = chunk  # type: ignore[assignment]
+
+    def _add_call(self, chunk: ToolCallDelta) -> None:
+        call = self._calls.get(chunk.index)
+        if call is None:
+            self._calls[chunk.index] = ToolCall(chunk.id, chunk.name or "", chunk.arguments)
+        else:
+            call.arguments += chunk.arguments
+            call.id = call.id or chunk.id
+            call.name = call.name or (chunk.name or "")
+
+    def answer(self) -> CompletedAnswer:
+        answer = CompletedAnswer(text="".join(self._text), reasoning="".join(self._reasoning),
+                                 tool_calls=[self._calls[i] for i in sorted(self._calls)])
+        if self._usage is not None:
+            answer.usage = self._usage
+        if self._finish is not None:
+            answer.finish = self._finish
         return answer

@@ -8,20 +8,31 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from modelrunner.core.answer import CompletedAnswer
+from modelrunner.core.answer import AnswerGatherer, CompletedAnswer
 from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk, Usage
+from modelrunner.core.errors import UnusableSchema
 from modelrunner.core.tools import ToolingRequest
 from modelrunner.generation.plan import ToolPlan, has_parallel_calls, plan_tools
-from modelrunner.generation.tool_calls import decode_tool_calls
+from modelrunner.generation.tool_calls import ToolCallDecoder, tool_call_decoder
 from modelrunner.scheduler.admission import Yielding
 from modelrunner.scheduler.runner_slot import Lease, ResolvedModel
 from modelrunner.scheduler.scheduler import Scheduler
 
-Start = Callable[[Lease, "Observer"], AsyncIterator[EngineChunk]]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStream:
+    """The engine's chunks for one request, and how to decode their tool calls (None: they pass as they are)."""
+
+    chunks: AsyncIterator[EngineChunk]
+    decoder: ToolCallDecoder | None = None
+
+
+Start = Callable[[Lease, "Observer"], Awaitable[EngineStream]]
 """What to run once a runner is leased: the engine stream of one chat or completion, told to the observer."""
 
 
@@ -59,45 +70,55 @@ async def plan_for(lease: Lease, request: ToolingRequest) -> ToolPlan:
     return plan
 
 
-async def _chat_chunks(lease: Lease, request: ToolingRequest, whole_answer: bool,
-                       observer: Observer) -> AsyncIterator[EngineChunk]:
+async def _chat_stream(lease: Lease, request: ToolingRequest, whole_answer: bool,
+                       observer: Observer) -> EngineStream:
     plan = await plan_for(lease, request)
     engine_request = dataclasses.replace(plan.chat, whole_answer=True) if whole_answer else plan.chat
     if observer.engine_request is not None:
         observer.engine_request(lease, engine_request)
-    async with contextlib.aclosing(lease.runner.chat(engine_request)) as engine:
-        async with contextlib.aclosing(decode_tool_calls(engine, plan)) as decoded:  # type: ignore[type-var]
-            async for chunk in decoded:
-                yield chunk
+    return EngineStream(lease.runner.chat(engine_request), tool_call_decoder(plan))
 
 
 def chat(request: ToolingRequest, *, whole_answer: bool = False) -> Start:
     """A chat generation whose tool calls come out as ToolCallDelta, whatever the model's template.
     `whole_answer`: the caller sends nothing before the answer ends (see ChatRequest.whole_answer)."""
-    return lambda lease, observer: _chat_chunks(lease, request, whole_answer, observer)
+    return lambda lease, observer: _chat_stream(lease, request, whole_answer, observer)
 
 
-def _completion_chunks(lease: Lease, request: CompletionRequest, observer: Observer) -> AsyncIterator[EngineChunk]:
+async def _completion_stream(lease: Lease, request: CompletionRequest, observer: Observer) -> EngineStream:
     if observer.engine_request is not None:
         observer.engine_request(lease, request)
-    return lease.runner.complete(request)
+    return EngineStream(lease.runner.complete(request))
 
 
 def completion(request: CompletionRequest, *, whole_answer: bool = False) -> Start:
     engine_request = dataclasses.replace(request, whole_answer=True) if whole_answer else request
-    return lambda lease, observer: _completion_chunks(lease, engine_request, observer)
+    return lambda lease, observer: _completion_stream(lease, engine_request, observer)
 
 
-async def _record_usage(chunks: AsyncIterator[EngineChunk], record: UsageRecord,
-                        note_chunk: Callable[[EngineChunk], None] | None = None) -> AsyncIterator[EngineChunk]:
-    async for chunk in chunks:
-        if note_chunk is not None:
-            note_chunk(chunk)
-        if type(chunk) is Usage:
-            record.prompt_tokens = chunk.prompt_tokens
-            record.completion_tokens = chunk.completion_tokens
-            record.cached_prompt_tokens = chunk.cached_prompt_tokens
-        yield chunk
+async def _generation(leased: Lease, start: Start, record: UsageRecord,
+                      observer: Observer) -> AsyncIterator[EngineChunk]:
+    """The one loop of every generation: start the engine, decode its chunks' tool calls, note the usage
+    for the access log, show each chunk to the observer, and close the engine stream at the end.
+    One generator, not one per step: each layer of async generators costs every chunk a resumption."""
+    started = await start(leased, observer)
+    engine, decoder, note_chunk = started.chunks, started.decoder, observer.chunk
+    try:
+        async for engine_chunk in engine:
+            for chunk in (engine_chunk,) if decoder is None else decoder.feed(engine_chunk):
+                if note_chunk is not None:
+                    note_chunk(chunk)
+                if type(chunk) is Usage:
+                    record.prompt_tokens = chunk.prompt_tokens
+                    record.completion_tokens = chunk.completion_tokens
+                    record.cached_prompt_tokens = chunk.cached_prompt_tokens
+                yield chunk
+    except UnusableSchema as exc:
+        if decoder is None:
+            raise
+        raise decoder.refusal(exc) from None
+    finally:
+        await engine.aclose()  # type: ignore[attr-defined]
 
 
 async def _prepend(first: EngineChunk, rest: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
@@ -133,12 +154,9 @@ def begin(leased: Lease, stack: contextlib.AsyncExitStack, start: Start,
           record: UsageRecord, observer: Observer | None = None) -> AsyncIterator[EngineChunk]:
     """Start the engine stream under `stack`, so it is closed before the lease is returned."""
     record.served_model = leased.label
-    observer = observer or UNOBSERVED
-    engine_chunks = start(leased, observer)
-    stack.push_async_callback(engine_chunks.aclose)  # type: ignore[attr-defined]
-    recorded = _record_usage(engine_chunks, record, observer.chunk)
-    stack.push_async_callback(recorded.aclose)
-    return recorded
+    chunks = _generation(leased, start, record, observer or UNOBSERVED)
+    stack.push_async_callback(chunks.aclose)
+    return chunks
 
 
 @dataclass
@@ -147,7 +165,8 @@ class Generation:
     returns the lease, in that order."""
 
     lease: Lease
-    chunks: AsyncIterator[EngineChunk]
+    first: EngineChunk
+    rest: AsyncIterator[EngineChunk]
     cleanup: contextlib.AsyncExitStack
 
     @classmethod
@@ -163,9 +182,17 @@ class Generation:
         except BaseException:
             await stack.aclose()
             raise
-        return cls(lease=leased, chunks=_prepend(first, chunks), cleanup=stack)
+        return cls(lease=leased, first=first, rest=chunks, cleanup=stack)
+
+    def chunks(self) -> AsyncIterator[EngineChunk]:
+        """Every chunk of the answer, the first included, for a caller that streams them."""
+        return _prepend(self.first, self.rest)
 
     async def complete(self) -> CompletedAnswer:
         """The whole answer, with the lease returned once it is gathered."""
         async with self.cleanup:
-            return await CompletedAnswer.collect(self.chunks)
+            gatherer = AnswerGatherer()
+            gatherer.add(self.first)
+            async for chunk in self.rest:
+                gatherer.add(chunk)
+            return gatherer.answer()

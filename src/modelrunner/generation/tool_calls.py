@@ -1,13 +1,12 @@
 """Tool calls out of engine chunks, for models whose calls the engine does not parse itself.
 
-`constrained_calls` turns a grammar-constrained JSON answer (`{"name", "input"}`) into one call;
+`ConstrainedCall` turns a grammar-constrained JSON answer (`{"name", "input"}`) into one call;
 `PromptedCallExtractor` finds `<tool_call>{...}</tool_call>` in streamed text, holding back text that
 may be the start of a call so no piece of the markup ever reaches the client.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -42,27 +41,32 @@ def _finish_with_calls(finish: Finish, has_calls: bool) -> Finish:
     return finish
 
 
-async def constrained_calls(chunks: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
+class ConstrainedCall:
     """The whole text answer is one JSON call; anything that does not parse (cut by max_tokens) stays text."""
-    text: list[str] = []
-    usage: Usage | None = None
-    async for chunk in chunks:
+
+    __slots__ = ("_text", "_usage")
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._usage: Usage | None = None
+
+    def feed(self, chunk: EngineChunk) -> list[EngineChunk]:
         kind = type(chunk)
         if kind is TextDelta:
-            text.append(chunk.text)
-        elif kind is Usage:
-            usage = chunk
-        elif kind is Finish:
-            call = parse_call("".join(text))
-            if call is not None:
-                yield _call_delta(0, *call)
-            elif text:
-                yield TextDelta("".join(text))
-            if usage is not None:
-                yield usage
-            yield _finish_with_calls(chunk, call is not None)
-        else:
-            yield chunk
+            self._text.append(chunk.text)  # type: ignore[union-attr]
+            return []
+        if kind is Usage:
+            self._usage = chunk  # type: ignore[assignment]
+            return []
+        if kind is not Finish:
+            return [chunk]
+        text = "".join(self._text)
+        call = parse_call(text)
+        out: list[EngineChunk] = [_call_delta(0, *call)] if call is not None else [TextDelta(text)] if text else []
+        if self._usage is not None:
+            out.append(self._usage)
+        out.append(_finish_with_calls(chunk, call is not None))  # type: ignore[arg-type]
+        return out
 
 
 class PromptedCallExtractor:
@@ -146,60 +150,81 @@ def _partial_prefix_length(buffer: str, marker: str) -> int:
     return 0
 
 
-async def prompted_calls(chunks: AsyncIterator[EngineChunk], max_calls: int | None,
-                         open_call: str | None = None) -> AsyncIterator[EngineChunk]:
-    extractor = PromptedCallExtractor(max_calls, open_call)
-    async for chunk in chunks:
+class PromptedCalls:
+    """`<tool_call>` markup in the answer's text becomes ToolCallDelta (see PromptedCallExtractor)."""
+
+    __slots__ = ("_extractor",)
+
+    def __init__(self, max_calls: int | None, open_call: str | None = None) -> None:
+        self._extractor = PromptedCallExtractor(max_calls, open_call)
+
+    def feed(self, chunk: EngineChunk) -> list[EngineChunk]:
         kind = type(chunk)
         if kind is TextDelta:
-            for out in extractor.feed(chunk.text):
-                yield out
-        elif kind is Usage:
-            for out in extractor.finish():
-                yield out
-            yield chunk
-        elif kind is Finish:
-            for out in extractor.finish():
-                yield out
-            yield _finish_with_calls(chunk, extractor.call_count > 0)
-        else:
-            yield chunk
+            return self._extractor.feed(chunk.text)  # type: ignore[union-attr]
+        if kind is Usage:
+            return [*self._extractor.finish(), chunk]
+        if kind is Finish:
+            held = self._extractor.finish()
+            return [*held, _finish_with_calls(chunk, self._extractor.call_count > 0)]  # type: ignore[arg-type]
+        return [chunk]
 
 
-async def limited_native_calls(chunks: AsyncIterator[EngineChunk], max_calls: int) -> AsyncIterator[EngineChunk]:
-    async for chunk in chunks:
-        if type(chunk) is ToolCallDelta and chunk.index >= max_calls:
-            continue
-        yield chunk
+class NativeCallLimit:
+    """At most `max_calls` of the calls the engine parsed itself."""
+
+    __slots__ = ("_max_calls",)
+
+    def __init__(self, max_calls: int) -> None:
+        self._max_calls = max_calls
+
+    def feed(self, chunk: EngineChunk) -> list[EngineChunk]:
+        if type(chunk) is ToolCallDelta and chunk.index >= self._max_calls:  # type: ignore[union-attr]
+            return []
+        return [chunk]
 
 
-async def without_reasoning(chunks: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
-    async for chunk in chunks:
-        if type(chunk) is not ReasoningDelta:
-            yield chunk
+CallDecoder = ConstrainedCall | PromptedCalls | NativeCallLimit
 
 
-async def schema_refusals_named(chunks: AsyncIterator[EngineChunk], owner: str) -> AsyncIterator[EngineChunk]:
-    """The engine's refusal of a schema, saying whose schema it was."""
-    try:
-        async for chunk in chunks:
-            yield chunk
-    except UnusableSchema as exc:
-        raise UnusableSchema(f"{owner}: the engine cannot turn its JSON schema into a grammar "
-                             f"({exc.reason})", reason=exc.reason) from None
+class ToolCallDecoder:
+    """Turns an engine's chunks into chunks whose tool calls are ToolCallDelta whatever the model's
+    template, with no thinking when it was turned off. Fed one engine chunk at a time, it gives back the
+    chunks to pass on (none while it holds text that may be a call)."""
+
+    __slots__ = ("_calls", "_drop_reasoning", "_schema_owner")
+
+    def __init__(self, calls: CallDecoder | None, *, drop_reasoning: bool, schema_owner: str | None) -> None:
+        self._calls = calls
+        self._drop_reasoning = drop_reasoning
+        self._schema_owner = schema_owner
+
+    def feed(self, chunk: EngineChunk) -> list[EngineChunk]:
+        if self._drop_reasoning and type(chunk) is ReasoningDelta:
+            return []
+        return [chunk] if self._calls is None else self._calls.feed(chunk)
+
+    def refusal(self, exc: UnusableSchema) -> UnusableSchema:
+        """The engine's refusal of a schema, saying whose schema it was."""
+        if self._schema_owner is None:
+            return exc
+        return UnusableSchema(f"{self._schema_owner}: the engine cannot turn its JSON schema into a grammar "
+                              f"({exc.reason})", reason=exc.reason)
 
 
-def decode_tool_calls(chunks: AsyncIterator[EngineChunk], plan: ToolPlan) -> AsyncIterator[EngineChunk]:
-    """Wrap an engine stream so tool calls come out as ToolCallDelta whatever the model's template
-    (and no thinking comes out when it was turned off)."""
-    if plan.schema_owner is not None:
-        chunks = schema_refusals_named(chunks, plan.schema_owner)
-    if plan.drop_reasoning:
-        chunks = without_reasoning(chunks)
+def _call_decoder(plan: ToolPlan) -> CallDecoder | None:
     if plan.tool_output == "constrained":
-        return constrained_calls(chunks)
+        return ConstrainedCall()
     if plan.tool_output == "prompted":
-        return prompted_calls(chunks, plan.max_tool_calls, plan.open_call)
+        return PromptedCalls(plan.max_tool_calls, plan.open_call)
     if plan.tool_output == "native" and plan.max_tool_calls is not None:
-        return limited_native_calls(chunks, plan.max_tool_calls)
-    return chunks
+        return NativeCallLimit(plan.max_tool_calls)
+    return None
+
+
+def tool_call_decoder(plan: ToolPlan) -> ToolCallDecoder | None:
+    """The decoder for the answer to the plan's engine request, or None where its chunks pass unchanged."""
+    calls = _call_decoder(plan)
+    if calls is None and not plan.drop_reasoning and plan.schema_owner is None:
+        return None
+    return ToolCallDecoder(calls, drop_reasoning=plan.drop_reasoning, schema_owner=plan.schema_owner)

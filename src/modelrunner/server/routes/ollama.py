@@ -86,7 +86,7 @@ async def _answer(request: Request, internal: ToolingRequest | CompletionRequest
                                    record=request.state, observer=generation_observer(request.state))
     if not stream:
         return json_response(whole(await opened.complete(), model=model, piece=piece, clock=clock))
-    lines = ndjson_lines(opened.chunks, model=model, piece=piece, clock=clock)
+    lines = ndjson_lines(opened.chunks(), model=model, piece=piece, clock=clock)
     return guarded_stream(lines, cleanup=opened.cleanup, error_event=_error_line, media_type=NDJSON)
 
 

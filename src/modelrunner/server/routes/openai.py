@@ -54,7 +54,7 @@ async def _serve(
                                    record=request.state, observer=generation_observer(request.state))
     if not stream:
         return json_response(whole(await opened.complete()))
-    body = events(opened.chunks, model=model, include_usage=include_usage)
+    body = events(opened.chunks(), model=model, include_usage=include_usage)
     return event_stream_response(body, cleanup=opened.cleanup, error_event=_stream_error_event)
 
 

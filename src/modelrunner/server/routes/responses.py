@@ -57,14 +57,14 @@ async def create_response(request: Request) -> Response:
                                    record=request.state, model=stored, observer=generation_observer(request.state))
     if not body.stream:
         async with opened.cleanup:
-            async for chunk in opened.chunks:
+            async for chunk in opened.chunks():
                 encoder.feed(chunk)
         remember()
         return json_response(encoder.response())
 
     async def events() -> AsyncIterator[bytes]:
         yield encoder.start()
-        async for chunk in opened.chunks:
+        async for chunk in opened.chunks():
             event = encoder.feed(chunk)
             if event:
                 yield event
