@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from modelrunner.core.chat import EngineChunk, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
@@ -21,6 +22,13 @@ class CompletedAnswer:
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: Usage = field(default_factory=lambda: Usage(0, 0))
     finish: Finish = field(default_factory=lambda: Finish("stop"))
+
+    @classmethod
+    def gathered(cls, chunks: Iterable[EngineChunk]) -> CompletedAnswer:
+        gatherer = AnswerGatherer()
+        for chunk in chunks:
+            gatherer.add(chunk)
+        return gatherer.answer()
 
 
 class AnswerGatherer:

@@ -66,9 +66,6 @@ class ChatRequest:
     reasoning_budget_tokens: int | None = None
     continue_final_message: bool = False
     keep_alive: str | None = None
-    whole_answer: bool = False
-    """Nothing of the answer is sent before it ends (a non-streamed reply): an engine may produce it in
-    one piece, as fewer and larger chunks, instead of token by token."""
 
 
 def image_parts(chat: ChatRequest) -> list[dict[str, Any]]:
@@ -91,8 +88,6 @@ class CompletionRequest:
     prompt: str
     sampling: Sampling = field(default_factory=Sampling)
     keep_alive: str | None = None
-    whole_answer: bool = False
-    """As for ChatRequest."""
 
 
 @dataclass(slots=True)

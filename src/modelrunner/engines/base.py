@@ -131,6 +131,13 @@ class Runner(Protocol):
 
     def complete(self, request: CompletionRequest) -> AsyncIterator[EngineChunk]: ...
 
+    async def chat_answer(self, request: ChatRequest) -> list[EngineChunk]:
+        """The chunks of one chat generation whose caller sends nothing before it ends (a reply not
+        streamed): an engine may make them in one piece, as fewer and larger chunks."""
+        ...
+
+    async def completion_answer(self, request: CompletionRequest) -> list[EngineChunk]: ...
+
     async def render_prompt(self, request: ChatRequest) -> str:
         """The exact prompt text generation would feed the model for `request`."""
         ...

@@ -1,21 +1,23 @@
 """One generation, the same for every API: lease the model's runner, plan how tools and structured
-output reach it (from the runner's capabilities), stream the engine's chunks with tool calls decoded,
-note the usage for the access log, and give everything back in order when the answer ends or the
-client leaves. Routes parse and translate before, and encode after; batches and recorders call the
-same three entry points: `Generation.open`, `chat`/`completion` (what to start), `Generation.complete`."""
+output reach it (from the runner's capabilities), run the engine with tool calls decoded from its
+chunks, note the usage for the access log, and give everything back in order when the answer ends or
+the client leaves. Routes parse and translate before, and encode after. What to run is `chat` or
+`completion`; a reply not streamed is `answer_chunks`, a streamed one `Generation.open` (and
+`Generation.complete` for batches, which stream from the engine so that they can be preempted)."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Protocol
 
 from modelrunner.core.answer import AnswerGatherer, CompletedAnswer
 from modelrunner.core.chat import ChatRequest, CompletionRequest, EngineChunk, Usage
 from modelrunner.core.errors import UnusableSchema
 from modelrunner.core.tools import ToolingRequest
+from modelrunner.engines.base import Runner
 from modelrunner.generation.plan import ToolPlan, has_parallel_calls, plan_tools
 from modelrunner.generation.tool_calls import ToolCallDecoder, tool_call_decoder
 from modelrunner.scheduler.admission import Yielding
@@ -23,17 +25,37 @@ from modelrunner.scheduler.runner_slot import Lease, ResolvedModel
 from modelrunner.scheduler.scheduler import Scheduler
 
 
-
 @dataclass(frozen=True, slots=True)
-class EngineStream:
-    """The engine's chunks for one request, and how to decode their tool calls (None: they pass as they are)."""
+class EngineCall:
+    """The request for the leased runner, planned, and how to decode its answer's tool calls (None: its
+    chunks pass as they are). Entered as a context, it names the owner of a schema the engine refuses."""
 
-    chunks: AsyncIterator[EngineChunk]
+    request: ChatRequest | CompletionRequest
     decoder: ToolCallDecoder | None = None
 
+    def stream(self, runner: Runner) -> AsyncIterator[EngineChunk]:
+        if type(self.request) is ChatRequest:
+            return runner.chat(self.request)
+        return runner.complete(self.request)  # type: ignore[arg-type]
 
-Start = Callable[[Lease, "Observer"], Awaitable[EngineStream]]
-"""What to run once a runner is leased: the engine stream of one chat or completion, told to the observer."""
+    async def answer(self, runner: Runner) -> list[EngineChunk]:
+        if type(self.request) is ChatRequest:
+            return await runner.chat_answer(self.request)
+        return await runner.completion_answer(self.request)  # type: ignore[arg-type]
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if isinstance(exc, UnusableSchema) and self.decoder is not None:
+            named = self.decoder.refusal(exc)
+            if named is not exc:
+                raise named from None
+
+
+Start = Callable[[Lease, "Observer"], Awaitable[EngineCall]]
+"""What to run once a runner is leased: one chat or completion, planned for it and told to the observer."""
 
 
 @dataclass(frozen=True)
@@ -70,55 +92,81 @@ async def plan_for(lease: Lease, request: ToolingRequest) -> ToolPlan:
     return plan
 
 
-async def _chat_stream(lease: Lease, request: ToolingRequest, whole_answer: bool,
-                       observer: Observer) -> EngineStream:
+async def _chat_call(lease: Lease, request: ToolingRequest, observer: Observer) -> EngineCall:
     plan = await plan_for(lease, request)
-    engine_request = dataclasses.replace(plan.chat, whole_answer=True) if whole_answer else plan.chat
     if observer.engine_request is not None:
-        observer.engine_request(lease, engine_request)
-    return EngineStream(lease.runner.chat(engine_request), tool_call_decoder(plan))
+        observer.engine_request(lease, plan.chat)
+    return EngineCall(plan.chat, tool_call_decoder(plan))
 
 
-def chat(request: ToolingRequest, *, whole_answer: bool = False) -> Start:
-    """A chat generation whose tool calls come out as ToolCallDelta, whatever the model's template.
-    `whole_answer`: the caller sends nothing before the answer ends (see ChatRequest.whole_answer)."""
-    return lambda lease, observer: _chat_stream(lease, request, whole_answer, observer)
+def chat(request: ToolingRequest) -> Start:
+    """A chat generation whose tool calls come out as ToolCallDelta, whatever the model's template."""
+    return lambda lease, observer: _chat_call(lease, request, observer)
 
 
-async def _completion_stream(lease: Lease, request: CompletionRequest, observer: Observer) -> EngineStream:
+async def _completion_call(lease: Lease, request: CompletionRequest, observer: Observer) -> EngineCall:
     if observer.engine_request is not None:
         observer.engine_request(lease, request)
-    return EngineStream(lease.runner.complete(request))
+    return EngineCall(request)
 
 
-def completion(request: CompletionRequest, *, whole_answer: bool = False) -> Start:
-    engine_request = dataclasses.replace(request, whole_answer=True) if whole_answer else request
-    return lambda lease, observer: _completion_stream(lease, engine_request, observer)
+def completion(request: CompletionRequest) -> Start:
+    return lambda lease, observer: _completion_call(lease, request, observer)
 
 
-async def _generation(leased: Lease, start: Start, record: UsageRecord,
-                      observer: Observer) -> AsyncIterator[EngineChunk]:
-    """The one loop of every generation: start the engine, decode its chunks' tool calls, note the usage
-    for the access log, show each chunk to the observer, and close the engine stream at the end.
-    One generator, not one per step: each layer of async generators costs every chunk a resumption."""
-    started = await start(leased, observer)
-    engine, decoder, note_chunk = started.chunks, started.decoder, observer.chunk
+class _Delivery:
+    """What becomes of each chunk of the engine's answer, streamed or whole: its tool calls decoded,
+    its usage noted for the access log, and each chunk that comes out shown to the observer."""
+
+    __slots__ = ("_decoder", "_record", "_note_chunk")
+
+    def __init__(self, decoder: ToolCallDecoder | None, record: UsageRecord, observer: Observer) -> None:
+        self._decoder = decoder
+        self._record = record
+        self._note_chunk = observer.chunk
+
+    def __call__(self, engine_chunk: EngineChunk) -> Sequence[EngineChunk]:
+        chunks = (engine_chunk,) if self._decoder is None else self._decoder.feed(engine_chunk)
+        for chunk in chunks:
+            if self._note_chunk is not None:
+                self._note_chunk(chunk)
+            if type(chunk) is Usage:
+                self._record.prompt_tokens = chunk.prompt_tokens
+                self._record.completion_tokens = chunk.completion_tokens
+                self._record.cached_prompt_tokens = chunk.cached_prompt_tokens
+        return chunks
+
+
+async def _streamed(leased: Lease, start: Start, record: UsageRecord,
+                    observer: Observer) -> AsyncIterator[EngineChunk]:
+    """The one loop of a streamed generation: one generator, not one per step, as each layer of async
+    generators costs every chunk a resumption. The engine stream is closed when it ends."""
+    call = await start(leased, observer)
+    deliver = _Delivery(call.decoder, record, observer)
+    engine = call.stream(leased.runner)
     try:
-        async for engine_chunk in engine:
-            for chunk in (engine_chunk,) if decoder is None else decoder.feed(engine_chunk):
-                if note_chunk is not None:
-                    note_chunk(chunk)
-                if type(chunk) is Usage:
-                    record.prompt_tokens = chunk.prompt_tokens
-                    record.completion_tokens = chunk.completion_tokens
-                    record.cached_prompt_tokens = chunk.cached_prompt_tokens
-                yield chunk
-    except UnusableSchema as exc:
-        if decoder is None:
-            raise
-        raise decoder.refusal(exc) from None
+        with call:
+            async for engine_chunk in engine:
+                for chunk in deliver(engine_chunk):
+                    yield chunk
     finally:
         await engine.aclose()  # type: ignore[attr-defined]
+
+
+async def answer_chunks(scheduler: Scheduler, requested: str, *, keep_alive: str | None, start: Start,
+                        record: UsageRecord, model: ResolvedModel | None = None,
+                        observer: Observer | None = None) -> list[EngineChunk]:
+    """The chunks of a reply not streamed, in order: the engine makes the answer in one piece (no
+    stream, no generator on the way), and the lease is returned as soon as it is in. `model`: as for
+    `lease`. `CompletedAnswer.gathered` makes them one answer."""
+    observer = observer or UNOBSERVED
+    async with scheduler.acquire(requested, keep_alive=keep_alive, model=model) as leased:
+        record.served_model = leased.label
+        call = await start(leased, observer)
+        with call:
+            engine_chunks = await call.answer(leased.runner)
+    deliver = _Delivery(call.decoder, record, observer)
+    return [chunk for engine_chunk in engine_chunks for chunk in deliver(engine_chunk)]
 
 
 async def _prepend(first: EngineChunk, rest: AsyncIterator[EngineChunk]) -> AsyncIterator[EngineChunk]:
@@ -154,7 +202,7 @@ def begin(leased: Lease, stack: contextlib.AsyncExitStack, start: Start,
           record: UsageRecord, observer: Observer | None = None) -> AsyncIterator[EngineChunk]:
     """Start the engine stream under `stack`, so it is closed before the lease is returned."""
     record.served_model = leased.label
-    chunks = _generation(leased, start, record, observer or UNOBSERVED)
+    chunks = _streamed(leased, start, record, observer or UNOBSERVED)
     stack.push_async_callback(chunks.aclose)
     return chunks
 

@@ -137,15 +137,20 @@ class LlamaCppRunner:
         return await self._worker.wait()
 
     def chat(self, request: ChatRequest) -> AsyncIterator[EngineChunk]:
-        # llama.cpp's whole answer to a prefill (a last assistant message it continues) starts with the
-        # prefill, and is parsed with it, where its stream carries only what follows: those stream.
-        is_prefilled = bool(request.messages) and request.messages[-1].get("role") == "assistant"
-        return self._generate("/v1/chat/completions", chat_body(request), request.sampling,
-                              whole_answer=request.whole_answer and not is_prefilled)
+        return self._generate("/v1/chat/completions", chat_body(request), request.sampling)
 
     def complete(self, request: CompletionRequest) -> AsyncIterator[EngineChunk]:
-        return self._generate("/v1/completions", completion_body(request), request.sampling,
-                              whole_answer=request.whole_answer)
+        return self._generate("/v1/completions", completion_body(request), request.sampling)
+
+    async def chat_answer(self, request: ChatRequest) -> list[EngineChunk]:
+        # llama.cpp's whole answer to a prefill (a last assistant message it continues) starts with the
+        # prefill, and is parsed with it, where its stream carries only what follows: those stream.
+        if request.messages and request.messages[-1].get("role") == "assistant":
+            return [chunk async for chunk in self.chat(request)]
+        return await self._whole_answer("/v1/chat/completions", chat_body(request), request.sampling)
+
+    async def completion_answer(self, request: CompletionRequest) -> list[EngineChunk]:
+        return await self._whole_answer("/v1/completions", completion_body(request), request.sampling)
 
     async def render_prompt(self, request: ChatRequest) -> str:
         body = chat_body(request)
@@ -220,15 +225,10 @@ class LlamaCppRunner:
             return EngineFailed(f"the worker for {self._label} stopped unexpectedly", retryable=True)
         return EngineFailed(f"lost the connection to the worker for {self._label}: {exc}", retryable=True)
 
-    async def _generate(self, path: str, body: dict[str, Any], sampling: Sampling, *,
-                        whole_answer: bool) -> AsyncIterator[EngineChunk]:
+    async def _generate(self, path: str, body: dict[str, Any], sampling: Sampling) -> AsyncIterator[EngineChunk]:
         matcher = StopSequenceMatcher(sampling.stop)
         if matcher.is_active:
             body["timings_per_token"] = True  # usage stays exact when we cut the stream at a match
-        elif whole_answer:
-            for chunk in await self._whole_answer(path, body, sampling):
-                yield chunk
-            return
         finish: Finish | None = None
         usage: Usage | None = None
         last_timings: dict[str, Any] | None = None
@@ -283,6 +283,8 @@ class LlamaCppRunner:
         """The answer asked for in one piece: one read, on a connection the worker keeps open, instead
         of a stream read token by token on a connection it closes (about 0.9 ms of server CPU less for
         a short answer). Streams stay for stop sequences, which are matched here and cut generation."""
+        if StopSequenceMatcher(sampling.stop).is_active:
+            return [chunk async for chunk in self._generate(path, body, sampling)]
         body["stream"] = False
         body.pop("stream_options", None)
         chunks: list[EngineChunk] = []

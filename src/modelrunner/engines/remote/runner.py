@@ -135,6 +135,12 @@ class RemoteRunner:
         body = completion_body(request, model=self._upstream.model)
         return self._generate("/completions", lambda kind: dict(body), request.sampling, [])
 
+    async def chat_answer(self, request: ChatRequest) -> list[EngineChunk]:
+        return [chunk async for chunk in self.chat(request)]  # streamed: a failure before the first chunk is retried
+
+    async def completion_answer(self, request: CompletionRequest) -> list[EngineChunk]:
+        return [chunk async for chunk in self.complete(request)]
+
     async def render_prompt(self, request: ChatRequest) -> str:
         replica = self._replica_of_kind("llama.cpp", "render prompts")
         body = self._chat_body(request, "llama.cpp")

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from modelrunner.core.answer import CompletedAnswer
 from modelrunner.core.chat import Usage
 from modelrunner.core.tools import ToolingRequest
 from modelrunner.core.errors import ContextOverflow, EngineFailed, ModelRunnerError, Unsupported
@@ -129,9 +130,13 @@ async def complete_message(services: Services, body: MessagesBody, *, state: Any
     free its slot at once, and an engine notices a closed stream sooner than a closed whole request."""
     prepared, stored = await _prepared_for(services, body)
     tooling = await _tooling(services, prepared)
-    start = generation.chat(tooling, whole_answer=yielding is None)
+    start, observer = generation.chat(tooling), generation_observer(state)
+    if yielding is None:
+        chunks = await generation.answer_chunks(services.scheduler, body.model, keep_alive=None, start=start,
+                                                record=state, model=stored, observer=observer)
+        return message(CompletedAnswer.gathered(chunks), model=body.model)
     opened = await Generation.open(services.scheduler, body.model, keep_alive=None, start=start, record=state,
-                                   model=stored, yielding=yielding, observer=generation_observer(state))
+                                   model=stored, yielding=yielding, observer=observer)
     return message(await opened.complete(), model=body.model)
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from modelrunner import __version__
+from modelrunner.core.answer import CompletedAnswer
 from modelrunner.core.chat import CompletionRequest
 from modelrunner.core.tools import ToolingRequest
 from modelrunner.core.errors import ModelRunnerError
@@ -77,15 +78,18 @@ async def _load_or_unload(request: Request, model: str, keep_alive: str | None, 
 async def _answer(request: Request, internal: ToolingRequest | CompletionRequest, *, stream: bool,
                   piece: Piece) -> Response:
     if isinstance(internal, CompletionRequest):
-        model, keep_alive, start = internal.model, internal.keep_alive, generation.completion(internal, whole_answer=not stream)
+        model, keep_alive, start = internal.model, internal.keep_alive, generation.completion(internal)
     else:
-        model, keep_alive, start = internal.chat.model, internal.chat.keep_alive, generation.chat(internal, whole_answer=not stream)
+        model, keep_alive, start = internal.chat.model, internal.chat.keep_alive, generation.chat(internal)
     request.state.model = model
     clock = Clock()
-    opened = await Generation.open(services_of(request).scheduler, model, keep_alive=keep_alive, start=start,
-                                   record=request.state, observer=generation_observer(request.state))
+    scheduler, observer = services_of(request).scheduler, generation_observer(request.state)
     if not stream:
-        return json_response(whole(await opened.complete(), model=model, piece=piece, clock=clock))
+        chunks = await generation.answer_chunks(scheduler, model, keep_alive=keep_alive, start=start,
+                                                record=request.state, observer=observer)
+        return json_response(whole(CompletedAnswer.gathered(chunks), model=model, piece=piece, clock=clock))
+    opened = await Generation.open(scheduler, model, keep_alive=keep_alive, start=start, record=request.state,
+                                   observer=observer)
     lines = ndjson_lines(opened.chunks(), model=model, piece=piece, clock=clock)
     return guarded_stream(lines, cleanup=opened.cleanup, error_event=_error_line, media_type=NDJSON)
 

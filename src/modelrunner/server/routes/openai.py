@@ -50,10 +50,13 @@ async def _serve(
     request.state.model = model
     if is_preload_only(request.headers):
         return await preload_response(request, model, keep_alive)
-    opened = await Generation.open(services_of(request).scheduler, model, keep_alive=keep_alive, start=start,
-                                   record=request.state, observer=generation_observer(request.state))
+    scheduler, observer = services_of(request).scheduler, generation_observer(request.state)
     if not stream:
-        return json_response(whole(await opened.complete()))
+        chunks = await generation.answer_chunks(scheduler, model, keep_alive=keep_alive, start=start,
+                                                record=request.state, observer=observer)
+        return json_response(whole(CompletedAnswer.gathered(chunks)))
+    opened = await Generation.open(scheduler, model, keep_alive=keep_alive, start=start, record=request.state,
+                                   observer=observer)
     body = events(opened.chunks(), model=model, include_usage=include_usage)
     return event_stream_response(body, cleanup=opened.cleanup, error_event=_stream_error_event)
 
@@ -69,7 +72,7 @@ async def chat_completions(request: Request) -> Response:
     policy = ImageUrlPolicy.from_settings(services_of(request).settings)
     tooling = await with_image_urls_inlined(tooling, policy)
     return await _serve(
-        request, model=body.model, keep_alive=tooling.chat.keep_alive, start=generation.chat(tooling, whole_answer=not body.stream),
+        request, model=body.model, keep_alive=tooling.chat.keep_alive, start=generation.chat(tooling),
         stream=body.stream, include_usage=_wants_usage(body.stream_options),
         whole=lambda answer: responses.chat_completion(answer, model=body.model),
         events=responses.chat_completion_events,
@@ -88,7 +91,7 @@ async def completions(request: Request) -> Response:
 
     return await _serve(
         request, model=body.model, keep_alive=completion.keep_alive,
-        start=generation.completion(completion, whole_answer=not body.stream),
+        start=generation.completion(completion),
         stream=body.stream, include_usage=_wants_usage(body.stream_options),
         whole=whole, events=responses.text_completion_events,
     )

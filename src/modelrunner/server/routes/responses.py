@@ -53,14 +53,16 @@ async def create_response(request: Request) -> Response:
         if body.store:
             services.responses.put(encoder.response(), items, history + items + encoder.output)
 
-    opened = await Generation.open(services.scheduler, body.model, keep_alive=None, start=generation.chat(tooling, whole_answer=not body.stream),
-                                   record=request.state, model=stored, observer=generation_observer(request.state))
+    start, observer = generation.chat(tooling), generation_observer(request.state)
     if not body.stream:
-        async with opened.cleanup:
-            async for chunk in opened.chunks():
-                encoder.feed(chunk)
+        chunks = await generation.answer_chunks(services.scheduler, body.model, keep_alive=None, start=start,
+                                                record=request.state, model=stored, observer=observer)
+        for chunk in chunks:
+            encoder.feed(chunk)
         remember()
         return json_response(encoder.response())
+    opened = await Generation.open(services.scheduler, body.model, keep_alive=None, start=start,
+                                   record=request.state, model=stored, observer=observer)
 
     async def events() -> AsyncIterator[bytes]:
         yield encoder.start()
