@@ -160,7 +160,7 @@ async def answer_chunks(scheduler: Scheduler, requested: str, *, keep_alive: str
     stream, no generator on the way), and the lease is returned as soon as it is in. `model`: as for
     `lease`. `CompletedAnswer.gathered` makes them one answer."""
     observer = observer or UNOBSERVED
-    async with scheduler.acquire(requested, keep_alive=keep_alive, model=model) as leased:
+    async with await scheduler.reserve(requested, keep_alive=keep_alive, model=model) as leased:
         record.served_model = leased.label
         call = await start(leased, observer)
         with call:
@@ -183,8 +183,8 @@ async def lease(scheduler: Scheduler, requested: str, *, keep_alive: str | None,
     `yielding`: background work (batches), which gives its slot up to interactive requests."""
     stack = contextlib.AsyncExitStack()
     try:
-        leased = await stack.enter_async_context(scheduler.acquire(requested, keep_alive=keep_alive, model=model,
-                                                                   yielding=yielding))
+        reservation = await scheduler.reserve(requested, keep_alive=keep_alive, model=model, yielding=yielding)
+        leased = await stack.enter_async_context(reservation)
     except BaseException:
         await stack.aclose()
         raise

@@ -4,8 +4,8 @@ stored settings become the RunnerConfig an engine starts it with."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,19 +80,30 @@ class Lease:
 
 class Reservation:
     """A generation slot, or a place in the queue for one, taken before the client is answered.
-    `async with` waits for the slot and lends the runner; `give_up` returns one never entered."""
+    `async with` waits for the slot (`wait`) and lends the runner, then gives the slot back (`release`);
+    `give_up` returns one never entered."""
 
-    def __init__(self, lease: contextlib.AbstractAsyncContextManager[Lease], place: Place) -> None:
-        self._lease = lease
+    __slots__ = ("_place", "_model", "_requested", "_wait", "_release", "_slot", "_is_entered")
+
+    def __init__(self, place: Place, *, model: StoredModel, requested: str,
+                 wait: Callable[[], Awaitable[RunnerSlot]], release: Callable[[RunnerSlot], None]) -> None:
         self._place = place
+        self._model = model
+        self._requested = requested
+        self._wait = wait
+        self._release = release
+        self._slot: RunnerSlot | None = None
         self._is_entered = False
 
     async def __aenter__(self) -> Lease:
         self._is_entered = True
-        return await self._lease.__aenter__()
+        slot = self._slot = await self._wait()
+        return Lease(model=self._model, runner=slot.runner, requested=self._requested,  # type: ignore[arg-type]
+                     label=slot.label, context_size=slot.config.context_size)
 
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        return await self._lease.__aexit__(*exc_info)
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self._slot is not None:
+            self._release(self._slot)
 
     def give_up(self) -> None:
         if not self._is_entered:

@@ -176,21 +176,16 @@ class Scheduler:
         slot = await self._ready_slot(model, self._mode(model, mode))
         place = slot.gate.reserve(yielding)
         try:
-            return Reservation(self._lease_after(place, model, slot, requested, keep_alive_s, yielding), place)
+            return Reservation(place, model=model, requested=requested,
+                               wait=lambda: self._slot_after_wait(place, model, slot, yielding),
+                               release=lambda used: self._release(used, keep_alive_s, yielding))
         except BaseException:
             place.give_up()
             raise
 
-    @contextlib.asynccontextmanager
-    async def _lease_after(self, place: Place, model: StoredModel, slot: RunnerSlot, requested: str,
-                           keep_alive_s: float | None, yielding: Yielding | None) -> AsyncIterator[Lease]:
-        slot = await self._slot_after_wait(place, model, slot, yielding)
-        try:
-            yield Lease(model=model, runner=slot.runner, requested=requested, label=slot.label,
-                        context_size=slot.config.context_size)
-        finally:
-            slot.gate.leave(yielding)
-            self._after_use(slot, keep_alive_s)
+    def _release(self, slot: RunnerSlot, keep_alive_s: float | None, yielding: Yielding | None) -> None:
+        slot.gate.leave(yielding)
+        self._after_use(slot, keep_alive_s)
 
     async def _slot_after_wait(self, place: Place, model: StoredModel, slot: RunnerSlot,
                                yielding: Yielding | None) -> RunnerSlot:
