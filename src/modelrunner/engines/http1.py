@@ -83,9 +83,10 @@ class ChunkedBody:
 
 async def send_request(connection: Connection, request: bytes) -> tuple[int, dict[bytes, bytes]]:
     """Write a whole request, then read its answer's status and headers (lower-cased names); 1xx answers
-    (100 Continue, 103 Early Hints) that come before the real one are skipped."""
+    (100 Continue, 103 Early Hints) that come before the real one are skipped. No `drain`: the request
+    is already whole in memory, and waiting for the answer waits for it to be sent; a connection lost
+    meanwhile ends that wait as drain would have (an error among NO_ANSWER_ERRORS)."""
     connection.writer.write(request)
-    await connection.writer.drain()
     while True:
         head = await connection.reader.readuntil(b"\r\n\r\n")
         status_line, *header_lines = head[:-4].split(b"\r\n")

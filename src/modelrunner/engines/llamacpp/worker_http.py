@@ -55,7 +55,7 @@ class WorkerResponse:
                         yield payload
             elif (length := content_length(self.headers)) is not None:
                 if length:
-                    yield await reader.readexactly(length)
+                    yield await self._read_exactly(length)
             else:  # delimited by the end of the connection, which cannot be reused
                 self.keeps_alive = False
                 while data := await reader.read(_READ_BYTES):
@@ -65,7 +65,23 @@ class WorkerResponse:
         self.is_complete = True
 
     async def read(self) -> bytes:
+        if self.headers.get(b"transfer-encoding") is None and (length := self._sized()) is not None:
+            body = await self._read_exactly(length) if length else b""
+            self.is_complete = True
+            return body
         return b"".join([chunk async for chunk in self.chunks()])
+
+    def _sized(self) -> int | None:
+        try:
+            return content_length(self.headers)
+        except ValueError as exc:
+            raise WorkerConnectionError(f"the answer broke off: {exc!r}") from exc
+
+    async def _read_exactly(self, length: int) -> bytes:
+        try:
+            return await self._connection.reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            raise WorkerConnectionError(f"the answer broke off: {exc!r}") from exc
 
 
 class WorkerHttp:
@@ -133,8 +149,11 @@ class WorkerHttp:
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
         """The whole answer: its status and body."""
-        async with self.stream(method, path, body) as response:
+        connection, response = await self._open(method, path, body)
+        try:
             return response.status_code, await response.read()
+        finally:
+            self._release(connection, response)
 
     async def aclose(self) -> None:
         self._is_closed = True
