@@ -12,7 +12,7 @@ from modelrunner.scheduler.scheduler import Scheduler
 async def embed(scheduler: Scheduler, model: str, inputs: list[EmbeddingInput], *, truncate: bool,
                 keep_alive: str | None, record: UsageRecord) -> Embeddings:
     """Vectors from the model's embedding runner."""
-    async with scheduler.acquire(model, keep_alive=keep_alive, mode="embedding") as lease:
+    async with await scheduler.reserve(model, keep_alive=keep_alive, mode="embedding") as lease:
         record.served_model = lease.label
         result = await lease.runner.embed(inputs, truncate=truncate, context_size=lease.context_size)
     record.prompt_tokens = result.prompt_tokens
@@ -22,7 +22,7 @@ async def embed(scheduler: Scheduler, model: str, inputs: list[EmbeddingInput], 
 async def rank(scheduler: Scheduler, model: str, query: str, documents: list[str], *,
                keep_alive: str | None, record: UsageRecord) -> RankScores:
     """Scores from the model's reranking runner; a model without a ranking head is refused at load."""
-    async with scheduler.acquire(model, keep_alive=keep_alive, mode="reranking") as lease:
+    async with await scheduler.reserve(model, keep_alive=keep_alive, mode="reranking") as lease:
         record.served_model = lease.label
         result = await lease.runner.rank(query, documents, context_size=lease.context_size)
     record.prompt_tokens = result.prompt_tokens
