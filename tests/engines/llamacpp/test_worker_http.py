@@ -2,7 +2,7 @@
 (as the runner starts it) and on a loopback port (as the benches do): connections are reused where the
 worker keeps them, a connection the worker closed is replaced without failing the
 request, a stream left early closes its connection (so the worker stops generating), and a worker that
-is gone is a connection error."""
+is gone, or a whole answer cut short (against a socket server that dies mid-body), is a connection error."""
 
 from __future__ import annotations
 
@@ -166,3 +166,28 @@ def test_a_worker_that_is_gone_is_a_connection_error(transport: str, tiny_gguf: 
             await client.request("POST", "/tokenize", TOKENIZE)
 
     asyncio.run(run())
+
+
+async def _answer_cut_short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A server that dies in the middle of a sized answer: its head promises more than it sends."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"tok")
+    await writer.drain()
+    writer.close()
+
+
+def test_a_whole_answer_cut_short_is_a_connection_error_and_its_connection_not_kept() -> None:
+    async def scenario() -> None:
+        server = await asyncio.start_server(_answer_cut_short, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = WorkerHttp(f"http://127.0.0.1:{port}")
+        try:
+            with pytest.raises(WorkerConnectionError, match="broke off"):
+                await client.request("POST", "/tokenize", TOKENIZE)
+            assert client.idle_connections == 0
+        finally:
+            await client.aclose()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(scenario())
