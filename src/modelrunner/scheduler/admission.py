@@ -105,23 +105,25 @@ class AdmissionGate:
         elif waiter.done() and not waiter.cancelled() and waiter.exception() is None:
             self.leave(yielding)  # the slot was handed over just as its taker gave up: pass it on
 
-    def leave(self, yielding: Yielding | None = None) -> None:
+    def leave(self, yielding: Yielding | None = None) -> bool:
         """Give a slot back, straight to the longest-waiting interactive request if there is one, else
-        to the longest-waiting background work if background work may fill it."""
+        to the longest-waiting background work if background work may fill it. True if it was handed
+        to a waiter."""
         if yielding is not None:
             self._background_holders.pop(yielding, None)
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                return
+                return True
         while self._background_waiters and self.active - 1 < self._background_capacity:
             waiter, taker = self._background_waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 self._background_holders[taker] = None
-                return
+                return True
         self.active = max(0, self.active - 1)
+        return False
 
     def fail_waiters(self, error: BaseException) -> None:
         """Wake every queued request with `error` (the runner went away)."""

@@ -86,7 +86,7 @@ class Reservation:
     __slots__ = ("_place", "_model", "_requested", "_wait", "_release", "_slot", "_is_entered")
 
     def __init__(self, place: Place, *, model: StoredModel, requested: str,
-                 wait: Callable[[], Awaitable[RunnerSlot]], release: Callable[[RunnerSlot], None]) -> None:
+                 wait: Callable[[], Awaitable[RunnerSlot]], release: Callable[[RunnerSlot], bool]) -> None:
         self._place = place
         self._model = model
         self._requested = requested
@@ -101,9 +101,11 @@ class Reservation:
         return Lease(model=self._model, runner=slot.runner, requested=self._requested,  # type: ignore[arg-type]
                      label=slot.label, context_size=slot.config.context_size)
 
-    async def __aexit__(self, *exc_info: Any) -> None:
-        if self._slot is not None:
-            self._release(self._slot)
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        if self._slot is not None and self._release(self._slot) and exc_type is None:
+            # The slot went to a queued request: let it reach the engine before this one's answer is
+            # decoded, encoded and logged, so that the engine's slot does not stand idle meanwhile.
+            await asyncio.sleep(0)
 
     def give_up(self) -> None:
         if not self._is_entered:

@@ -183,9 +183,10 @@ class Scheduler:
             place.give_up()
             raise
 
-    def _release(self, slot: RunnerSlot, keep_alive_s: float | None, yielding: Yielding | None) -> None:
-        slot.gate.leave(yielding)
+    def _release(self, slot: RunnerSlot, keep_alive_s: float | None, yielding: Yielding | None) -> bool:
+        is_handed_over = slot.gate.leave(yielding)
         self._after_use(slot, keep_alive_s)
+        return is_handed_over
 
     async def _slot_after_wait(self, place: Place, model: StoredModel, slot: RunnerSlot,
                                yielding: Yielding | None) -> RunnerSlot:
