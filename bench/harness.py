@@ -62,6 +62,20 @@ class DirectEngine:
         self.process.wait(10)
 
 
+class RelayFloor:
+    """`relay_floor.py` in a process of its own, relaying to a bare engine (its CPU measured apart)."""
+
+    def __init__(self, engine_url: str, slots: int) -> None:
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("relay_floor.py")),
+                                         engine_url, str(slots)], stdout=subprocess.PIPE)
+        assert self.process.stdout is not None
+        self.url = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
 def tiny_store(root: Path, **gguf_options: Any) -> tuple[Path, str]:
     """A store at `root/store` holding the tiny random model: (store path, model name). The GGUF stays at
     `root/tiny.gguf`, for a bare engine on the same file."""

@@ -1,7 +1,8 @@
 """The least a Python relay on uvicorn can do per request, as a floor for modelrunner's server CPU: read a
 Messages body, send the engine one OpenAI chat request over a kept-alive connection (at most one per
-slot, as modelrunner admits them), and answer its text as a Messages answer. No checks, no validation,
-no scheduling, no metrics, no logs: what is left is uvicorn, the JSON and one upstream round trip.
+slot, as modelrunner admits them), and answer its text as a Messages answer; or read an embeddings body
+and answer the engine's vectors. No checks, no validation, no scheduling, no metrics, no logs: what is
+left is uvicorn, the JSON and one upstream round trip.
 
 Run by `request_path.py` in a process of its own, so that its CPU is measured apart:
 
@@ -55,7 +56,24 @@ class EngineLink:
         return answer
 
 
+def messages_answer(request: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    usage = answer["usage"]
+    return {"id": answer["id"], "type": "message", "role": "assistant", "model": request["model"],
+            "content": [{"type": "text", "text": answer["choices"][0]["message"]["content"]}],
+            "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]}}
+
+
+def embeddings_answer(request: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    return {"object": "list", "model": request["model"], "usage": answer["usage"],
+            "data": [{"object": "embedding", "index": row["index"], "embedding": row["embedding"]}
+                     for row in answer["data"]]}
+
+
 def relay(link: EngineLink) -> Any:
+    """`/v1/embeddings` to the engine's embeddings (an engine started in embedding mode), anything else
+    as a Messages request to its chat completions."""
+
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
@@ -66,15 +84,15 @@ def relay(link: EngineLink) -> Any:
             if not message.get("more_body"):
                 break
         request = orjson.loads(body)
-        engine_request = {"messages": request["messages"], "max_tokens": request["max_tokens"],
-                          "temperature": request.get("temperature", 1.0)}
-        answer = orjson.loads(await link.post("/v1/chat/completions", orjson.dumps(engine_request)))
-        usage = answer["usage"]
-        content = orjson.dumps({
-            "id": answer["id"], "type": "message", "role": "assistant", "model": request["model"],
-            "content": [{"type": "text", "text": answer["choices"][0]["message"]["content"]}],
-            "stop_reason": "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]}})
+        if scope["path"] == "/v1/embeddings":
+            engine_request = {"input": request["input"], "encoding_format": "float"}
+            answer = orjson.loads(await link.post("/v1/embeddings", orjson.dumps(engine_request)))
+            content = orjson.dumps(embeddings_answer(request, answer))
+        else:
+            engine_request = {"messages": request["messages"], "max_tokens": request["max_tokens"],
+                              "temperature": request.get("temperature", 1.0)}
+            answer = orjson.loads(await link.post("/v1/chat/completions", orjson.dumps(engine_request)))
+            content = orjson.dumps(messages_answer(request, answer))
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": content})

@@ -24,8 +24,6 @@ import argparse
 import asyncio
 import functools
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ from typing import Any
 import httpx
 import psutil
 
-from harness import DirectEngine, LoadTarget, cpu_seconds, start_runner, tiny_store, write_results
+from harness import DirectEngine, LoadTarget, RelayFloor, cpu_seconds, start_runner, tiny_store, write_results
 from rounds import interleaved, per_round_ratios, spread
 
 SLOTS = 4
@@ -74,20 +72,6 @@ def routes(runner_url: str, engine_url: str, floor_url: str,
     return {"engine": (engine_url + "/v1/chat/completions", openai_body, ENGINE_HEADERS), **api_routes(runner_url),
             FLOOR: (floor_url + "/v1/messages", api_routes(floor_url)["anthropic"][1], None),
             **(api_routes(baseline_url, BEFORE) if baseline_url is not None else {})}
-
-
-class RelayFloor:
-    """`relay_floor.py` in a process of its own, relaying to the bare engine."""
-
-    def __init__(self, engine_url: str) -> None:
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("relay_floor.py")),
-                                         engine_url, str(SLOTS)], stdout=subprocess.PIPE)
-        assert self.process.stdout is not None
-        self.url = f"http://127.0.0.1:{int(self.process.stdout.readline())}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
 
 
 async def compare(targets: dict[str, LoadTarget], clients: int, per_client: int, rounds: int) -> dict[str, Any]:
@@ -216,7 +200,7 @@ def main() -> None:
         engine = DirectEngine(gguf, context_size=CONTEXT, slots=SLOTS, threads=args.threads)
         runner = start_runner(store, tmp / "runner.log", threads=args.threads, context_size=CONTEXT,
                               import_default=False)
-        floor = RelayFloor(engine.url)
+        floor = RelayFloor(engine.url, SLOTS)
         before = None
         if args.baseline_src is not None:
             before_store, _ = tiny_store(tmp / "before", context_length=CONTEXT)
