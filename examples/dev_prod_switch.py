@@ -12,7 +12,7 @@ import anthropic
 def make_client() -> tuple[anthropic.Anthropic, str]:
     """The only place that knows where requests go."""
     if os.environ.get("APP_ENV") == "production":
-        return anthropic.Anthropic(), "claude-sonnet-4-5"  # reads ANTHROPIC_API_KEY
+        return anthropic.Anthropic(), "claude-sonnet-4-6"  # reads ANTHROPIC_API_KEY
     local = anthropic.Anthropic(base_url=os.environ.get("MODEL_RUNNER_URL", "http://localhost:12434"),
                                 api_key="not-needed")
     return local, os.environ.get("MODEL", "ai/smollm2")

@@ -21,7 +21,7 @@ FLEET = "team/tiny"
 PEER = "peer/tiny"
 REPLICA_CONTEXT = 16384  # room for a long answer, so a replica can be killed while it streams
 FLEET_ALIAS = "fleet"
-CLAUDE_ALIAS = "claude-sonnet-4-5"
+CLAUDE_ALIAS = "claude-sonnet-4-6"
 """Names the front maps to FLEET (MODEL_RUNNER_ALIASES); other `claude-*` names fall back to it as the
 default model."""
 
