@@ -35,46 +35,48 @@ def test_leave_says_whether_the_slot_went_to_a_waiter() -> None:
     assert asyncio.run(scenario()) == (True, False)
 
 
+class OneSlot:
+    """A runner slot behind a gate of one, and the events of the requests that take it, in order."""
+
+    def __init__(self) -> None:
+        self.gate = AdmissionGate(1, 1, label="m")
+        self.slot = SimpleNamespace(runner=object(), label="m", config=SimpleNamespace(context_size=64))
+        self.events: list[str] = []
+
+    def reservation(self) -> Reservation:
+        return _reservation(self.gate, self.slot)
+
+    async def queued_request(self) -> None:
+        async with self.reservation():
+            self.events.append("queued request started")
+
+
 def test_a_slot_handed_over_lets_its_taker_start_before_the_giver_goes_on() -> None:
     async def scenario() -> list[str]:
-        gate = AdmissionGate(1, 1, label="m")
-        slot = SimpleNamespace(runner=object(), label="m", config=SimpleNamespace(context_size=64))
-        events: list[str] = []
-
-        async def queued() -> None:
-            async with _reservation(gate, slot):
-                events.append("queued request started")
-
-        async with _reservation(gate, slot):
-            taker = asyncio.create_task(queued())
+        one = OneSlot()
+        async with one.reservation():
+            taker = asyncio.create_task(one.queued_request())
             await asyncio.sleep(0)  # it queues for the one slot
-        events.append("first request goes on")
+        one.events.append("first request goes on")
         await taker
-        return events
+        return one.events
 
     assert asyncio.run(scenario()) == ["queued request started", "first request goes on"]
 
 
 def test_a_failing_holder_gives_its_slot_back_without_waiting() -> None:
     async def scenario() -> list[str]:
-        gate = AdmissionGate(1, 1, label="m")
-        slot = SimpleNamespace(runner=object(), label="m", config=SimpleNamespace(context_size=64))
-        events: list[str] = []
-
-        async def queued() -> None:
-            async with _reservation(gate, slot):
-                events.append("queued request started")
-
+        one = OneSlot()
         taker: asyncio.Task[None] | None = None
         try:
-            async with _reservation(gate, slot):
-                taker = asyncio.create_task(queued())
+            async with one.reservation():
+                taker = asyncio.create_task(one.queued_request())
                 await asyncio.sleep(0)
                 raise LookupError("the engine failed")
         except LookupError:
-            events.append("failure handled")
+            one.events.append("failure handled")
         assert taker is not None
         await taker
-        return events
+        return one.events
 
     assert asyncio.run(scenario()) == ["failure handled", "queued request started"]
