@@ -80,8 +80,8 @@ class Lease:
 
 class Reservation:
     """A generation slot, or a place in the queue for one, taken before the client is answered.
-    `async with` waits for the slot (`wait`) and lends the runner, then gives the slot back (`release`);
-    `give_up` returns one never entered."""
+    `async with` waits for the slot (`wait`) and lends the runner, then gives the slot back (`release`,
+    which says whether a queued request took it); `give_up` returns one never entered."""
 
     __slots__ = ("_place", "_model", "_requested", "_wait", "_release", "_slot", "_is_entered")
 
