@@ -141,30 +141,26 @@ class Scheduler:
         raise last_error
 
     @contextlib.asynccontextmanager
-    async def acquire(
-        self, requested: str, *, keep_alive: str | float | None = None, needs_slot: bool = True,
-        model: StoredModel | None = None, yielding: Yielding | None = None, mode: RunnerMode | None = None,
-    ) -> AsyncIterator[Lease]:
+    async def acquire(self, requested: str, *, needs_slot: bool = True,
+                      model: StoredModel | None = None) -> AsyncIterator[Lease]:
         """Lend the runner for `requested`, loading it first if needed and waiting for a free slot.
         `needs_slot=False` is for work the engine serves beside generation (rendering, tokenising).
-        `model`: what `requested` was already resolved to in this request, so it is not resolved again;
-        `yielding` is for background work, which gives its slot up to interactive requests;
-        `mode` asks for the model's embedding or reranking runner (None: the mode configured for it)."""
+        `model`: what `requested` was already resolved to in this request, so it is not resolved again.
+        Generation, embedding and reranking take their slot with `reserve`, which also takes a keep-alive,
+        background priority and the runner's mode."""
         if needs_slot:
-            async with await self.reserve(requested, keep_alive=keep_alive, model=model, yielding=yielding,
-                                          mode=mode) as lease:
+            async with await self.reserve(requested, model=model) as lease:
                 yield lease
             return
-        requested_keep_alive = parse_keep_alive(keep_alive)
         model = model or await self.resolve(requested)
-        slot = await self._ready_slot(model, self._mode(model, mode))
+        slot = await self._ready_slot(model, self._mode(model, None))
         slot.borrowers += 1  # keeps the runner from being unloaded under this request
         try:
             yield Lease(model=model, runner=slot.runner, requested=requested, label=slot.label,
                         context_size=slot.config.context_size)
         finally:
             slot.borrowers -= 1
-            self._after_use(slot, requested_keep_alive)
+            self._after_use(slot, None)
 
     async def reserve(self, requested: str, *, keep_alive: str | float | None = None,
                       model: StoredModel | None = None, yielding: Yielding | None = None,
