@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from harness import DirectEngine, RelayFloor, start_runner, write_results
+from rounds import per_round_ratios, spread
 
 from modelrunner.store.default_model import shipped_gguf_path
 from tests.conftest import TINY_MODEL, make_tiny_store
@@ -85,7 +86,7 @@ async def measure(runner_url: str, engine_url: str, floor_url: str, rounds: int,
                FLOOR: (floor_url + "/v1/embeddings", lambda texts: runner_body(texts, model))}
     results: dict[str, Any] = {}
     for batch, requests in WORKLOADS.items():
-        for url, body in targets.values():  # warm both
+        for url, body in targets.values():  # warm each
             await embeddings_per_second(url, body, batch, 1, keep_alive=keep_alive)
         samples: dict[str, list[float]] = {name: [] for name in targets}
         for round_number in range(rounds):
@@ -94,15 +95,13 @@ async def measure(runner_url: str, engine_url: str, floor_url: str, rounds: int,
                 url, body = targets[name]
                 samples[name].append(await embeddings_per_second(url, body, batch, requests, keep_alive=keep_alive))
                 print(f"batch {batch} round {round_number} {name}: {samples[name][-1]:.1f} emb/s", flush=True)
-        ratios = [ours / theirs for ours, theirs in zip(samples["modelrunner"], samples["llama.cpp"])]
-        floor_ratios = [floor / theirs for floor, theirs in zip(samples[FLOOR], samples["llama.cpp"])]
+        ratios = per_round_ratios(samples["modelrunner"], samples["llama.cpp"])
         results[f"batch_{batch}"] = {
             "inputs_per_request": batch, "requests_per_round": CLIENTS * requests,
             "modelrunner_eps": samples["modelrunner"], "llamacpp_eps": samples["llama.cpp"],
             "relay_floor_eps": samples[FLOOR],
             "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-            "relay_floor_ratio_median": statistics.median(floor_ratios),
-            "relay_floor_ratio_min": min(floor_ratios), "relay_floor_ratio_max": max(floor_ratios),
+            "relay_floor_ratio": spread(per_round_ratios(samples[FLOOR], samples["llama.cpp"])),
         }
     return results
 
@@ -132,11 +131,12 @@ def table(results: dict[str, Any], model: str, load: tuple[float, float], *, kee
              f"| {FLOOR}: ratio (spread) |",
              "|---|---|---|---|---|---|---|"]
     for entry in results.values():
+        floor = entry["relay_floor_ratio"]
         lines.append(f"| {entry['inputs_per_request']} | {statistics.median(entry['modelrunner_eps']):.1f} | "
                      f"{statistics.median(entry['llamacpp_eps']):.1f} | {entry['ratio_median']:.3f} | "
                      f"{entry['ratio_min']:.3f}-{entry['ratio_max']:.3f} | "
-                     f"{_verdict(entry)} (>= {TARGET}) | {entry['relay_floor_ratio_median']:.3f} "
-                     f"({entry['relay_floor_ratio_min']:.3f}-{entry['relay_floor_ratio_max']:.3f}) |")
+                     f"{_verdict(entry)} (>= {TARGET}) | {floor['median']:.3f} "
+                     f"({floor['min']:.3f}-{floor['max']:.3f}) |")
     return "\n".join(lines)
 
 
@@ -149,6 +149,7 @@ def main() -> None:
                              "openai and ollama SDKs do)")
     args = parser.parse_args()
     model = MODELS[args.model]
+    keep_alive = not args.close_connections
     load_before = os.getloadavg()[0]
     os.environ["MODEL_RUNNER_KEEP_ALIVE"] = "-1"  # a runner idle while the baseline runs must stay loaded
     with tempfile.TemporaryDirectory() as scratch:
@@ -166,7 +167,7 @@ def main() -> None:
             httpx.post(runner.url + "/engines/v1/embeddings", json=runner_body(["load"], model),
                        timeout=120).raise_for_status()
             results = asyncio.run(measure(runner.url, engine.url, floor.url, args.rounds, model,
-                                          keep_alive=not args.close_connections))
+                                          keep_alive=keep_alive))
         finally:
             floor.stop()
             engine.stop()
@@ -174,8 +175,8 @@ def main() -> None:
     load = (load_before, os.getloadavg()[0])
     write_results("embeddings", {"model": model, "slots": SLOTS, "threads": THREADS, "clients": CLIENTS,
                                  "target": TARGET, "load_average": load,
-                                 "keep_alive": not args.close_connections, "results": results},
-                  table(results, model, load, keep_alive=not args.close_connections))
+                                 "keep_alive": keep_alive, "results": results},
+                  table(results, model, load, keep_alive=keep_alive))
 
 
 if __name__ == "__main__":
